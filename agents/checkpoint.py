@@ -1,0 +1,87 @@
+"""Saving and loading training state.
+
+Saves are atomic: the bytes go to a temporary file in the same folder, are flushed to
+disk, and only then renamed over the old file, so a crash mid-write leaves the previous
+checkpoint whole. Loads use `weights_only=True`, so a checkpoint can hold tensors and
+plain containers but never code: a file from the internet cannot run anything.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "ddpg-tui-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """The checkpoint is missing, corrupt, unsafe or does not fit."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` plus the format header to `path` atomically."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buffer)
+    data = buffer.getvalue()
+    atomic_write_bytes(Path(path), data)
+    return Path(path)
+
+
+def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a checkpoint; every failure is a CheckpointError with one clear line."""
+    path = Path(path)
+    if path.is_dir():
+        path = resolve_checkpoint_path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # weights_only refuses any global that is not a tensor or a plain container.
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise CheckpointError(
+                f"checkpoint {path} holds pickled Python objects and was refused "
+                "(only tensors and plain values are loaded)"
+            ) from None
+        raise CheckpointError(f"checkpoint {path} is incomplete or corrupt") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError):
+        raise CheckpointError(f"checkpoint {path} is incomplete or corrupt") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a ddpg-tui checkpoint")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version}; this ddpg-tui reads version {FORMAT_VERSION}"
+        )
+    return payload
+
+
+def resolve_checkpoint_path(run_dir: Path) -> Path:
+    """A run folder stands for its latest checkpoint."""
+    for candidate in (run_dir / "checkpoints" / "latest.pt", run_dir / "latest.pt"):
+        if candidate.exists():
+            return candidate
+    raise CheckpointError(f"{run_dir} holds no checkpoint (looked for checkpoints/latest.pt)")

@@ -1,0 +1,105 @@
+"""What the trainer tells its front-ends. Plain frozen dataclasses of Python scalars,
+safe to hand from the training thread to any other thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+class TrainerState(str, Enum):
+    STARTING = "starting"
+    WARMING_UP = "warming up"  # uniform random actions before learning_starts
+    TRAINING = "training"
+    PAUSED = "paused"
+    EVALUATING = "evaluating"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    """Progress, emitted every few hundred steps and whenever the state changes."""
+
+    step: int
+    total_steps: int
+    episode: int
+    steps_per_second: float
+    buffer_size: int
+    buffer_capacity: int
+    noise_sigma: float
+    elapsed: float  # seconds spent training, pauses and evaluations excluded
+    updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeEnd:
+    step: int
+    episode: int
+    episode_return: float
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateStats:
+    """Means over the updates since the previous UpdateStats event."""
+
+    step: int
+    updates: int
+    critic_loss: float
+    actor_loss: float
+    mean_q: float
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    step: int
+    mean: float
+    std: float
+    returns: tuple[float, ...]
+    best: bool = False  # the best evaluation of this run so far
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    step: int
+    path: Path
+    reason: str  # "periodic", "requested", "best", "final", "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    step: int
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    step: int
+    state: TrainerState
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something a user should see that is not an error, e.g. a failed save."""
+
+    step: int
+    message: str
+    level: str = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingError:
+    step: int
+    message: str
+    details: str = ""  # the traceback, for the log; never the only thing shown
+
+
+Event = (
+    StepStats | EpisodeEnd | UpdateStats | EvalResult | Saved | ConfigChanged | StateChanged | Notice
+    | TrainingError
+)

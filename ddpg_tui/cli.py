@@ -1,0 +1,220 @@
+"""The `ddpg-tui` command.
+
+With no subcommand it opens the app; `train`, `eval` and `presets` do the work without
+it. Heavy modules (torch, gymnasium, textual) are imported only once a command needs
+them, so `--help` and argument errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from agents.config import ConfigError, DDPGConfig
+from presets import DEFAULT_PRESET, PresetError, list_presets, load_preset
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+
+EPILOG = """\
+examples:
+  ddpg-tui                                      open the app on the preset list
+  ddpg-tui train --preset pendulum              train in the app's dashboard
+  ddpg-tui train --preset pendulum --headless   train with a progress bar only
+  ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
+  ddpg-tui train --resume runs/pendulum-20261124-120000 --headless
+  ddpg-tui eval runs/pendulum-20261124-120000 --episodes 20
+  ddpg-tui presets
+"""
+
+
+class UsageError(Exception):
+    """Bad input: shown as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line instead of argparse's usage dump; --help has the details.
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ddpg-tui",
+        description="Train and evaluate DDPG agents on continuous-control Gymnasium tasks. "
+        "With no command, opens the interactive app.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = commands.add_parser(
+        "train", help="train an agent (in the app, or --headless)",
+        description="Train a DDPG agent. Opens the dashboard unless --headless is given.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="hyperparameters (use with --set, values parsed as TOML):\n" + _hyperparameter_help(),
+    )
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--preset", metavar="NAME",
+                        help=f"a preset from 'ddpg-tui presets' (default: {DEFAULT_PRESET})")
+    source.add_argument("--env", metavar="ENV_ID",
+                        help="any Gymnasium env id with Box spaces, starting from default hyperparameters")
+    source.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a run from its latest checkpoint (and replay buffer)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a hyperparameter, e.g. --set gamma=0.98 --set hidden_sizes=[400,300]")
+    train.add_argument("--steps", type=int, metavar="N", help="total environment steps (= --set total_steps=N)")
+    train.add_argument("--seed", type=int, metavar="S", help="random seed (= --set seed=S)")
+    train.add_argument("--run-dir", type=Path, metavar="DIR",
+                       help="folder for config, metrics and checkpoints (default: runs/<preset>-<time>)")
+    train.add_argument("--headless", action="store_true", help="no app: a progress bar in this terminal")
+    train.add_argument("--no-buffer", action="store_true",
+                       help="do not save the replay buffer with checkpoints (smaller, resume is not exact)")
+
+    evaluate = commands.add_parser(
+        "eval", help="evaluate a checkpoint with noise off",
+        description="Run the checkpoint's actor deterministically and report the mean return.",
+    )
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file, or a run folder (its latest)")
+    evaluate.add_argument("--episodes", type=int, default=10, metavar="N", help="episodes (default: 10)")
+    evaluate.add_argument("--seed", type=int, default=0, metavar="S", help="env seed of the first episode")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    commands.add_parser("presets", help="list the environment presets",
+                        description="List the shipped presets with their env ids and solved thresholds.")
+    return parser
+
+
+def _hyperparameter_help() -> str:
+    from agents.config import FIELDS
+
+    defaults = DDPGConfig()
+    rows = []
+    for name, spec in FIELDS.items():
+        default = getattr(defaults, name)
+        default = list(default) if isinstance(default, tuple) else default
+        live = " [live]" if spec.live else ""
+        rows.append(f"  {name:<18} {spec.help}; {spec.allowed()} (default {default}){live}")
+    return "\n".join(rows) + "\n\n[live]: can also be changed while training runs (key h in the app)\n\n" + EPILOG
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return _run_app(None)
+        if args.command == "presets":
+            return _cmd_presets()
+        if args.command == "eval":
+            return _cmd_eval(args)
+        return _cmd_train(args)
+    except UsageError as error:
+        print(f"ddpg-tui: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ConfigError, PresetError) as error:
+        print(f"ddpg-tui: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("ddpg-tui: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
+
+
+# Commands -----------------------------------------------------------------------------
+
+
+def _cmd_presets() -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="ddpg-tui presets")
+    for column in ("preset", "env id", "total steps", "solved at", "needs"):
+        table.add_column(column)
+    for name in list_presets():
+        preset = load_preset(name)
+        threshold = "" if preset.solved_threshold is None else f"{preset.solved_threshold:g}"
+        needs = escape(f"pip install 'ddpg-tui[{preset.extra}]'") if preset.extra else ""
+        table.add_row(name, preset.env_id, f"{preset.config.total_steps:,}", threshold, needs)
+    Console().print(table)
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise UsageError(f"--episodes: {args.episodes} is not allowed; expected an integer >= 1")
+    from agents.checkpoint import CheckpointError
+    from agents.envs import EnvError
+    from agents.evaluation import evaluate_checkpoint
+
+    try:
+        result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed)
+    except (CheckpointError, EnvError) as error:
+        print(f"ddpg-tui: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    evaluation = result.evaluation
+    if args.json:
+        print(json.dumps({
+            "checkpoint": str(args.checkpoint), "env_id": result.env_id, "step": result.step,
+            "episodes": len(evaluation.returns), "mean": evaluation.mean, "std": evaluation.std,
+            "returns": list(evaluation.returns),
+        }))
+    else:
+        print(f"{result.env_id} at step {result.step:,}: mean return {evaluation.mean:.1f} "
+              f"± {evaluation.std:.1f} over {len(evaluation.returns)} episodes (noise off)")
+    return EXIT_OK
+
+
+def resolve_training_request(args: argparse.Namespace) -> tuple[DDPGConfig, str, Path | None]:
+    """The config, a label for the run folder, and a checkpoint to resume from."""
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"total_steps={args.steps}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.resume:
+        from agents.checkpoint import resolve_checkpoint_path
+
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise UsageError(f"--resume: {run_dir} is not a run folder")
+        resume_from = resolve_checkpoint_path(run_dir)
+        return DDPGConfig().with_overrides(overrides), run_dir.name, resume_from
+    if args.env:
+        return DDPGConfig(env_id=args.env).with_overrides(overrides), args.env, None
+    preset = load_preset(args.preset or DEFAULT_PRESET)
+    return preset.config.with_overrides(overrides), preset.name, None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from agents.checkpoint import CheckpointError
+
+    try:
+        config, label, resume_from = resolve_training_request(args)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    if args.resume:
+        run_dir = Path(args.resume)
+    else:
+        from agents.run_files import new_run_name
+
+        run_dir = args.run_dir or Path("runs") / new_run_name(label)
+    if not args.headless:
+        return _run_app((config, run_dir, resume_from, not args.no_buffer))
+
+    from ddpg_tui.headless import run_headless
+
+    return run_headless(config, run_dir, resume_from=resume_from, save_replay_buffer=not args.no_buffer)
+
+
+def _run_app(training: tuple[DDPGConfig, Path, Path | None, bool] | None) -> int:
+    from ddpg_tui.app import run_app
+
+    return run_app(training)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Headless training: the engine's events drawn as a rich progress bar."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from agents.checkpoint import CheckpointError
+from agents.config import ConfigError, DDPGConfig
+from agents.envs import EnvError
+from agents.events import (
+    ConfigChanged,
+    EpisodeEnd,
+    EvalResult,
+    Event,
+    Notice,
+    Saved,
+    StateChanged,
+    StepStats,
+    TrainerState,
+    TrainingError,
+)
+from agents.trainer import Trainer
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+
+
+class ProgressView:
+    """Folds events into one progress task; every line worth keeping is printed above it."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[state]:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("return {task.fields[last_return]}"),
+            TextColumn("eval {task.fields[eval]}"),
+            TextColumn("{task.fields[sps]} steps/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            refresh_per_second=4,
+        )
+        self.task = self.progress.add_task(
+            "train", total=total, state="starting", last_return="-", eval="-", sps="-"
+        )
+
+    def __call__(self, event: Event) -> None:
+        update = self.progress.update
+        match event:
+            case StepStats():
+                update(self.task, completed=event.step, total=event.total_steps,
+                       sps=f"{event.steps_per_second:,.0f}" if event.steps_per_second else "-")
+            case EpisodeEnd():
+                update(self.task, completed=event.step, last_return=f"{event.episode_return:,.1f}")
+            case EvalResult():
+                update(self.task, eval=f"{event.mean:,.1f}±{event.std:,.1f}")
+                best = " (best)" if event.best else ""
+                self.console.print(f"step {event.step:>9,}  eval {event.mean:9.1f} ± {event.std:.1f}{best}")
+            case StateChanged():
+                update(self.task, state=event.state.value)
+            case Saved() if event.reason in ("final", "interrupted"):
+                self.console.print(f"saved {event.path}")
+            case ConfigChanged():
+                self.console.print(f"step {event.step:>9,}  set {event.changes}")
+            case Notice():
+                self.console.print(f"[yellow]warning:[/] {event.message}")
+            case TrainingError():
+                self.console.print(f"[red]error:[/] {event.message}")
+
+
+def run_headless(config: DDPGConfig, run_dir: Path, *, resume_from: Path | None = None,
+                 save_replay_buffer: bool = True) -> int:
+    console = Console(stderr=False)
+    view = ProgressView(console, config.total_steps)
+    try:
+        trainer = Trainer(config, view, run_dir, resume_from=resume_from, save_replay_buffer=save_replay_buffer)
+    except (EnvError, ConfigError, CheckpointError) as error:
+        print(f"ddpg-tui: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if resume_from is not None and trainer.step >= trainer.config.total_steps:
+        print(f"ddpg-tui: error: {run_dir} already finished {trainer.step:,} of {trainer.config.total_steps:,} "
+              f"steps; pass --steps N with N > {trainer.step} to train on", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if received:  # a second Ctrl+C: stop now, without the final save
+            raise KeyboardInterrupt
+        received.append(signum)
+        console.print("stopping: saving a checkpoint first (Ctrl+C again to abort)")
+        trainer.controls.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    console.print(f"training {trainer.config.env_id} for {trainer.config.total_steps:,} steps → {run_dir}")
+    try:
+        with view.progress:
+            outcome = trainer.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    if outcome.state == TrainerState.ERROR:
+        return EXIT_FAILED
+    if received:
+        return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
+    if outcome.last_eval is not None:
+        best = outcome.best_eval
+        best_text = f"; best {best.mean:.1f} at step {best.step:,}" if best is not None else ""
+        console.print(f"final eval {outcome.last_eval.mean:.1f} ± {outcome.last_eval.std:.1f}{best_text}")
+    return EXIT_OK

@@ -1,0 +1,73 @@
+"""Environment presets: one TOML file per environment, shipped inside the package.
+
+A preset names its env, hyperparameters that learn on it, and the return at which the
+task counts as solved, with where that figure comes from.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from agents.config import ConfigError, DDPGConfig
+
+DEFAULT_PRESET = "pendulum"
+
+
+class PresetError(ValueError):
+    """An unknown preset, or a preset file that does not validate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    name: str
+    env_id: str
+    description: str
+    config: DDPGConfig
+    solved_threshold: float | None
+    solved_source: str
+    extra: str | None  # the pip extra the env needs, e.g. "box2d"
+
+
+def list_presets() -> list[str]:
+    files = resources.files(__package__).iterdir()
+    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
+
+
+def load_preset(name: str) -> Preset:
+    names = list_presets()
+    if name not in names:
+        raise PresetError(f"unknown preset {name!r}; available: {', '.join(names)}")
+    text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return parse_preset(name, text)
+
+
+def parse_preset(name: str, text: str) -> Preset:
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PresetError(f"preset {name!r} is not valid TOML: {error}") from None
+    known = {"env_id", "description", "extra", "hyperparameters", "solved"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise PresetError(f"preset {name!r}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+    env_id = data.get("env_id")
+    if not isinstance(env_id, str) or not env_id:
+        raise PresetError(f"preset {name!r}: env_id must be a Gymnasium id such as 'Pendulum-v1'")
+    try:
+        config = DDPGConfig.from_mapping({**data.get("hyperparameters", {}), "env_id": env_id})
+    except ConfigError as error:
+        raise PresetError(f"preset {name!r}: {error}") from None
+    solved = data.get("solved", {})
+    threshold = solved.get("threshold")
+    return Preset(
+        name=name,
+        env_id=env_id,
+        description=str(data.get("description", "")),
+        config=config,
+        solved_threshold=float(threshold) if threshold is not None else None,
+        solved_source=str(solved.get("source", "")),
+        extra=data.get("extra"),
+    )
