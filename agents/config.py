@@ -224,9 +224,8 @@ def validate_field(name: str, value: Any) -> Any:
             raise fail()
         return value
 
-    if spec.minimum is not None:
-        if value < spec.minimum or (spec.exclusive_minimum and value == spec.minimum):
-            raise fail()
+    if spec.minimum is not None and (value < spec.minimum or (spec.exclusive_minimum and value == spec.minimum)):
+        raise fail()
     if spec.maximum is not None and value > spec.maximum:
         raise fail()
     return value

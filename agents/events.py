@@ -4,12 +4,12 @@ safe to hand from the training thread to any other thread."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 
-class TrainerState(str, Enum):
+class TrainerState(StrEnum):
     STARTING = "starting"
     WARMING_UP = "warming up"  # uniform random actions before learning_starts
     TRAINING = "training"
