@@ -1,0 +1,106 @@
+"""Learning benchmark: train a preset on several seeds and report deterministic evaluations.
+
+    python benchmarks/learning.py --preset pendulum --seeds 0 1 2
+    python benchmarks/learning.py --preset mountain-car-continuous --seeds 0 1 2 --jobs 2
+
+Writes `<out>/<preset>-curve.csv` (one row per evaluation per seed) and prints a summary
+with each seed's final evaluation return (10 episodes, noise off, eval env seeded apart
+from training) and its training steps per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.events import EvalResult, StepStats  # noqa: E402
+from agents.trainer import Trainer  # noqa: E402
+from presets import load_preset  # noqa: E402
+
+
+def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | None,
+             threads: int) -> list[dict[str, float]]:
+    preset = load_preset(preset_name)
+    config = preset.config.replace(seed=seed, threads=threads)
+    if steps:
+        config = config.replace(total_steps=steps)
+    if eval_every:
+        config = config.replace(eval_every=eval_every)
+    rows: list[dict[str, float]] = []
+    latest: dict[str, float] = {"elapsed": 0.0, "sps": 0.0}
+    started = time.perf_counter()
+
+    def sink(event: object) -> None:
+        if isinstance(event, StepStats):
+            latest["elapsed"] = event.elapsed
+            if event.step > 0 and event.elapsed > 0:
+                latest["sps"] = event.step / event.elapsed
+        elif isinstance(event, EvalResult):
+            rows.append({"preset": preset_name, "seed": seed, "step": event.step, "eval_mean": event.mean,
+                         "eval_std": event.std, "train_seconds": latest["elapsed"],
+                         "wall_seconds": time.perf_counter() - started})
+
+    outcome = Trainer(config, sink).run()
+    if outcome.error:
+        raise RuntimeError(f"seed {seed}: {outcome.error}")
+    for row in rows:
+        row["steps_per_second"] = latest["sps"]
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="pendulum")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, help="override the preset's total_steps")
+    parser.add_argument("--eval-every", type=int, help="override the preset's eval_every")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+
+    preset = load_preset(args.preset)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_seed, args.preset, seed, args.steps, args.eval_every, args.threads)
+                   for seed in args.seeds]
+        results = [future.result() for future in futures]
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    curve = args.out / f"{args.preset}-curve.csv"
+    with curve.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(results[0][0]))
+        writer.writeheader()
+        for rows in results:
+            writer.writerows(rows)
+
+    threshold = preset.solved_threshold
+    print(f"\n{args.preset} ({preset.env_id}), {len(args.seeds)} seeds; eval: 10 episodes, noise off")
+    print(f"{'seed':>4} {'steps':>8} {'final eval':>12} {'best eval':>10} {'first solved at':>16} {'steps/s':>8}")
+    finals = []
+    for seed, rows in zip(args.seeds, results, strict=True):
+        final = rows[-1]
+        finals.append(final["eval_mean"])
+        best = max(r["eval_mean"] for r in rows)
+        solved = next((r["step"] for r in rows if threshold is not None and r["eval_mean"] >= threshold), None)
+        print(f"{seed:>4} {final['step']:>8,} {final['eval_mean']:>7.1f}±{final['eval_std']:<4.0f} {best:>10.1f} "
+              f"{'-' if solved is None else f'{solved:,}':>16} {final['steps_per_second']:>8.0f}")
+    print(f"median final eval {statistics.median(finals):.1f} (solved threshold {threshold})")
+    by_step: dict[int, list[float]] = {}
+    for rows in results:
+        for row in rows:
+            by_step.setdefault(int(row["step"]), []).append(row["eval_mean"])
+    medians = ", ".join(f"{step:,}: {statistics.median(v):.0f}" for step, v in sorted(by_step.items()))
+    print(f"median eval by step: {medians}")
+    print(f"curve written to {curve}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
