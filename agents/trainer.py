@@ -149,8 +149,8 @@ class Trainer:
     ) -> None:
         """Build everything a run needs; raises EnvError, ConfigError or CheckpointError
         (each with a one-line message) before any training starts."""
-        self.sink = sink or (lambda event: None)
-        self.controls = controls or Controls()
+        self.sink = sink if sink is not None else (lambda event: None)
+        self.controls = controls if controls is not None else Controls()
         self.save_replay_buffer = save_replay_buffer
         self.files = RunFiles(run_dir) if run_dir is not None else None
 

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny configs and envs whose episodes end in known ways."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.config import DDPGConfig
+
+
+class CounterEnv(gym.Env):
+    """Observation = [steps taken, 0]; terminates after `terminate_at` steps if set.
+
+    With gym's TimeLimit (max_episode_steps) it truncates instead, so a test can tell
+    which final observation and which done flag the trainer stored.
+    """
+
+    observation_space = gym.spaces.Box(-1e6, 1e6, shape=(2,), dtype=np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def __init__(self, terminate_at: int | None = None) -> None:
+        self.terminate_at = terminate_at
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0, 0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.terminate_at is not None and self.t >= self.terminate_at
+        return np.array([self.t, 0.0], np.float32), 1.0, terminated, False, {}
+
+
+gym.register("TestTruncating-v0", entry_point=CounterEnv, max_episode_steps=5)
+gym.register("TestTerminating-v0", entry_point=CounterEnv, kwargs={"terminate_at": 3}, max_episode_steps=100)
+
+
+@pytest.fixture
+def tiny_config() -> DDPGConfig:
+    """Pendulum with nets and batches small enough for a test to train in seconds."""
+    return DDPGConfig(env_id="Pendulum-v1", total_steps=400, learning_starts=100, batch_size=32,
+                      hidden_sizes=(16, 16), eval_every=0, eval_episodes=1, buffer_size=10_000,
+                      threads=1, device="cpu")

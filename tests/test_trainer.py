@@ -1,0 +1,219 @@
+"""The training loop: what it stores, how it is steered from another thread, how it fails."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.checkpoint import load_checkpoint
+from agents.config import ConfigError
+from agents.events import (
+    ConfigChanged,
+    EpisodeEnd,
+    EvalResult,
+    Saved,
+    StateChanged,
+    StepStats,
+    TrainerState,
+    TrainingError,
+)
+from agents.trainer import Trainer
+
+
+class Recorder(list):
+    """A sink that keeps every event."""
+
+    def __call__(self, event: object) -> None:
+        self.append(event)
+
+    def of(self, kind: type) -> list:
+        return [event for event in self if isinstance(event, kind)]
+
+    def states(self) -> list[TrainerState]:
+        return [event.state for event in self.of(StateChanged)]
+
+
+def test_truncated_transition_is_stored_with_done_zero_and_the_true_final_obs(tiny_config) -> None:
+    config = tiny_config.replace(env_id="TestTruncating-v0", total_steps=12, learning_starts=100)
+    trainer = Trainer(config)
+    trainer.run()
+    buffer = trainer.buffer
+    assert len(buffer) == 12
+    # Episodes of 5 steps: the 5th transition's s' is the real last observation [5, 0],
+    # not the reset observation [0, 0], and it must bootstrap (done = 0).
+    assert buffer.next_obs[4].tolist() == [5.0, 0.0]
+    assert buffer.dones[4] == 0.0
+    assert buffer.obs[5].tolist() == [0.0, 0.0]  # the next episode starts from reset
+    assert buffer.dones[:12].sum() == 0
+
+
+def test_terminated_transition_is_stored_with_done_one(tiny_config) -> None:
+    config = tiny_config.replace(env_id="TestTerminating-v0", total_steps=7, learning_starts=100)
+    trainer = Trainer(config)
+    trainer.run()
+    assert trainer.buffer.dones[:7].tolist() == [0, 0, 1, 0, 0, 1, 0]
+    assert trainer.buffer.next_obs[2].tolist() == [3.0, 0.0]
+
+
+def test_random_actions_before_learning_starts_then_noisy_policy_within_bounds(tiny_config) -> None:
+    config = tiny_config.replace(total_steps=300, learning_starts=150, noise_sigma=5.0)
+    trainer = Trainer(config)
+    trainer.run()
+    actions = trainer.buffer.actions[:300, 0]
+    assert np.all(actions >= -2.0) and np.all(actions <= 2.0)
+    assert actions[:150].std() > 0.9  # uniform on [-2, 2] has std 1.15
+    # sigma 5 of a half-range of 2 saturates most noisy actions at the bounds
+    assert np.mean(np.abs(actions[150:]) == 2.0) > 0.5
+
+
+def test_same_seed_gives_the_same_episode_returns(tiny_config) -> None:
+    def returns(seed: int) -> list[float]:
+        events = Recorder()
+        Trainer(tiny_config.replace(seed=seed), events).run()
+        return [e.episode_return for e in events.of(EpisodeEnd)]
+
+    first, second = returns(3), returns(3)
+    assert first == second and len(first) == 2
+    assert returns(4) != first
+
+
+def test_states_and_progress_are_reported(tiny_config) -> None:
+    events = Recorder()
+    outcome = Trainer(tiny_config.replace(eval_every=200), events).run()
+    assert outcome.state == TrainerState.FINISHED
+    states = events.states()
+    assert states[0] == TrainerState.WARMING_UP and TrainerState.TRAINING in states
+    assert TrainerState.EVALUATING in states and states[-1] == TrainerState.FINISHED
+    assert [e.step for e in events.of(EvalResult)] == [200, 400]
+    last = events.of(StepStats)[-1]
+    assert (last.step, last.buffer_size, last.updates) == (400, 400, 300)
+
+
+def run_in_thread(trainer: Trainer) -> threading.Thread:
+    thread = threading.Thread(target=trainer.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.01)
+
+
+def test_controls_from_another_thread(tiny_config, tmp_path: Path) -> None:
+    events = Recorder()
+    trainer = Trainer(tiny_config.replace(total_steps=1_000_000), events, tmp_path / "run")
+    thread = run_in_thread(trainer)
+    wait_for(lambda: trainer.step > 150)
+
+    trainer.controls.pause()
+    wait_for(lambda: TrainerState.PAUSED in events.states())
+    paused_at = trainer.step
+    time.sleep(0.3)
+    assert trainer.step == paused_at
+
+    trainer.controls.evaluate()
+    wait_for(lambda: events.of(EvalResult))
+    assert events.states()[-1] == TrainerState.PAUSED  # evaluation does not unpause
+
+    trainer.controls.save()
+    wait_for(lambda: events.of(Saved))
+    assert load_checkpoint(events.of(Saved)[-1].path)["counters"]["step"] == paused_at
+
+    trainer.controls.set(noise_sigma=0.3, actor_lr=1e-4)
+    wait_for(lambda: events.of(ConfigChanged))
+    assert events.of(ConfigChanged)[0].changes == {"noise_sigma": 0.3, "actor_lr": 1e-4}
+    assert trainer.agent.actor_optimizer.param_groups[0]["lr"] == 1e-4
+
+    trainer.controls.resume()
+    wait_for(lambda: trainer.step > paused_at + 50)
+    trainer.controls.stop()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert events.states()[-1] == TrainerState.STOPPED
+
+
+def test_set_refuses_fields_that_cannot_change_live(tiny_config) -> None:
+    trainer = Trainer(tiny_config)
+    with pytest.raises(ConfigError, match="hidden_sizes cannot change while training runs"):
+        trainer.controls.set(hidden_sizes=[8])
+    with pytest.raises(ConfigError, match="tau"):
+        trainer.controls.set(tau=5)
+
+
+def test_an_exception_in_training_becomes_an_error_event(tiny_config, monkeypatch) -> None:
+    events = Recorder()
+    trainer = Trainer(tiny_config, events)
+
+    def explode(batch):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(trainer.agent, "update", explode)
+    outcome = trainer.run()
+    assert outcome.state == TrainerState.ERROR
+    assert "RuntimeError: boom" in events.of(TrainingError)[0].message
+    assert events.states()[-1] == TrainerState.ERROR
+
+
+def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    events = Recorder()
+    trainer = Trainer(tiny_config.replace(total_steps=2000, save_every=200), events, run_dir)
+    real_update = trainer.agent.update
+
+    def poisoned_update(batch):
+        if trainer.step == 300:
+            with torch.no_grad():
+                next(trainer.agent.critic.parameters()).fill_(float("nan"))
+        return real_update(batch)
+
+    trainer.agent.update = poisoned_update
+    outcome = trainer.run()
+    assert outcome.state == TrainerState.ERROR
+    assert "diverged" in events.of(TrainingError)[0].message
+    saved = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    assert saved["counters"]["step"] == 200
+    assert all(torch.isfinite(t).all() for t in saved["agent"]["critic"].values())
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(tiny_config, tmp_path: Path) -> None:
+    # 400 steps straight vs 200, save, resume, 200 more. Pendulum episodes last 200
+    # steps, so the save falls on an episode boundary where resuming is exact.
+    config = tiny_config.replace(total_steps=400)
+    straight = Recorder()
+    full = Trainer(config, straight)
+    full.run()
+
+    first_half = Recorder()
+    Trainer(config.replace(total_steps=200), first_half, tmp_path / "run").run()
+    second_half = Recorder()
+    resumed = Trainer(config, second_half, tmp_path / "run",
+                      resume_from=tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert resumed.step == 200
+    resumed.run()
+
+    returns = [e.episode_return for e in first_half.of(EpisodeEnd) + second_half.of(EpisodeEnd)]
+    assert returns == [e.episode_return for e in straight.of(EpisodeEnd)]
+    for a, b in zip(full.agent.actor.parameters(), resumed.agent.actor.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(full.agent.critic_target.parameters(), resumed.agent.critic_target.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_unwritable_run_dir_trains_on_with_a_warning(tiny_config, tmp_path: Path) -> None:
+    from agents.events import Notice
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    events = Recorder()
+    outcome = Trainer(tiny_config.replace(total_steps=150), events, blocker / "run").run()
+    assert outcome.state == TrainerState.FINISHED
+    assert "not writable" in events.of(Notice)[0].message
