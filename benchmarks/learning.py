@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.events import EvalResult, StepStats  # noqa: E402
-from agents.trainer import Trainer  # noqa: E402
-from presets import load_preset  # noqa: E402
+from agents.events import EvalResult, StepStats
+from agents.trainer import Trainer
+from presets import load_preset
 
 
 def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | None,

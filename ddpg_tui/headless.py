@@ -82,13 +82,30 @@ class ProgressView:
                 self.console.print(f"[red]error:[/] {event.message}")
 
 
+class RunDirError(ValueError):
+    pass
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse a run folder we cannot write before training, rather than lose the run."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RunDirError(f"run folder {run_dir} is not writable ({error.strerror or error}); "
+                          "choose another with --run-dir") from None
+
+
 def run_headless(config: DDPGConfig, run_dir: Path, *, resume_from: Path | None = None,
                  save_replay_buffer: bool = True) -> int:
     console = Console(stderr=False)
     view = ProgressView(console, config.total_steps)
     try:
+        check_writable(run_dir)
         trainer = Trainer(config, view, run_dir, resume_from=resume_from, save_replay_buffer=save_replay_buffer)
-    except (EnvError, ConfigError, CheckpointError) as error:
+    except (EnvError, ConfigError, CheckpointError, RunDirError) as error:
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if resume_from is not None and trainer.step >= trainer.config.total_steps:
