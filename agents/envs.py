@@ -48,8 +48,11 @@ def make_env(env_id: str, seed: int | None = None) -> gym.Env:
         raise EnvError(
             f"{env_id} needs the {extra} extra: pip install 'ddpg-tui[{extra}]'"
         ) from None
-    except (gym.error.NameNotFound, gym.error.VersionNotFound, gym.error.DeprecatedEnv) as error:
-        raise EnvError(f"unknown environment {env_id!r}: {_first_line(error)}{_suggest(env_id)}") from None
+    except gym.error.NameNotFound:
+        raise EnvError(f"unknown environment {env_id!r}{_suggest(env_id)}; "
+                       "any Gymnasium id with Box action spaces works") from None
+    except (gym.error.VersionNotFound, gym.error.DeprecatedEnv) as error:
+        raise EnvError(f"unknown environment {env_id!r}: {_first_line(error)}") from None
     except gym.error.Error as error:
         raise EnvError(f"cannot make environment {env_id!r}: {_first_line(error)}") from None
     try:

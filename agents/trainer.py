@@ -139,16 +139,21 @@ class TrainingOutcome:
 class Trainer:
     def __init__(
         self,
-        config: DDPGConfig,
+        config: DDPGConfig | None,
         sink: EventSink | None = None,
         run_dir: Path | None = None,
         *,
         resume_from: Path | None = None,
+        total_steps: int | None = None,
         save_replay_buffer: bool = True,
         controls: Controls | None = None,
     ) -> None:
         """Build everything a run needs; raises EnvError, ConfigError or CheckpointError
-        (each with a one-line message) before any training starts."""
+        (each with a one-line message) before any training starts.
+
+        When resuming, the checkpoint's config is used and `config` is ignored (pass None);
+        `total_steps` extends a resumed run.
+        """
         self.sink = sink if sink is not None else (lambda event: None)
         self.controls = controls if controls is not None else Controls()
         self.save_replay_buffer = save_replay_buffer
@@ -156,7 +161,11 @@ class Trainer:
 
         checkpoint = load_checkpoint(resume_from) if resume_from is not None else None
         if checkpoint is not None:
-            config = _resumed_config(checkpoint, config)
+            config = _resumed_config(checkpoint, total_steps)
+        elif config is None:
+            raise ConfigError("a config is needed unless resuming from a checkpoint")
+        elif total_steps is not None:
+            config = config.replace(total_steps=total_steps)
         self.config = config
         torch.set_num_threads(config.threads or default_threads())
         torch.manual_seed(config.seed)
@@ -483,15 +492,13 @@ class Trainer:
         self.sink(event)
 
 
-def _resumed_config(checkpoint: dict[str, Any], overrides: DDPGConfig) -> DDPGConfig:
-    """The checkpoint's config, with total_steps taken from `overrides` when it is larger."""
+def _resumed_config(checkpoint: dict[str, Any], total_steps: int | None) -> DDPGConfig:
+    """The checkpoint's own config, optionally with a new total_steps."""
     try:
         saved = DDPGConfig.from_mapping(checkpoint["config"])
     except (ConfigError, KeyError, TypeError) as error:
         raise CheckpointError(f"checkpoint has an invalid config: {error}") from None
-    if overrides.total_steps > saved.total_steps:
-        saved = saved.replace(total_steps=overrides.total_steps)
-    return saved
+    return saved if total_steps is None else saved.replace(total_steps=total_steps)
 
 
 def _first_line(error: BaseException) -> str:

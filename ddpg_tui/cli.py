@@ -11,10 +11,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from agents.config import ConfigError, DDPGConfig
+from agents.config import ConfigError, DDPGConfig, validate_field
 from presets import DEFAULT_PRESET, PresetError, list_presets, load_preset
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
@@ -168,52 +169,66 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def resolve_training_request(args: argparse.Namespace) -> tuple[DDPGConfig, str, Path | None]:
-    """The config, a label for the run folder, and a checkpoint to resume from."""
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What `ddpg-tui train` was asked for, checked, before anything heavy is imported."""
+
+    config: DDPGConfig | None  # None when resuming: the checkpoint's config is used
+    run_dir: Path
+    resume_from: Path | None = None
+    total_steps: int | None = None  # extends a resumed run
+    save_replay_buffer: bool = True
+
+
+def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
+    save_buffer = not args.no_buffer
+    if args.resume:
+        from agents.checkpoint import resolve_checkpoint_path
+
+        if args.overrides or args.seed is not None or args.run_dir:
+            raise UsageError("--resume keeps the run's hyperparameters, seed and folder; only --steps may change "
+                             "(live ones can be changed in the app with h)")
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise UsageError(f"--resume: {run_dir} is not a run folder")
+        if args.steps is not None:
+            validate_field("total_steps", args.steps)
+        return TrainingRequest(None, run_dir, resolve_checkpoint_path(run_dir), args.steps, save_buffer)
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"total_steps={args.steps}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
-    if args.resume:
-        from agents.checkpoint import resolve_checkpoint_path
-
-        run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise UsageError(f"--resume: {run_dir} is not a run folder")
-        resume_from = resolve_checkpoint_path(run_dir)
-        return DDPGConfig().with_overrides(overrides), run_dir.name, resume_from
     if args.env:
-        return DDPGConfig(env_id=args.env).with_overrides(overrides), args.env, None
-    preset = load_preset(args.preset or DEFAULT_PRESET)
-    return preset.config.with_overrides(overrides), preset.name, None
+        config, label = DDPGConfig(env_id=args.env).with_overrides(overrides), args.env
+    else:
+        preset = load_preset(args.preset or DEFAULT_PRESET)
+        config, label = preset.config.with_overrides(overrides), preset.name
+    from agents.run_files import new_run_name
+
+    run_dir = args.run_dir or Path("runs") / new_run_name(label)
+    return TrainingRequest(config, run_dir, save_replay_buffer=save_buffer)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from agents.checkpoint import CheckpointError
 
     try:
-        config, label, resume_from = resolve_training_request(args)
+        request = resolve_training_request(args)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
-    if args.resume:
-        run_dir = Path(args.resume)
-    else:
-        from agents.run_files import new_run_name
-
-        run_dir = args.run_dir or Path("runs") / new_run_name(label)
     if not args.headless:
-        return _run_app((config, run_dir, resume_from, not args.no_buffer))
+        return _run_app(request)
 
     from ddpg_tui.headless import run_headless
 
-    return run_headless(config, run_dir, resume_from=resume_from, save_replay_buffer=not args.no_buffer)
+    return run_headless(request)
 
 
-def _run_app(training: tuple[DDPGConfig, Path, Path | None, bool] | None) -> int:
+def _run_app(request: TrainingRequest | None) -> int:
     from ddpg_tui.app import run_app
 
-    return run_app(training)
+    return run_app(request)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 
 from agents.checkpoint import CheckpointError
-from agents.config import ConfigError, DDPGConfig
+from agents.config import ConfigError
 from agents.envs import EnvError
 from agents.events import (
     ConfigChanged,
@@ -33,6 +33,7 @@ from agents.events import (
     TrainingError,
 )
 from agents.trainer import Trainer
+from ddpg_tui.cli import TrainingRequest
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 
@@ -98,17 +99,18 @@ def check_writable(run_dir: Path) -> None:
                           "choose another with --run-dir") from None
 
 
-def run_headless(config: DDPGConfig, run_dir: Path, *, resume_from: Path | None = None,
-                 save_replay_buffer: bool = True) -> int:
+def run_headless(request: TrainingRequest) -> int:
     console = Console(stderr=False)
-    view = ProgressView(console, config.total_steps)
+    view = ProgressView(console, request.config.total_steps if request.config else 0)
+    run_dir = request.run_dir
     try:
         check_writable(run_dir)
-        trainer = Trainer(config, view, run_dir, resume_from=resume_from, save_replay_buffer=save_replay_buffer)
+        trainer = Trainer(request.config, view, run_dir, resume_from=request.resume_from,
+                          total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer)
     except (EnvError, ConfigError, CheckpointError, RunDirError) as error:
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if resume_from is not None and trainer.step >= trainer.config.total_steps:
+    if request.resume_from is not None and trainer.step >= trainer.config.total_steps:
         print(f"ddpg-tui: error: {run_dir} already finished {trainer.step:,} of {trainer.config.total_steps:,} "
               f"steps; pass --steps N with N > {trainer.step} to train on", file=sys.stderr)
         return EXIT_BAD_INPUT

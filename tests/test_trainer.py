@@ -121,8 +121,9 @@ def test_controls_from_another_thread(tiny_config, tmp_path: Path) -> None:
     assert trainer.step == paused_at
 
     trainer.controls.evaluate()
-    wait_for(lambda: events.of(EvalResult))
+    wait_for(lambda: events.of(EvalResult) and events.states()[-1] != TrainerState.EVALUATING)
     assert events.states()[-1] == TrainerState.PAUSED  # evaluation does not unpause
+    assert trainer.step == paused_at
 
     trainer.controls.save()
     wait_for(lambda: events.of(Saved))
@@ -195,8 +196,8 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tiny_config, tmp_path:
     first_half = Recorder()
     Trainer(config.replace(total_steps=200), first_half, tmp_path / "run").run()
     second_half = Recorder()
-    resumed = Trainer(config, second_half, tmp_path / "run",
-                      resume_from=tmp_path / "run" / "checkpoints" / "latest.pt")
+    resumed = Trainer(None, second_half, tmp_path / "run",
+                      resume_from=tmp_path / "run" / "checkpoints" / "latest.pt", total_steps=400)
     assert resumed.step == 200
     resumed.run()
 
