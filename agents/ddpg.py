@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.config import DDPGConfig
+from agents.config import ConfigError, DDPGConfig
 from agents.envs import EnvSpec
 from agents.networks import Actor, Critic
 from agents.replay_buffer import Batch
@@ -37,7 +37,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was asked for but CUDA is not available; use 'cpu' or 'auto'")
+        raise ConfigError("device: 'cuda' was asked for but CUDA is not available here; expected 'cpu' or 'auto'")
     return torch.device(name)
 
 

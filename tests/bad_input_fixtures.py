@@ -1,0 +1,27 @@
+"""Builds the files the README's bad-input commands refer to, in the current folder."""
+import os
+from pathlib import Path
+
+import torch
+
+from agents.config import DDPGConfig
+from agents.trainer import Trainer
+
+config = DDPGConfig(total_steps=200, learning_starts=100, batch_size=32, hidden_sizes=(16, 16),
+                    eval_every=0, eval_episodes=1, threads=1)
+Trainer(config, None, Path("runs/finished-run")).run()
+latest = Path("runs/finished-run/checkpoints/latest.pt")
+data = latest.read_bytes()
+Path("corrupt.pt").write_bytes(data[: len(data) // 2])
+payload = torch.load(latest, weights_only=True)
+payload["env_id"] = "MountainCarContinuous-v0"
+torch.save(payload, "other-env.pt")
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+torch.save({"format": "ddpg-tui-checkpoint", "format_version": 1, "x": Evil()}, "evil.pt")
+Path("not-a-folder").write_text("a file, not a folder")

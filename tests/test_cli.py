@@ -1,0 +1,92 @@
+"""Every bad input in the README's "What happens if …" table, run through the real command."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = shutil.which("ddpg-tui") or ""
+
+
+def readme_rows() -> list[tuple[str, int, str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("<!-- section: what-happens-if -->")[1].split("<!-- end: what-happens-if -->")[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[1].startswith("`ddpg-tui"):
+            continue
+        rows.append((cells[1].strip("`"), int(cells[2]), cells[3].strip("`")))
+    return rows
+
+
+ROWS = readme_rows()
+
+
+def test_the_table_covers_the_bad_inputs_the_issue_lists() -> None:
+    commands = " ".join(command for command, _, _ in ROWS)
+    for needle in ("--preset nope", "--env Pendulm", "CartPole", "HalfCheetah", "gamma=1.5", "batch_size=big",
+                   "gama=", "--set gamma ", "corrupt.pt", "other-env.pt", "nowhere.pt", "not-a-folder",
+                   "--resume runs/finished-run", "evil.pt"):
+        assert needle in commands + " ", needle
+
+
+@pytest.fixture(scope="module")
+def fixture_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bad-input")
+    subprocess.run([sys.executable, str(ROOT / "tests" / "bad_input_fixtures.py")], cwd=folder, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return folder
+
+
+@pytest.mark.parametrize(("command", "exit_code", "message"), ROWS, ids=[row[0][9:] for row in ROWS])
+def test_bad_input_gets_one_line_and_an_exit_code(fixture_dir: Path, command: str, exit_code: int,
+                                                  message: str) -> None:
+    if "HalfCheetah" in command and importlib.util.find_spec("mujoco") is not None:
+        pytest.skip("mujoco is installed here, so the missing-extra message cannot appear")
+    args = [COMMAND or sys.executable, *([] if COMMAND else ["-m", "ddpg_tui.cli"]), *command.split()[1:]]
+    result = subprocess.run(args, cwd=fixture_dir, capture_output=True, text=True, timeout=120)
+    assert result.returncode == exit_code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("ddpg-tui: error: ")
+    assert message in lines[0], f"{message!r} not in {lines[0]!r}"
+    assert not re.search(r"File \".*\", line \d+", result.stderr)
+
+
+def test_help_lists_every_hyperparameter_and_an_example() -> None:
+    from agents.config import FIELDS
+
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--help"], capture_output=True,
+                            text=True, check=True, cwd=ROOT)
+    for name in FIELDS:
+        assert name in result.stdout
+    assert "--set gamma=0.98" in result.stdout
+
+
+def test_eval_prints_the_mean_return_as_json(fixture_dir: Path) -> None:
+    import json
+
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "eval", "runs/finished-run", "--episodes", "2",
+                             "--json"], cwd=fixture_dir, capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    report = json.loads(result.stdout)
+    assert report["env_id"] == "Pendulum-v1" and report["episodes"] == 2 and report["step"] == 200
+    assert report["mean"] == pytest.approx(sum(report["returns"]) / 2)
+
+
+def test_presets_command_lists_every_preset() -> None:
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "presets"], capture_output=True, text=True,
+                            check=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    for name in ("pendulum", "lunar-lander-continuous", "mountain-car-continuous"):
+        assert name in result.stdout
+    assert "pip install 'ddpg-tui[box2d]'" in result.stdout
