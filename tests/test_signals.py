@@ -1,0 +1,40 @@
+"""Ctrl+C and SIGTERM in headless training save a checkpoint first, then exit 130 / 143."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_then_exits_with_its_code(tmp_path: Path, sig: signal.Signals, exit_code: int) -> None:
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ddpg_tui.cli", "train", "--headless", "--run-dir", str(run_dir), "--steps", "1000000",
+         "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
+         "--set", "eval_every=0", "--set", "threads=1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    assert first_line.startswith("training"), first_line + process.communicate()[1]
+    time.sleep(1.0)  # into the loop, past the warm-up
+    process.send_signal(sig)
+    rest, stderr = process.communicate(timeout=60)
+    stdout = first_line + rest
+    assert process.returncode == exit_code, stderr
+    assert "Traceback" not in stderr
+    payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    assert payload["counters"]["step"] > 0
+    assert "saved" in stdout
