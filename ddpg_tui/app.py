@@ -1,9 +1,52 @@
-"""Placeholder until the dashboard lands (issue 3)."""
+"""DDPGApp: choose an environment, set hyperparameters, and watch training live."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from agents.config import DDPGConfig
+from ddpg_tui.cli import TrainingRequest
 
 
-def run_app(training: Any) -> int:
-    raise SystemExit("ddpg-tui: the app is not built yet; use 'ddpg-tui train --headless'")
+class DDPGApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "ddpg-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False)]
+
+    def __init__(self, request: TrainingRequest | None = None, runs_root: Path = Path("runs")) -> None:
+        super().__init__()
+        self.request = request
+        self.runs_root = runs_root
+
+    def on_mount(self) -> None:
+        if self.request is None:
+            from ddpg_tui.screens.picker import PickerScreen
+
+            self.push_screen(PickerScreen())
+        else:
+            self.open_dashboard(self.request)
+
+    def open_hyperparameters(self, config: DDPGConfig, label: str) -> None:
+        from ddpg_tui.screens.hyperparameters import HyperparametersScreen
+
+        self.push_screen(HyperparametersScreen(config, label))
+
+    def start_training(self, config: DDPGConfig, label: str) -> None:
+        from agents.run_files import new_run_name
+
+        self.open_dashboard(TrainingRequest(config, self.runs_root / new_run_name(label)))
+
+    def open_dashboard(self, request: TrainingRequest) -> None:
+        from ddpg_tui.screens.dashboard import DashboardScreen
+        from ddpg_tui.session import TrainingSession
+
+        self.push_screen(DashboardScreen(TrainingSession(request), request.config))
+
+
+def run_app(request: TrainingRequest | None) -> int:
+    DDPGApp(request).run()
+    return 0

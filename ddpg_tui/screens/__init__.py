@@ -1,0 +1,1 @@
+"""The app's screens: picker, hyperparameters, dashboard, and the modals."""

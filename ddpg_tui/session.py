@@ -1,0 +1,194 @@
+"""A training run as the app sees it.
+
+The trainer runs in a Textual thread worker and reports through `TrainingSession.sink`,
+which only folds each event into plain data behind a lock: it never touches a widget
+and never waits for the UI. The dashboard takes a `Snapshot` on a timer, a few times a
+second, so training is not paced by drawing and drawing is not flooded by training.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from agents.events import (
+    ConfigChanged,
+    EpisodeEnd,
+    EvalResult,
+    Event,
+    Notice,
+    Saved,
+    StateChanged,
+    StepStats,
+    TrainerState,
+    TrainingError,
+    UpdateStats,
+)
+from agents.trainer import Controls, Trainer, TrainingOutcome
+from ddpg_tui.cli import TrainingRequest
+
+ACTIVE_STATES = {TrainerState.STARTING, TrainerState.WARMING_UP, TrainerState.TRAINING, TrainerState.PAUSED,
+                 TrainerState.EVALUATING}
+LOG_LINES = 1000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the dashboard draws, copied out under the lock."""
+
+    version: int = 0
+    env_id: str = ""
+    run_dir: str = ""
+    state: TrainerState = TrainerState.STARTING
+    message: str = ""
+    progress: StepStats | None = None
+    episode_steps: tuple[int, ...] = ()
+    episode_returns: tuple[float, ...] = ()
+    evals: tuple[EvalResult, ...] = ()
+    best_eval: EvalResult | None = None
+    loss_updates: tuple[int, ...] = ()
+    critic_losses: tuple[float, ...] = ()
+    actor_losses: tuple[float, ...] = ()
+    sigma_history: tuple[float, ...] = ()
+    last_saved: str = ""
+    log: tuple[tuple[int, str, str], ...] = ()  # (sequence number, level, text)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+@dataclass
+class _Folded:
+    """The mutable twin of Snapshot, only ever touched under the session's lock."""
+
+    version: int = 0
+    state: TrainerState = TrainerState.STARTING
+    message: str = ""
+    progress: StepStats | None = None
+    episode_steps: list[int] = field(default_factory=list)
+    episode_returns: list[float] = field(default_factory=list)
+    evals: list[EvalResult] = field(default_factory=list)
+    best_eval: EvalResult | None = None
+    loss_updates: list[int] = field(default_factory=list)
+    critic_losses: list[float] = field(default_factory=list)
+    actor_losses: list[float] = field(default_factory=list)
+    sigma_history: deque[float] = field(default_factory=lambda: deque(maxlen=240))
+    last_saved: str = ""
+    log: deque[tuple[int, str, str]] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    log_count: int = 0
+
+
+class TrainingSession:
+    """Owns one Trainer run. `run()` is the worker's body; everything else is thread-safe."""
+
+    def __init__(self, request: TrainingRequest) -> None:
+        self.request = request
+        self.controls = Controls()
+        self.env_id = request.config.env_id if request.config else ""
+        self._lock = threading.Lock()
+        self._folded = _Folded()
+        self.outcome: TrainingOutcome | None = None
+
+    # The worker's side -------------------------------------------------------------
+
+    def run(self) -> TrainingOutcome | None:
+        """Build the trainer and train; every failure ends up in the snapshot, not raised."""
+        request = self.request
+        try:
+            trainer = Trainer(request.config, self.sink, request.run_dir, resume_from=request.resume_from,
+                              total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
+                              controls=self.controls)
+        except Exception as error:  # EnvError, ConfigError, CheckpointError, OSError: one line each
+            self.sink(StateChanged(0, TrainerState.ERROR, str(error)))
+            self.sink(TrainingError(0, str(error)))
+            return None
+        self.env_id = trainer.config.env_id
+        if request.resume_from is not None and trainer.step >= trainer.config.total_steps:
+            message = f"this run already finished {trainer.step:,} steps; resume it with more steps to train on"
+            self.sink(StateChanged(trainer.step, TrainerState.FINISHED, message))
+            return None
+        self.outcome = trainer.run()
+        return self.outcome
+
+    def sink(self, event: Event) -> None:
+        with self._lock:
+            self._fold(self._folded, event)
+            self._folded.version += 1
+
+    @staticmethod
+    def _fold(f: _Folded, event: Event) -> None:
+        def log(level: str, text: str) -> None:
+            f.log_count += 1
+            f.log.append((f.log_count, level, text))
+
+        match event:
+            case StepStats():
+                f.progress = event
+                f.sigma_history.append(event.noise_sigma)
+            case EpisodeEnd():
+                f.episode_steps.append(event.step)
+                f.episode_returns.append(event.episode_return)
+                log("info", f"{event.step:>8,} ep {event.episode:<4,} R {event.episode_return:.1f}")
+            case UpdateStats():
+                f.loss_updates.append(event.updates)
+                f.critic_losses.append(event.critic_loss)
+                f.actor_losses.append(event.actor_loss)
+            case EvalResult():
+                f.evals.append(event)
+                if event.best:
+                    f.best_eval = event
+                best = "  (best)" if event.best else ""
+                log("eval", f"{event.step:>8,} eval {event.mean:.1f} ± {event.std:.1f}{best}")
+            case Saved():
+                f.last_saved = str(event.path)
+                if event.reason != "best":
+                    log("save", f"{event.step:>8,} saved {event.path.name} ({event.reason})")
+            case ConfigChanged():
+                changes = ", ".join(f"{k}={v}" for k, v in event.changes.items())
+                log("config", f"{event.step:>8,} set {changes}")
+            case StateChanged():
+                returning = f.state == TrainerState.EVALUATING  # back to where it was: not news
+                f.state = event.state
+                f.message = event.message
+                if event.state in (TrainerState.PAUSED, TrainerState.FINISHED, TrainerState.STOPPED) \
+                        and not returning:
+                    log("state", f"{event.step:>8,} {event.state.value}")
+            case Notice():
+                log("warning", f"{event.step:>8,} warning: {event.message}")
+            case TrainingError():
+                log("error", f"{event.step:>8,} error: {event.message}")
+
+    # The UI's side -------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            f = self._folded
+            return Snapshot(
+                version=f.version, env_id=self.env_id, run_dir=str(self.request.run_dir), state=f.state,
+                message=f.message, progress=f.progress, episode_steps=tuple(f.episode_steps),
+                episode_returns=tuple(f.episode_returns), evals=tuple(f.evals), best_eval=f.best_eval,
+                loss_updates=tuple(f.loss_updates), critic_losses=tuple(f.critic_losses),
+                actor_losses=tuple(f.actor_losses), sigma_history=tuple(f.sigma_history),
+                last_saved=f.last_saved, log=tuple(f.log),
+            )
+
+
+class FixedSession:
+    """A session that never trains and always shows the same snapshot (screenshots, tests)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self.controls = Controls()
+        self.env_id = snapshot.env_id
+        self.outcome = None
+
+    def run(self) -> None:
+        return None
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def with_state(self, state: TrainerState) -> FixedSession:
+        return FixedSession(replace(self._snapshot, state=state))
