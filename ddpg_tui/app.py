@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 
 from agents.config import DDPGConfig
 from ddpg_tui.cli import TrainingRequest
+from ddpg_tui.screens.dashboard import Session
 
 
 class DDPGApp(App):
@@ -17,13 +18,21 @@ class DDPGApp(App):
     TITLE = "ddpg-tui"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False)]
 
-    def __init__(self, request: TrainingRequest | None = None, runs_root: Path = Path("runs")) -> None:
+    def __init__(self, request: TrainingRequest | None = None, runs_root: Path = Path("runs"),
+                 session: Session | None = None) -> None:
+        """`request` opens straight on a training dashboard; `session` shows a given
+        session instead (screenshots and tests feed fixed data this way)."""
         super().__init__()
         self.request = request
         self.runs_root = runs_root
+        self.session = session
 
     def on_mount(self) -> None:
-        if self.request is None:
+        if self.session is not None:
+            from ddpg_tui.screens.dashboard import DashboardScreen
+
+            self.push_screen(DashboardScreen(self.session, None))
+        elif self.request is None:
             from ddpg_tui.screens.picker import PickerScreen
 
             self.push_screen(PickerScreen())

@@ -1,0 +1,137 @@
+"""The app driven as a user would, with Textual's Pilot: pick, edit, train, pause, evaluate, save, quit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Input
+
+from agents.checkpoint import load_checkpoint
+from agents.config import DDPGConfig
+from agents.events import TrainerState
+from ddpg_tui.app import DDPGApp
+from ddpg_tui.cli import TrainingRequest
+from ddpg_tui.screens.dashboard import DashboardScreen
+from ddpg_tui.screens.hyperparameters import HyperparametersScreen
+from ddpg_tui.screens.modals import ConfirmQuitScreen
+
+TINY = DDPGConfig(env_id="Pendulum-v1", total_steps=1_000_000, learning_starts=100, batch_size=32,
+                  hidden_sizes=(16, 16), eval_every=0, eval_episodes=2, buffer_size=10_000, threads=1)
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await pilot.pause(0.05)
+
+
+def dashboard(app: DDPGApp) -> DashboardScreen:
+    screen = app.screen
+    assert isinstance(screen, DashboardScreen)
+    return screen
+
+
+async def test_pick_preset_then_invalid_value_disables_start(tmp_path: Path) -> None:
+    app = DDPGApp(runs_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")  # the cursor starts on the pendulum preset
+        await wait_until(pilot, lambda: isinstance(app.screen, HyperparametersScreen))
+        gamma = app.screen.query_one("#field-gamma", Input)
+        start = app.screen.query_one("#start", Button)
+        assert gamma.value == "0.98" and not start.disabled
+
+        gamma.focus()
+        gamma.value = ""
+        await pilot.press(*"1.5")
+        await pilot.pause()
+        assert not gamma.is_valid
+        assert start.disabled
+        assert "gamma: 1.5 is not allowed" in str(app.screen.query_one("#hint-gamma").render())
+
+        gamma.value = ""
+        await pilot.press(*"0.9")
+        await pilot.pause()
+        assert gamma.is_valid and not start.disabled
+
+
+async def test_form_values_start_the_run(tmp_path: Path) -> None:
+    app = DDPGApp(runs_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, HyperparametersScreen))
+        for name, value in (("total_steps", "300"), ("learning_starts", "100"), ("batch_size", "16"),
+                            ("hidden_sizes", "[8]"), ("eval_every", "0"), ("eval_episodes", "1"), ("threads", "1")):
+            app.screen.query_one(f"#field-{name}", Input).value = value
+        await pilot.pause()
+        await pilot.click("#start")
+        await wait_until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        screen = dashboard(app)
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.FINISHED)
+        assert screen.last_snapshot.progress is not None and screen.last_snapshot.progress.step == 300
+        (run_dir,) = tmp_path.iterdir()
+        assert load_checkpoint(run_dir / "checkpoints" / "latest.pt")["config"]["hidden_sizes"] == [8]
+
+
+async def test_pause_evaluate_save_and_quit_from_the_dashboard(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    app = DDPGApp(TrainingRequest(TINY, run_dir))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = dashboard(app)
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
+
+        await pilot.press("p")
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.PAUSED)
+        paused_at = screen.last_snapshot.progress.step
+        await pilot.pause(0.5)
+        assert screen.last_snapshot.progress.step == paused_at
+
+        await pilot.press("p")
+        await wait_until(pilot, lambda: screen.last_snapshot.progress.step > paused_at)
+
+        await pilot.press("e")
+        await wait_until(pilot, lambda: len(screen.last_snapshot.evals) == 1)
+        assert len(screen.last_snapshot.evals[0].returns) == 2
+
+        await pilot.press("s")
+        await wait_until(pilot, lambda: screen.last_snapshot.last_saved.endswith("latest.pt"))
+        saved = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+        assert saved["counters"]["step"] > paused_at
+
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmQuitScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.is_running, timeout=30)
+    final = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    assert final["counters"]["step"] >= saved["counters"]["step"]
+
+
+async def test_live_change_is_applied_and_logged(tmp_path: Path) -> None:
+    app = DDPGApp(TrainingRequest(TINY, tmp_path / "run"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = dashboard(app)
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
+        await pilot.press("h")
+        await pilot.pause()
+        sigma = app.screen.query_one("#field-noise_sigma", Input)
+        sigma.value = "0.3"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: any("set noise_sigma=0.3" in line for _, _, line in screen.last_snapshot.log))
+        await wait_until(pilot, lambda: screen.last_snapshot.progress.noise_sigma == pytest.approx(0.3))
+        screen.session.controls.stop(save=False)
+
+
+async def test_an_error_in_training_shows_instead_of_crashing(tmp_path: Path) -> None:
+    app = DDPGApp(TrainingRequest(TINY.replace(env_id="CartPole-v1"), tmp_path / "run"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = dashboard(app)
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.ERROR)
+        assert "Discrete action space" in screen.last_snapshot.message
+        assert app.is_running
+        await pilot.press("q")  # nothing is training: quits without asking
+        await wait_until(pilot, lambda: not app.is_running)
