@@ -70,6 +70,9 @@ class DDPGAgent:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_params = list(self.actor.parameters())
+        # Both targets in one fused lerp; the lists are built once, not per update.
+        self._target_params = list(self.critic_target.parameters()) + list(self.actor_target.parameters())
+        self._online_params = list(self.critic.parameters()) + self.actor_params
         self.actor_optimizer = make_adam(self.actor_params, config.actor_lr)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), config.critic_lr)
 
@@ -110,8 +113,8 @@ class DDPGAgent:
         actor_loss.backward(inputs=self.actor_params)
         self.actor_optimizer.step()
 
-        soft_update(self.critic_target, self.critic, self.tau)
-        soft_update(self.actor_target, self.actor, self.tau)
+        with torch.no_grad():  # θ' ← τθ + (1 − τ)θ' for both targets, as soft_update does
+            torch._foreach_lerp_(self._target_params, self._online_params, self.tau)
         return UpdateStats(critic_loss.detach(), actor_loss.detach(), q.detach().mean())
 
     def set_learning_rates(self, actor_lr: float | None = None, critic_lr: float | None = None) -> None:

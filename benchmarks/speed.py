@@ -1,0 +1,297 @@
+"""Speed, side by side in one run: ddpg-tui against Stable-Baselines3 and against the limit.
+
+    pip install stable-baselines3        # the `bench` extra
+    python benchmarks/speed.py           # everything (about 10 minutes on 2 cores)
+    python benchmarks/speed.py --quick   # one round, one seed, no scaling table
+
+Measures, each contender in its own subprocess so thread settings and peak memory are its own:
+  (a) time-to-solve: training seconds (evaluations excluded) until the first evaluation
+      (every 1000 steps, 10 episodes, noise off) reaches -200 on Pendulum-v1: the pendulum
+      preset against SB3 DDPG with the rl-zoo Pendulum config; median over seeds;
+  (b) learning-phase steps/s at equal work (256x256, batch 256, one critic and one actor
+      update per env step): ddpg-tui headless, ddpg-tui with the dashboard open (Textual's
+      headless driver, every widget still rendered), and SB3; rounds alternate;
+  (c) the limit: our update in a tight loop on a preallocated batch, plus one env step and
+      one action per iteration: what this machine can do for the same work;
+  (d) peak RSS, and the replay buffer's bytes against capacity x bytes per transition;
+plus steps/s against hidden size and batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LEARNING_STARTS = 500
+THREADS = 1  # what ddpg-tui picks on this 2-core machine; SB3 gets the same
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# Workers: each runs in a fresh process and prints one JSON line --------------------------
+
+
+def worker_ours(steps: int, hidden: int, batch: int, dashboard: bool) -> dict[str, Any]:
+    from agents.config import DDPGConfig
+    from agents.events import StepStats
+
+    config = DDPGConfig(env_id="Pendulum-v1", total_steps=LEARNING_STARTS + steps, learning_starts=LEARNING_STARTS,
+                        batch_size=batch, hidden_sizes=(hidden, hidden), buffer_size=200_000, eval_every=0,
+                        eval_episodes=1, threads=THREADS, device="cpu")
+    marks: dict[int, float] = {}
+
+    def record(event: object) -> None:
+        if isinstance(event, StepStats):
+            marks[event.step] = event.elapsed
+
+    if dashboard:
+        import asyncio
+
+        from ddpg_tui.app import DDPGApp
+        from ddpg_tui.cli import TrainingRequest
+        from ddpg_tui.session import TrainingSession
+
+        class RecordingSession(TrainingSession):
+            def sink(self, event: object) -> None:
+                record(event)
+                super().sink(event)  # type: ignore[arg-type]
+
+        session = RecordingSession(TrainingRequest(config, Path("/tmp/ddpg-speed-dashboard")))
+
+        async def drive() -> None:
+            app = DDPGApp(session=session)
+            async with app.run_test(size=(120, 40)) as pilot:
+                while session.snapshot().state.value not in ("finished", "error"):
+                    await pilot.pause(0.1)
+
+        asyncio.run(drive())
+    else:
+        from agents.trainer import Trainer
+
+        trainer = Trainer(config, record)
+        trainer.run()
+    start, end = marks[LEARNING_STARTS], marks[max(marks)]
+    return {"steps_per_second": (max(marks) - LEARNING_STARTS) / (end - start), "peak_rss_mb": peak_rss_mb()}
+
+
+def _sb3_pendulum(hidden: tuple[int, ...], batch: int, learning_starts: int, seed: int, gamma: float = 0.99):
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    env = gym.make("Pendulum-v1")
+    noise = NormalActionNoise(mean=np.zeros(1), sigma=0.1 * np.ones(1))
+    return DDPG("MlpPolicy", env, learning_rate=1e-3, buffer_size=200_000, learning_starts=learning_starts,
+                batch_size=batch, gamma=gamma, train_freq=1, gradient_steps=1, action_noise=noise,
+                policy_kwargs={"net_arch": list(hidden)}, seed=seed, device="cpu", verbose=0), env
+
+
+def worker_sb3(steps: int, hidden: int, batch: int) -> dict[str, Any]:
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    torch.set_num_threads(THREADS)
+    model, _ = _sb3_pendulum((hidden, hidden), batch, LEARNING_STARTS, seed=0)
+    marks: dict[str, float] = {}
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == LEARNING_STARTS:
+                marks["start"] = time.perf_counter()
+            return True
+
+    model.learn(total_timesteps=LEARNING_STARTS + steps, callback=Clock())
+    elapsed = time.perf_counter() - marks["start"]
+    return {"steps_per_second": steps / elapsed, "peak_rss_mb": peak_rss_mb()}
+
+
+def worker_limit(steps: int, hidden: int, batch: int) -> dict[str, Any]:
+    """Our update on a fixed, preallocated batch, plus one env step and one action per iteration."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+
+    from agents.config import DDPGConfig
+    from agents.ddpg import DDPGAgent
+    from agents.envs import env_spec
+    from agents.replay_buffer import Batch
+
+    torch.set_num_threads(THREADS)
+    env = gym.make("Pendulum-v1")
+    agent = DDPGAgent(env_spec(env, "Pendulum-v1"), DDPGConfig(hidden_sizes=(hidden, hidden)), torch.device("cpu"))
+    batch_data = Batch(torch.randn(batch, 3), torch.rand(batch, 1) * 4 - 2, torch.randn(batch), torch.randn(batch, 3),
+                       torch.zeros(batch))
+    obs, _ = env.reset(seed=0)
+    for _ in range(50):
+        agent.update(batch_data)
+    start = time.perf_counter()
+    for _ in range(steps):
+        action = agent.act(obs)
+        obs, _, terminated, truncated, _ = env.step(np.clip(action, -2, 2))
+        if terminated or truncated:
+            obs, _ = env.reset()
+        agent.update(batch_data)
+    return {"steps_per_second": steps / (time.perf_counter() - start), "peak_rss_mb": peak_rss_mb()}
+
+
+def worker_solve_ours(seed: int) -> dict[str, Any]:
+    from agents.events import EvalResult, StepStats
+    from agents.trainer import Trainer
+    from presets import load_preset
+
+    config = load_preset("pendulum").config.replace(seed=seed, eval_every=1000, eval_episodes=10, threads=THREADS)
+    state: dict[str, Any] = {"elapsed": 0.0, "solved": None}
+    trainer: Trainer
+
+    def sink(event: object) -> None:
+        if isinstance(event, StepStats):
+            state["elapsed"] = event.elapsed
+        elif isinstance(event, EvalResult) and event.mean >= -200 and state["solved"] is None:
+            state["solved"] = {"seconds": state["elapsed"], "step": event.step, "eval": event.mean}
+            trainer.controls.stop(save=False)
+
+    trainer = Trainer(config, sink)
+    trainer.run()
+    return state["solved"] or {"seconds": None, "step": None}
+
+
+def worker_solve_sb3(seed: int) -> dict[str, Any]:
+    """rl-zoo's DDPG Pendulum-v1: gamma 0.98, buffer 200k, learning_starts 10k, noise 0.1, lr 1e-3, 400x300."""
+    import numpy as np
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    torch.set_num_threads(THREADS)
+    model, _ = _sb3_pendulum((400, 300), 256, 10_000, seed=seed, gamma=0.98)
+    eval_env = __import__("gymnasium").make("Pendulum-v1")
+    state: dict[str, Any] = {"train": 0.0, "since": None, "solved": None}
+
+    class EvalEvery1000(BaseCallback):
+        def _on_training_start(self) -> None:
+            state["since"] = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % 1000:
+                return True
+            state["train"] += time.perf_counter() - state["since"]
+            returns = []
+            for i in range(10):
+                obs, _ = eval_env.reset(seed=10_000 + i)
+                done, total = False, 0.0
+                while not done:
+                    action, _ = model.predict(obs, deterministic=True)
+                    obs, reward, terminated, truncated, _ = eval_env.step(action)
+                    total += float(reward)
+                    done = terminated or truncated
+                returns.append(total)
+            state["since"] = time.perf_counter()
+            if np.mean(returns) >= -200:
+                state["solved"] = {"seconds": state["train"], "step": self.num_timesteps,
+                                   "eval": float(np.mean(returns))}
+                return False
+            return True
+
+    model.learn(total_timesteps=30_000, callback=EvalEvery1000())
+    return state["solved"] or {"seconds": None, "step": None}
+
+
+def worker_memory() -> dict[str, Any]:
+    from agents.replay_buffer import ReplayBuffer
+
+    buffer = ReplayBuffer(1_000_000, obs_dim=8, act_dim=2)
+    return {"nbytes": buffer.nbytes, "ideal": 1_000_000 * buffer.bytes_per_transition,
+            "bytes_per_transition": buffer.bytes_per_transition}
+
+
+WORKERS = {"ours": worker_ours, "sb3": worker_sb3, "limit": worker_limit, "solve_ours": worker_solve_ours,
+           "solve_sb3": worker_solve_sb3, "memory": worker_memory}
+
+
+# Driver -----------------------------------------------------------------------------
+
+
+def spawn(name: str, **kwargs: Any) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, __file__, "--worker", name, "--args", json.dumps(kwargs)],
+                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--args", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="one round, one seed, no scaling table")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2000, help="learning-phase steps per steps/s measurement")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](**json.loads(args.args))))
+        return 0
+
+    rounds, seeds = (1, 1) if args.quick else (args.rounds, args.seeds)
+    print(f"speed benchmark: Pendulum-v1, torch threads {THREADS}, {os.cpu_count()} cores")
+
+    print("\n(b, c) learning-phase steps/s at equal work: 256x256, batch 256, 1 critic + 1 actor update per step")
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "dashboard": [], "sb3": [], "limit": []}
+    for r in range(rounds):
+        runs["ours"].append(spawn("ours", steps=args.steps, hidden=256, batch=256, dashboard=False))
+        runs["sb3"].append(spawn("sb3", steps=args.steps, hidden=256, batch=256))
+        runs["dashboard"].append(spawn("ours", steps=args.steps, hidden=256, batch=256, dashboard=True))
+        runs["limit"].append(spawn("limit", steps=args.steps, hidden=256, batch=256))
+        print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]['steps_per_second']:.0f}" for k, v in runs.items()))
+    sps = {k: statistics.median(v["steps_per_second"] for v in values) for k, values in runs.items()}
+    rss = {k: max(v["peak_rss_mb"] for v in values) for k, values in runs.items()}
+    for name in ("ours", "dashboard", "sb3", "limit"):
+        print(f"  {name:<10} {sps[name]:7.0f} steps/s (median of {rounds})   peak RSS {rss[name]:.0f} MB")
+    print(f"  ratio ours/SB3 {sps['ours'] / sps['sb3']:.2f}   ours/limit {sps['ours'] / sps['limit']:.2f}   "
+          f"dashboard/headless {sps['dashboard'] / sps['ours']:.2f}")
+
+    print("\n(a) time-to-solve: training seconds until the first evaluation >= -200 (every 1000 steps, 10 episodes)")
+    solved: dict[str, list[dict[str, Any]]] = {"ours": [], "sb3": []}
+    for seed in range(seeds):
+        solved["ours"].append(spawn("solve_ours", seed=seed))
+        solved["sb3"].append(spawn("solve_sb3", seed=seed))
+        print(f"  seed {seed}: ours {solved['ours'][-1]}, SB3+zoo {solved['sb3'][-1]}")
+    medians = {}
+    for name, results in solved.items():
+        seconds = [r["seconds"] for r in results if r["seconds"] is not None]
+        medians[name] = statistics.median(seconds) if len(seconds) == len(results) else None
+        steps = [r["step"] for r in results]
+        print(f"  {name:<5} median {medians[name] if medians[name] is None else round(medians[name], 1)} s, "
+              f"solved at steps {steps}")
+    if medians["ours"] and medians["sb3"]:
+        print(f"  ratio ours/SB3+zoo time-to-solve {medians['ours'] / medians['sb3']:.2f}")
+
+    memory = spawn("memory")
+    print(f"\n(d) replay buffer, 1M LunarLander transitions: {memory['nbytes'] / 2**20:.1f} MiB = "
+          f"{memory['nbytes'] / memory['ideal']:.2f} x capacity x {memory['bytes_per_transition']} bytes/transition")
+
+    if not args.quick:
+        print("\nscaling: ddpg-tui headless steps/s (1000 learning steps each)")
+        print("  hidden  " + "".join(f"batch {b:<6}" for b in (64, 256, 1024)))
+        for hidden in (64, 256, 1024):
+            cells = [spawn("ours", steps=1000, hidden=hidden, batch=b, dashboard=False)["steps_per_second"]
+                     for b in (64, 256, 1024)]
+            print(f"  {hidden:<7} " + "".join(f"{c:<12.0f}" for c in cells))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
