@@ -284,10 +284,10 @@ def main() -> int:
           f"{memory['nbytes'] / memory['ideal']:.2f} x capacity x {memory['bytes_per_transition']} bytes/transition")
 
     if not args.quick:
-        print("\nscaling: ddpg-tui headless steps/s (1000 learning steps each)")
+        print("\nscaling: ddpg-tui headless steps/s (300 learning steps each)")
         print("  hidden  " + "".join(f"batch {b:<6}" for b in (64, 256, 1024)))
         for hidden in (64, 256, 1024):
-            cells = [spawn("ours", steps=1000, hidden=hidden, batch=b, dashboard=False)["steps_per_second"]
+            cells = [spawn("ours", steps=300, hidden=hidden, batch=b, dashboard=False)["steps_per_second"]
                      for b in (64, 256, 1024)]
             print(f"  {hidden:<7} " + "".join(f"{c:<12.0f}" for c in cells))
     return 0
