@@ -1,0 +1,61 @@
+"""Presets: every shipped one validates, and they ship inside the wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from presets import PresetError, list_presets, load_preset, parse_preset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_three_presets_are_shipped() -> None:
+    assert {"pendulum", "mountain-car-continuous", "lunar-lander-continuous"} <= set(list_presets())
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_every_preset_validates_and_names_its_source(name: str) -> None:
+    preset = load_preset(name)
+    assert preset.config.env_id == preset.env_id
+    assert preset.solved_threshold is not None and preset.solved_source
+    assert preset.description
+    text = (ROOT / "presets" / f"{name}.toml").read_text()
+    assert "Starting values:" in text  # the comment block says where the values come from
+
+
+def test_unknown_preset_lists_the_available_ones() -> None:
+    with pytest.raises(PresetError, match=r"unknown preset 'nope'; available: .*pendulum"):
+        load_preset("nope")
+
+
+def test_preset_with_a_bad_value_names_the_field() -> None:
+    with pytest.raises(PresetError, match=r"preset 'x': gamma: 3\.0 is not allowed"):
+        parse_preset("x", 'env_id = "Pendulum-v1"\n[hyperparameters]\ngamma = 3.0\n')
+
+
+def test_preset_with_an_unknown_key_names_it() -> None:
+    with pytest.raises(PresetError, match="unknown hyperparameter 'gama'"):
+        parse_preset("x", 'env_id = "Pendulum-v1"\n[hyperparameters]\ngama = 0.9\n')
+    with pytest.raises(PresetError, match="unknown key 'colour'"):
+        parse_preset("x", 'env_id = "Pendulum-v1"\ncolour = "red"\n')
+
+
+def test_preset_that_is_not_toml_is_refused() -> None:
+    with pytest.raises(PresetError, match="not valid TOML"):
+        parse_preset("x", "env_id = \n")
+
+
+def test_wheel_ships_the_presets_and_the_stylesheet(tmp_path: Path) -> None:
+    pytest.importorskip("setuptools")  # the build backend, for --no-build-isolation
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("ddpg_tui-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in list_presets():
+        assert f"presets/{name}.toml" in names
+    assert "ddpg_tui/app.tcss" in names
