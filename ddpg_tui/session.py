@@ -87,6 +87,7 @@ class TrainingSession:
         self.request = request
         self.controls = Controls()
         self.env_id = request.config.env_id if request.config else ""
+        self.config = request.config  # a resumed run's config is known once its trainer is built
         self._lock = threading.Lock()
         self._folded = _Folded()
         self.outcome: TrainingOutcome | None = None
@@ -105,6 +106,7 @@ class TrainingSession:
             self.sink(TrainingError(0, str(error)))
             return None
         self.env_id = trainer.config.env_id
+        self.config = trainer.config
         if request.resume_from is not None and trainer.step >= trainer.config.total_steps:
             message = f"this run already finished {trainer.step:,} steps; resume it with more steps to train on"
             self.sink(StateChanged(trainer.step, TrainerState.FINISHED, message))
@@ -142,8 +144,8 @@ class TrainingSession:
                 best = "  (best)" if event.best else ""
                 log("eval", f"{event.step:>8,} eval {event.mean:.1f} ± {event.std:.1f}{best}")
             case Saved():
-                f.last_saved = str(event.path)
-                if event.reason != "best":
+                if event.reason != "best":  # a new best is logged by its evaluation; no toast
+                    f.last_saved = str(event.path)
                     log("save", f"{event.step:>8,} saved {event.path.name} ({event.reason})")
             case ConfigChanged():
                 changes = ", ".join(f"{k}={v}" for k, v in event.changes.items())

@@ -120,6 +120,8 @@ class DashboardScreen(Screen):
             self.session.controls.save()
 
     def action_edit_live(self) -> None:
+        if self.config is None:
+            self.config = getattr(self.session, "config", None)
         if not self.last_snapshot.active or self.config is None:
             self.notify("nothing is training", severity="warning")
             return

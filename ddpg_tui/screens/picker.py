@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -12,6 +13,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from presets import Preset, list_presets, load_preset
+
+
+def recent_runs_hint(root: Path = Path("runs"), count: int = 3) -> str:
+    """The newest run folders, so that resuming one needs no looking up."""
+    runs = sorted((p for p in root.glob("*") if (p / "checkpoints" / "latest.pt").exists()),
+                  key=lambda p: p.stat().st_mtime, reverse=True)[:count]
+    return "recent runs: " + ", ".join(str(p) for p in runs) if runs else ""
+
 
 ENV_DIMS = {"Pendulum-v1": (3, 1), "MountainCarContinuous-v0": (2, 1), "LunarLanderContinuous-v3": (8, 2)}
 
@@ -32,9 +41,13 @@ class PickerScreen(Screen):
                          id="picker-intro")
             yield DataTable(id="presets", cursor_type="row", zebra_stripes=True)
             yield Label("", id="preset-description")
-            with Horizontal(id="custom-env"):
+            with Horizontal(id="custom-env", classes="picker-row"):
                 yield Label("env id", classes="field-name")
-                yield Input(placeholder="e.g. BipedalWalker-v3, then Enter", id="env-id")
+                yield Input(placeholder="e.g. BipedalWalker-v3, then Enter", id="env-id", compact=True)
+            with Horizontal(id="resume-row", classes="picker-row"):
+                yield Label("resume run", classes="field-name")
+                yield Input(placeholder="runs/<name>, then Enter", id="resume-run", compact=True)
+            yield Label(recent_runs_hint(), id="recent-runs", classes="field-hint")
             yield Label("", id="env-error", classes="field-hint")
         yield Footer()
 
@@ -96,6 +109,29 @@ class PickerScreen(Screen):
         event.input.remove_class("-invalid")
         self.show_error("")
         self.app.open_hyperparameters(DDPGConfig(env_id=env_id), env_id)
+
+    @on(Input.Submitted, "#resume-run")
+    def resume_run(self, event: Input.Submitted) -> None:
+        from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path
+        from ddpg_tui.cli import TrainingRequest
+
+        run_dir = Path(event.value.strip())
+        try:
+            if not run_dir.is_dir():
+                raise CheckpointError(f"{run_dir} is not a run folder")
+            checkpoint = resolve_checkpoint_path(run_dir)
+            payload = load_checkpoint(checkpoint)
+        except CheckpointError as error:
+            self.show_error(str(error))
+            event.input.add_class("-invalid")
+            return
+        step, total = payload["counters"]["step"], payload["config"]["total_steps"]
+        if step >= total:
+            self.show_error(f"{run_dir} already finished {step:,} of {total:,} steps; to train on: "
+                            f"ddpg-tui train --resume {run_dir} --steps N")
+            return
+        event.input.remove_class("-invalid")
+        self.app.open_dashboard(TrainingRequest(None, run_dir, checkpoint))
 
     def show_error(self, message: str) -> None:
         label = self.query_one("#env-error", Label)
