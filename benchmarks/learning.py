@@ -26,7 +26,7 @@ from presets import load_preset
 
 
 def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | None,
-             threads: int) -> list[dict[str, float]]:
+             threads: int, out: Path) -> list[dict[str, float]]:
     preset = load_preset(preset_name)
     config = preset.config.replace(seed=seed, threads=threads)
     if steps:
@@ -36,6 +36,10 @@ def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | N
     rows: list[dict[str, float]] = []
     latest: dict[str, float] = {"elapsed": 0.0, "sps": 0.0}
     started = time.perf_counter()
+    # Each evaluation is written as it happens, so a long run cut short still leaves its curve.
+    partial = out / f"{preset_name}-seed{seed}.partial.csv"
+    out.mkdir(parents=True, exist_ok=True)
+    partial.write_text("preset,seed,step,eval_mean,eval_std,train_seconds,wall_seconds\n")
 
     def sink(event: object) -> None:
         if isinstance(event, StepStats):
@@ -46,12 +50,15 @@ def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | N
             rows.append({"preset": preset_name, "seed": seed, "step": event.step, "eval_mean": event.mean,
                          "eval_std": event.std, "train_seconds": latest["elapsed"],
                          "wall_seconds": time.perf_counter() - started})
+            with partial.open("a") as handle:
+                handle.write(",".join(str(v) for v in rows[-1].values()) + "\n")
 
     outcome = Trainer(config, sink).run()
     if outcome.error:
         raise RuntimeError(f"seed {seed}: {outcome.error}")
     for row in rows:
         row["steps_per_second"] = latest["sps"]
+    partial.unlink()
     return rows
 
 
@@ -68,7 +75,7 @@ def main() -> int:
 
     preset = load_preset(args.preset)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_seed, args.preset, seed, args.steps, args.eval_every, args.threads)
+        futures = [pool.submit(run_seed, args.preset, seed, args.steps, args.eval_every, args.threads, args.out)
                    for seed in args.seeds]
         results = [future.result() for future in futures]
 
