@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 
+from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.config import DDPGConfig
 from agents.trainer import Trainer
 
@@ -13,9 +14,9 @@ Trainer(config, None, Path("runs/finished-run")).run()
 latest = Path("runs/finished-run/checkpoints/latest.pt")
 data = latest.read_bytes()
 Path("corrupt.pt").write_bytes(data[: len(data) // 2])
-payload = torch.load(latest, weights_only=True)
+payload = load_checkpoint(latest)
 payload["env_id"] = "MountainCarContinuous-v0"
-torch.save(payload, "other-env.pt")
+save_checkpoint(Path("other-env.pt"), payload)  # a valid file, only for another env
 
 
 class Evil:

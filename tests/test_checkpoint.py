@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from agents.checkpoint import (
+    CheckpointError,
+    atomic_write_bytes,
+    content_digest,
+    load_checkpoint,
+    save_checkpoint,
+)
 from agents.evaluation import evaluate_checkpoint
 from agents.trainer import Trainer
 
@@ -67,6 +73,27 @@ def test_truncated_file_is_reported_as_incomplete(trained_run: Path, tmp_path: P
         load_checkpoint(broken)
 
 
+def test_a_flipped_byte_never_loads_different_weights(trained_run: Path, tmp_path: Path) -> None:
+    original = load_checkpoint(trained_run / "checkpoints" / "latest.pt")
+    reference = content_digest(original)
+    data = (trained_run / "checkpoints" / "latest.pt").read_bytes()
+    refused = 0
+    for position in range(100, len(data) - 100, len(data) // 60):
+        damaged = bytearray(data)
+        damaged[position] ^= 0xFF
+        path = tmp_path / "flipped.pt"
+        path.write_bytes(bytes(damaged))
+        try:
+            loaded = load_checkpoint(path)
+        except CheckpointError as error:
+            assert "incomplete or corrupt" in str(error)
+            refused += 1
+            continue
+        # A flip in zip padding or pickle bookkeeping is harmless; anything else must be refused.
+        assert content_digest(loaded) == reference, f"byte {position} changed the weights silently"
+    assert refused > 10
+
+
 def test_garbage_file_is_reported_as_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "garbage.pt"
     path.write_bytes(b"\x80\x02this is not a checkpoint" * 100)
@@ -104,9 +131,9 @@ def test_missing_file_says_so(tmp_path: Path) -> None:
 
 
 def test_checkpoint_for_another_env_is_refused(trained_run: Path, tmp_path: Path) -> None:
-    payload = torch.load(trained_run / "checkpoints" / "latest.pt", weights_only=True)
+    payload = load_checkpoint(trained_run / "checkpoints" / "latest.pt")
     payload["env_id"] = "MountainCarContinuous-v0"
-    torch.save(payload, tmp_path / "mismatch.pt")
+    save_checkpoint(tmp_path / "mismatch.pt", payload)
     with pytest.raises(CheckpointError, match="obs/action dims 3/1, but the env has 2/1"):
         evaluate_checkpoint(str(tmp_path / "mismatch.pt"), episodes=1, seed=0)
 
