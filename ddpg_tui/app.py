@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
 from agents.config import DDPGConfig
 from ddpg_tui.cli import TrainingRequest
@@ -38,6 +40,18 @@ class DDPGApp(App):
             self.push_screen(PickerScreen())
         else:
             self.open_dashboard(self.request)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        from ddpg_tui.screens.dashboard import DashboardScreen
+
+        if isinstance(screen, DashboardScreen):
+            yield SystemCommand("Pause / resume training", "p or space", screen.action_toggle_pause)
+            yield SystemCommand("Evaluate now", "e: eval_episodes episodes with noise off", screen.action_evaluate)
+            yield SystemCommand("Save a checkpoint", "s: writes checkpoints/latest.pt", screen.action_save)
+            yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau, ...",
+                                screen.action_edit_live)
+            yield SystemCommand("Quit", "q: asks first while training runs", screen.action_quit_session)
 
     def open_hyperparameters(self, config: DDPGConfig, label: str) -> None:
         from ddpg_tui.screens.hyperparameters import HyperparametersScreen

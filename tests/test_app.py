@@ -135,3 +135,14 @@ async def test_an_error_in_training_shows_instead_of_crashing(tmp_path: Path) ->
         assert app.is_running
         await pilot.press("q")  # nothing is training: quits without asking
         await wait_until(pilot, lambda: not app.is_running)
+
+
+async def test_dashboard_actions_are_in_the_command_palette(tmp_path: Path) -> None:
+    app = DDPGApp(TrainingRequest(TINY, tmp_path / "run"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = dashboard(app)
+        titles = [command.title for command in app.get_system_commands(screen)]
+        for title in ("Pause / resume training", "Evaluate now", "Save a checkpoint", "Quit"):
+            assert title in titles
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
+        screen.session.controls.stop(save=False)
