@@ -14,9 +14,10 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "ddpg-tui-checkpoint"
 FORMAT_VERSION = 1
@@ -47,6 +48,8 @@ def content_digest(value: Any) -> str:
     torch's zip container does not verify its CRCs on load, so without this a flipped
     bit in a weight would load silently (measured: 29 of 38 single-byte flips did).
     """
+    import torch  # here, not at the top: the CLI imports this module for its errors alone
+
     digest = hashlib.blake2b(digest_size=16)
 
     def feed(item: Any) -> None:
@@ -74,6 +77,8 @@ def content_digest(value: Any) -> str:
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     """Write `payload` plus the format header and its checksum to `path` atomically."""
+    import torch
+
     buffer = io.BytesIO()
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     full["checksum"] = content_digest(full)
@@ -85,6 +90,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint; every failure is a CheckpointError with one clear line."""
+    import torch
+
     path = Path(path)
     if path.is_dir():
         path = resolve_checkpoint_path(path)

@@ -35,3 +35,10 @@ def test_cli_help_does_not_import_torch() -> None:
     code = "import sys; from ddpg_tui.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_bad_argument_errors_do_not_import_torch() -> None:
+    code = ("import sys; from ddpg_tui.cli import main; "
+            "code = main(['train', '--set', 'gamma=2', '--headless']); print(code, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "2 False"
