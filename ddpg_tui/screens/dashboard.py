@@ -21,7 +21,7 @@ from ddpg_tui.widgets.panels import BufferPanel, EventLog, NoisePanel, StatusPan
 from ddpg_tui.widgets.plots import LossPlot, RewardPlot
 
 REFRESH_HZ = 4  # text panels; the plots redraw only when they have new points
-PLOT_EVERY = 2  # plots at REFRESH_HZ / PLOT_EVERY
+PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds the GIL for ~10-30 ms
 
 
 class Session(Protocol):
