@@ -33,9 +33,7 @@ from agents.events import (
     TrainingError,
 )
 from agents.trainer import Trainer
-from ddpg_tui.cli import TrainingRequest
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+from ddpg_tui.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, TrainingRequest
 
 
 class ProgressView:

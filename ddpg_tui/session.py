@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from agents.events import (
     ConfigChanged,
@@ -191,6 +191,3 @@ class FixedSession:
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
-
-    def with_state(self, state: TrainerState) -> FixedSession:
-        return FixedSession(replace(self._snapshot, state=state))
