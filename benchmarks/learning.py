@@ -2,6 +2,7 @@
 
     python benchmarks/learning.py --preset pendulum --seeds 0 1 2
     python benchmarks/learning.py --preset mountain-car-continuous --seeds 0 1 2 --jobs 2
+    python benchmarks/learning.py --preset lunar-lander-continuous --set hidden_sizes=[256,256] --tag 256x256
 
 Writes `<out>/<preset>-curve.csv` (one row per evaluation per seed) and prints a summary
 with each seed's final evaluation return (10 episodes, noise off, eval env seeded apart
@@ -20,15 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.config import parse_assignment
 from agents.events import EvalResult, StepStats
 from agents.trainer import Trainer
 from presets import load_preset
 
 
 def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | None,
-             threads: int, out: Path) -> list[dict[str, float]]:
+             threads: int, out: Path, overrides: dict[str, object], label: str) -> list[dict[str, float]]:
     preset = load_preset(preset_name)
-    config = preset.config.replace(seed=seed, threads=threads)
+    config = preset.config.replace(seed=seed, threads=threads, **overrides)
     if steps:
         config = config.replace(total_steps=steps)
     if eval_every:
@@ -37,7 +39,7 @@ def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | N
     latest: dict[str, float] = {"elapsed": 0.0, "sps": 0.0}
     started = time.perf_counter()
     # Each evaluation is written as it happens, so a long run cut short still leaves its curve.
-    partial = out / f"{preset_name}-seed{seed}.partial.csv"
+    partial = out / f"{label}-seed{seed}.partial.csv"
     out.mkdir(parents=True, exist_ok=True)
     partial.write_text("preset,seed,step,eval_mean,eval_std,train_seconds,wall_seconds\n")
 
@@ -70,17 +72,23 @@ def main() -> int:
     parser.add_argument("--eval-every", type=int, help="override the preset's eval_every")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset hyperparameter, e.g. --set hidden_sizes=[256,256]")
+    parser.add_argument("--tag", help="suffix for the output files, to keep a variant apart from the preset's own")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
     preset = load_preset(args.preset)
+    overrides = dict(parse_assignment(a) for a in args.assignments)
+    label = f"{args.preset}-{args.tag}" if args.tag else args.preset
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_seed, args.preset, seed, args.steps, args.eval_every, args.threads, args.out)
+        futures = [pool.submit(run_seed, args.preset, seed, args.steps, args.eval_every, args.threads, args.out,
+                               overrides, label)
                    for seed in args.seeds]
         results = [future.result() for future in futures]
 
     args.out.mkdir(parents=True, exist_ok=True)
-    curve = args.out / f"{args.preset}-curve.csv"
+    curve = args.out / f"{label}-curve.csv"
     with curve.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(results[0][0]))
         writer.writeheader()
@@ -88,7 +96,8 @@ def main() -> int:
             writer.writerows(rows)
 
     threshold = preset.solved_threshold
-    print(f"\n{args.preset} ({preset.env_id}), {len(args.seeds)} seeds; eval: 10 episodes, noise off")
+    changed = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "preset as shipped"
+    print(f"\n{args.preset} ({preset.env_id}; {changed}), {len(args.seeds)} seeds; eval: 10 episodes, noise off")
     print(f"{'seed':>4} {'steps':>8} {'final eval':>12} {'best eval':>10} {'first solved at':>16} {'steps/s':>8}")
     finals = []
     for seed, rows in zip(args.seeds, results, strict=True):
