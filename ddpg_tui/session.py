@@ -164,6 +164,11 @@ class TrainingSession:
 
     # The UI's side -------------------------------------------------------------------
 
+    @property
+    def version(self) -> int:
+        """Bumped by every event; lets the UI skip copying an unchanged snapshot (an int read needs no lock)."""
+        return self._folded.version
+
     def snapshot(self) -> Snapshot:
         with self._lock:
             f = self._folded
@@ -188,6 +193,10 @@ class FixedSession:
 
     def run(self) -> None:
         return None
+
+    @property
+    def version(self) -> int:
+        return self._snapshot.version
 
     def snapshot(self) -> Snapshot:
         return self._snapshot

@@ -29,6 +29,9 @@ class Session(Protocol):
 
     def run(self) -> Any: ...
 
+    @property
+    def version(self) -> int: ...
+
     def snapshot(self) -> Snapshot: ...
 
 
@@ -50,6 +53,7 @@ class DashboardScreen(Screen):
         self.last_snapshot = Snapshot()
         self._ticks = 0
         self._notified_save = ""
+        self._error_shown = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,9 +87,9 @@ class DashboardScreen(Screen):
         return self.session.run()
 
     def refresh_from_session(self) -> None:
-        snapshot = self.session.snapshot()
-        if snapshot.version == self.last_snapshot.version and self._ticks:
+        if self.session.version == self.last_snapshot.version and self._ticks:
             return
+        snapshot = self.session.snapshot()
         self._ticks += 1
         self.last_snapshot = snapshot
         self.query_one(StatusPanel).show(snapshot)
@@ -100,7 +104,7 @@ class DashboardScreen(Screen):
         if snapshot.last_saved and snapshot.last_saved != self._notified_save:
             self._notified_save = snapshot.last_saved
             self.notify(f"saved {snapshot.last_saved}", title="Checkpoint")
-        if snapshot.state == TrainerState.ERROR and snapshot.message and not getattr(self, "_error_shown", False):
+        if snapshot.state == TrainerState.ERROR and snapshot.message and not self._error_shown:
             self._error_shown = True
             self.notify(snapshot.message, title="Training stopped", severity="error", timeout=10)
 
