@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from plot_curves import write_plot  # a sibling: benchmarks/ is sys.path[0] when run as a script
+
 from agents.config import parse_assignment
 from agents.events import EvalResult, StepStats
 from agents.trainer import Trainer
@@ -114,7 +116,7 @@ def main() -> int:
             by_step.setdefault(int(row["step"]), []).append(row["eval_mean"])
     medians = ", ".join(f"{step:,}: {statistics.median(v):.0f}" for step, v in sorted(by_step.items()))
     print(f"median eval by step: {medians}")
-    print(f"curve written to {curve}")
+    print(f"curve written to {curve}, plotted in {write_plot(curve, threshold)}")
     return 0
 
 
