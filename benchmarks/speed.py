@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 LEARNING_STARTS = 500
-THREADS = 1  # what ddpg-tui picks on this 2-core machine; SB3 gets the same
 
 
 def peak_rss_mb() -> float:
@@ -44,13 +43,13 @@ def peak_rss_mb() -> float:
 # Workers: each runs in a fresh process and prints one JSON line --------------------------
 
 
-def worker_ours(steps: int, hidden: int, batch: int, dashboard: bool) -> dict[str, Any]:
+def worker_ours(steps: int, hidden: int, batch: int, dashboard: bool, threads: int) -> dict[str, Any]:
     from agents.config import DDPGConfig
     from agents.events import StepStats
 
     config = DDPGConfig(env_id="Pendulum-v1", total_steps=LEARNING_STARTS + steps, learning_starts=LEARNING_STARTS,
                         batch_size=batch, hidden_sizes=(hidden, hidden), buffer_size=200_000, eval_every=0,
-                        eval_episodes=1, threads=THREADS, device="cpu")
+                        eval_episodes=1, threads=threads, device="cpu")
     marks: dict[int, float] = {}
 
     def record(event: object) -> None:
@@ -100,11 +99,11 @@ def _sb3_pendulum(hidden: tuple[int, ...], batch: int, learning_starts: int, see
                 policy_kwargs={"net_arch": list(hidden)}, seed=seed, device="cpu", verbose=0), env
 
 
-def worker_sb3(steps: int, hidden: int, batch: int) -> dict[str, Any]:
+def worker_sb3(steps: int, hidden: int, batch: int, threads: int) -> dict[str, Any]:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads)
     model, _ = _sb3_pendulum((hidden, hidden), batch, LEARNING_STARTS, seed=0)
     marks: dict[str, float] = {}
 
@@ -119,7 +118,7 @@ def worker_sb3(steps: int, hidden: int, batch: int) -> dict[str, Any]:
     return {"steps_per_second": steps / elapsed, "peak_rss_mb": peak_rss_mb()}
 
 
-def worker_limit(steps: int, hidden: int, batch: int) -> dict[str, Any]:
+def worker_limit(steps: int, hidden: int, batch: int, threads: int) -> dict[str, Any]:
     """Our update on a fixed, preallocated batch, plus one env step and one action per iteration."""
     import gymnasium as gym
     import numpy as np
@@ -130,7 +129,7 @@ def worker_limit(steps: int, hidden: int, batch: int) -> dict[str, Any]:
     from agents.envs import env_spec
     from agents.replay_buffer import Batch
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads)
     env = gym.make("Pendulum-v1")
     agent = DDPGAgent(env_spec(env, "Pendulum-v1"), DDPGConfig(hidden_sizes=(hidden, hidden)), torch.device("cpu"))
     batch_data = Batch(torch.randn(batch, 3), torch.rand(batch, 1) * 4 - 2, torch.randn(batch), torch.randn(batch, 3),
@@ -148,12 +147,12 @@ def worker_limit(steps: int, hidden: int, batch: int) -> dict[str, Any]:
     return {"steps_per_second": steps / (time.perf_counter() - start), "peak_rss_mb": peak_rss_mb()}
 
 
-def worker_solve_ours(seed: int) -> dict[str, Any]:
+def worker_solve_ours(seed: int, threads: int) -> dict[str, Any]:
     from agents.events import EvalResult, StepStats
     from agents.trainer import Trainer
     from presets import load_preset
 
-    config = load_preset("pendulum").config.replace(seed=seed, eval_every=1000, eval_episodes=10, threads=THREADS)
+    config = load_preset("pendulum").config.replace(seed=seed, eval_every=1000, eval_episodes=10, threads=threads)
     state: dict[str, Any] = {"elapsed": 0.0, "solved": None}
     trainer: Trainer
 
@@ -169,13 +168,13 @@ def worker_solve_ours(seed: int) -> dict[str, Any]:
     return state["solved"] or {"seconds": None, "step": None}
 
 
-def worker_solve_sb3(seed: int) -> dict[str, Any]:
+def worker_solve_sb3(seed: int, threads: int) -> dict[str, Any]:
     """rl-zoo's DDPG Pendulum-v1: gamma 0.98, buffer 200k, learning_starts 10k, noise 0.1, lr 1e-3, 400x300."""
     import numpy as np
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads)
     model, _ = _sb3_pendulum((400, 300), 256, 10_000, seed=seed, gamma=0.98)
     eval_env = __import__("gymnasium").make("Pendulum-v1")
     state: dict[str, Any] = {"train": 0.0, "since": None, "solved": None}
@@ -232,29 +231,22 @@ def spawn(name: str, **kwargs: Any) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--args", default="{}", help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="one round, one seed, no scaling table")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=2000, help="learning-phase steps per steps/s measurement")
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(WORKERS[args.worker](**json.loads(args.args))))
-        return 0
+def fmt_solve(result: dict[str, Any]) -> str:
+    if result["seconds"] is None:
+        return "not solved"
+    return f"{result['seconds']:5.1f} s at step {result['step']:,} (eval {result['eval']:.0f})"
 
-    rounds, seeds = (1, 1) if args.quick else (args.rounds, args.seeds)
-    print(f"speed benchmark: Pendulum-v1, torch threads {THREADS}, {os.cpu_count()} cores")
 
-    print("\n(b, c) learning-phase steps/s at equal work: 256x256, batch 256, 1 critic + 1 actor update per step")
+def equal_work(threads: int, rounds: int, steps: int) -> dict[str, float]:
+    print(f"\n(b, c) learning-phase steps/s at equal work, torch threads {threads}: 256x256, batch 256, "
+          "1 critic + 1 actor update per step")
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "dashboard": [], "sb3": [], "limit": []}
-    for r in range(rounds):
-        runs["ours"].append(spawn("ours", steps=args.steps, hidden=256, batch=256, dashboard=False))
-        runs["sb3"].append(spawn("sb3", steps=args.steps, hidden=256, batch=256))
-        runs["dashboard"].append(spawn("ours", steps=args.steps, hidden=256, batch=256, dashboard=True))
-        runs["limit"].append(spawn("limit", steps=args.steps, hidden=256, batch=256))
+    work = {"steps": steps, "hidden": 256, "batch": 256, "threads": threads}
+    for r in range(rounds):  # alternate contenders so that drifts in machine load hit each alike
+        runs["ours"].append(spawn("ours", dashboard=False, **work))
+        runs["sb3"].append(spawn("sb3", **work))
+        runs["dashboard"].append(spawn("ours", dashboard=True, **work))
+        runs["limit"].append(spawn("limit", **work))
         print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]['steps_per_second']:.0f}" for k, v in runs.items()))
     sps = {k: statistics.median(v["steps_per_second"] for v in values) for k, values in runs.items()}
     rss = {k: max(v["peak_rss_mb"] for v in values) for k, values in runs.items()}
@@ -262,20 +254,46 @@ def main() -> int:
         print(f"  {name:<10} {sps[name]:7.0f} steps/s (median of {rounds})   peak RSS {rss[name]:.0f} MB")
     print(f"  ratio ours/SB3 {sps['ours'] / sps['sb3']:.2f}   ours/limit {sps['ours'] / sps['limit']:.2f}   "
           f"dashboard/headless {sps['dashboard'] / sps['ours']:.2f}")
+    return sps
 
-    print("\n(a) time-to-solve: training seconds until the first evaluation >= -200 (every 1000 steps, 10 episodes)")
+
+def main() -> int:
+    from agents.trainer import default_threads
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--args", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="one round, one seed, no scaling table")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2000, help="learning-phase steps per steps/s measurement")
+    parser.add_argument("--threads", type=int, nargs="+", default=[default_threads()],
+                        help="torch thread counts for the equal-work comparison (both sides get the same); "
+                             "default: what ddpg-tui picks on this machine")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](**json.loads(args.args))))
+        return 0
+
+    rounds, seeds = (1, 1) if args.quick else (args.rounds, args.seeds)
+    threads = default_threads()
+    print(f"speed benchmark: Pendulum-v1, {os.cpu_count()} cores; ddpg-tui's default here: {threads} torch thread(s)")
+    for count in args.threads:
+        equal_work(count, rounds, args.steps)
+
+    print(f"\n(a) time-to-solve, torch threads {threads}: training seconds until the first evaluation >= -200 "
+          "(every 1000 steps, 10 episodes)")
     solved: dict[str, list[dict[str, Any]]] = {"ours": [], "sb3": []}
     for seed in range(seeds):
-        solved["ours"].append(spawn("solve_ours", seed=seed))
-        solved["sb3"].append(spawn("solve_sb3", seed=seed))
-        print(f"  seed {seed}: ours {solved['ours'][-1]}, SB3+zoo {solved['sb3'][-1]}")
+        solved["ours"].append(spawn("solve_ours", seed=seed, threads=threads))
+        solved["sb3"].append(spawn("solve_sb3", seed=seed, threads=threads))
+        print(f"  seed {seed}: ours {fmt_solve(solved['ours'][-1])};  SB3+zoo {fmt_solve(solved['sb3'][-1])}")
     medians = {}
     for name, results in solved.items():
         seconds = [r["seconds"] for r in results if r["seconds"] is not None]
         medians[name] = statistics.median(seconds) if len(seconds) == len(results) else None
-        steps = [r["step"] for r in results]
-        print(f"  {name:<5} median {medians[name] if medians[name] is None else round(medians[name], 1)} s, "
-              f"solved at steps {steps}")
+        shown = "not all seeds solved" if medians[name] is None else f"{medians[name]:.1f} s"
+        print(f"  {name:<5} median {shown}")
     if medians["ours"] and medians["sb3"]:
         print(f"  ratio ours/SB3+zoo time-to-solve {medians['ours'] / medians['sb3']:.2f}")
 
@@ -284,13 +302,24 @@ def main() -> int:
           f"{memory['nbytes'] / memory['ideal']:.2f} x capacity x {memory['bytes_per_transition']} bytes/transition")
 
     if not args.quick:
-        print("\nscaling: ddpg-tui headless steps/s (300 learning steps each)")
-        print("  hidden  " + "".join(f"batch {b:<6}" for b in (64, 256, 1024)))
-        for hidden in (64, 256, 1024):
-            cells = [spawn("ours", steps=300, hidden=hidden, batch=b, dashboard=False)["steps_per_second"]
-                     for b in (64, 256, 1024)]
-            print(f"  {hidden:<7} " + "".join(f"{c:<12.0f}" for c in cells))
+        scaling(threads)
     return 0
+
+
+def scaling(threads: int) -> None:
+    """Steps/s against network and batch size; `ours/limit` near 1 means the update's math is the whole cost."""
+    print(f"\nscaling, torch threads {threads}: ddpg-tui headless steps/s (in brackets: ours/limit)")
+    batches = (64, 256, 1024)
+    print("  hidden   " + "".join(f"batch {b:<10}" for b in batches))
+    for hidden in (64, 256, 1024):
+        cells = []
+        for batch in batches:
+            work = {"steps": 300 if hidden * batch <= 256 * 256 else 60, "hidden": hidden, "batch": batch,
+                    "threads": threads}
+            ours = spawn("ours", dashboard=False, **work)["steps_per_second"]
+            limit = spawn("limit", **work)["steps_per_second"]
+            cells.append(f"{ours:.0f} ({ours / limit:.2f})")
+        print(f"  {hidden:<8} " + "".join(f"{c:<16}" for c in cells))
 
 
 if __name__ == "__main__":
