@@ -30,7 +30,8 @@ from presets import load_preset
 
 
 def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | None,
-             threads: int, out: Path, overrides: dict[str, object], label: str) -> list[dict[str, float]]:
+             threads: int, out: Path, overrides: dict[str, object], label: str,
+             runs: Path | None) -> list[dict[str, float]]:
     preset = load_preset(preset_name)
     config = preset.config.replace(seed=seed, threads=threads, **overrides)
     if steps:
@@ -57,13 +58,55 @@ def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | N
             with partial.open("a") as handle:
                 handle.write(",".join(str(v) for v in rows[-1].values()) + "\n")
 
-    outcome = Trainer(config, sink).run()
+    # The run directory keeps best.pt and final.pt, so `ddpg-tui eval` can re-evaluate them on fresh episodes.
+    run_dir = runs / f"{label}-seed{seed}" if runs is not None else None
+    outcome = Trainer(config, sink, run_dir, save_replay_buffer=False).run()
     if outcome.error:
         raise RuntimeError(f"seed {seed}: {outcome.error}")
     for row in rows:
         row["steps_per_second"] = latest["sps"]
     partial.unlink()
     return rows
+
+
+def summary_lines(title: str, by_seed: dict[int, list[dict[str, float]]], threshold: float | None) -> list[str]:
+    lines = [title,
+             f"{'seed':>4} {'steps':>8} {'final eval':>12} {'best eval':>10} {'first solved at':>16} {'steps/s':>8}"]
+    finals = []
+    for seed, rows in by_seed.items():
+        final = rows[-1]
+        finals.append(final["eval_mean"])
+        best = max(r["eval_mean"] for r in rows)
+        solved = next((r["step"] for r in rows if threshold is not None and r["eval_mean"] >= threshold), None)
+        lines.append(f"{seed:>4} {int(final['step']):>8,} {final['eval_mean']:>7.1f}±{final['eval_std']:<4.0f} "
+                     f"{best:>10.1f} {'-' if solved is None else f'{int(solved):,}':>16} "
+                     f"{final['steps_per_second']:>8.0f}")
+    lines.append(f"median final eval {statistics.median(finals):.1f} (solved threshold {threshold})")
+    by_step: dict[int, list[float]] = {}
+    for rows in by_seed.values():
+        for row in rows:
+            by_step.setdefault(int(row["step"]), []).append(row["eval_mean"])
+    medians = ", ".join(f"{step:,}: {statistics.median(v):.0f}" for step, v in sorted(by_step.items()))
+    lines.append(f"median eval by step: {medians}")
+    return lines
+
+
+def report(title: str, by_seed: dict[int, list[dict[str, float]]], threshold: float | None, curve: Path) -> None:
+    """Print the summary and write it and the text plot beside the curve CSV."""
+    lines = summary_lines(title, by_seed, threshold)
+    summary = curve.with_name(curve.name.replace("-curve.csv", "-summary.txt"))
+    summary.write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+    print(f"curve in {curve}, summary in {summary}, plot in {write_plot(curve, threshold)}")
+
+
+def read_curve(curve: Path) -> dict[int, list[dict[str, float]]]:
+    by_seed: dict[int, list[dict[str, float]]] = {}
+    with curve.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            values = {k: float(v) for k, v in row.items() if k != "preset"}
+            by_seed.setdefault(int(values["seed"]), []).append(values)
+    return by_seed
 
 
 def main() -> int:
@@ -78,14 +121,23 @@ def main() -> int:
                         help="override a preset hyperparameter, e.g. --set hidden_sizes=[256,256]")
     parser.add_argument("--tag", help="suffix for the output files, to keep a variant apart from the preset's own")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--runs", type=Path, default=Path(__file__).parent / "runs",
+                        help="where each seed's run directory (checkpoints, metrics) goes; git-ignored")
+    parser.add_argument("--no-runs", action="store_true", help="keep no checkpoints")
+    parser.add_argument("--summarize", type=Path, metavar="CURVE_CSV",
+                        help="train nothing: rebuild the summary and plot of an earlier run's curve")
     args = parser.parse_args()
 
     preset = load_preset(args.preset)
+    if args.summarize:
+        title = f"{args.summarize.name.removesuffix('-curve.csv')} ({preset.env_id}); eval: 10 episodes, noise off"
+        report(title, read_curve(args.summarize), preset.solved_threshold, args.summarize)
+        return 0
     overrides = dict(parse_assignment(a) for a in args.assignments)
     label = f"{args.preset}-{args.tag}" if args.tag else args.preset
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_seed, args.preset, seed, args.steps, args.eval_every, args.threads, args.out,
-                               overrides, label)
+                               overrides, label, None if args.no_runs else args.runs)
                    for seed in args.seeds]
         results = [future.result() for future in futures]
 
@@ -97,26 +149,9 @@ def main() -> int:
         for rows in results:
             writer.writerows(rows)
 
-    threshold = preset.solved_threshold
     changed = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "preset as shipped"
-    print(f"\n{args.preset} ({preset.env_id}; {changed}), {len(args.seeds)} seeds; eval: 10 episodes, noise off")
-    print(f"{'seed':>4} {'steps':>8} {'final eval':>12} {'best eval':>10} {'first solved at':>16} {'steps/s':>8}")
-    finals = []
-    for seed, rows in zip(args.seeds, results, strict=True):
-        final = rows[-1]
-        finals.append(final["eval_mean"])
-        best = max(r["eval_mean"] for r in rows)
-        solved = next((r["step"] for r in rows if threshold is not None and r["eval_mean"] >= threshold), None)
-        print(f"{seed:>4} {final['step']:>8,} {final['eval_mean']:>7.1f}±{final['eval_std']:<4.0f} {best:>10.1f} "
-              f"{'-' if solved is None else f'{solved:,}':>16} {final['steps_per_second']:>8.0f}")
-    print(f"median final eval {statistics.median(finals):.1f} (solved threshold {threshold})")
-    by_step: dict[int, list[float]] = {}
-    for rows in results:
-        for row in rows:
-            by_step.setdefault(int(row["step"]), []).append(row["eval_mean"])
-    medians = ", ".join(f"{step:,}: {statistics.median(v):.0f}" for step, v in sorted(by_step.items()))
-    print(f"median eval by step: {medians}")
-    print(f"curve written to {curve}, plotted in {write_plot(curve, threshold)}")
+    title = f"{args.preset} ({preset.env_id}; {changed}), {len(args.seeds)} seeds; eval: 10 episodes, noise off"
+    report(title, dict(zip(args.seeds, results, strict=True)), preset.solved_threshold, curve)
     return 0
 
 
