@@ -2,11 +2,12 @@
 
     python benchmarks/learning.py --preset pendulum --seeds 0 1 2
     python benchmarks/learning.py --preset mountain-car-continuous --seeds 0 1 2 --jobs 2
-    python benchmarks/learning.py --preset lunar-lander-continuous --set hidden_sizes=[256,256] --tag 256x256
+    python benchmarks/learning.py --preset lunar-lander-continuous --set actor_lr=3e-4 --tag alr3e-4
 
-Writes `<out>/<preset>-curve.csv` (one row per evaluation per seed) and prints a summary
-with each seed's final evaluation return (10 episodes, noise off, eval env seeded apart
-from training) and its training steps per second.
+Writes `<out>/<preset>-curve.csv` (one row per evaluation per seed), a text plot of it and
+`<out>/<preset>-summary.txt`: each seed's final and best evaluation return (10 episodes, noise
+off, eval env seeded apart from training) and its training steps per second. Each seed's run
+directory (checkpoints/best.pt and latest.pt) goes to benchmarks/runs/, for `ddpg-tui eval`.
 """
 
 from __future__ import annotations
