@@ -59,7 +59,7 @@ def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | N
             with partial.open("a") as handle:
                 handle.write(",".join(str(v) for v in rows[-1].values()) + "\n")
 
-    # The run directory keeps best.pt and final.pt, so `ddpg-tui eval` can re-evaluate them on fresh episodes.
+    # The run directory keeps best.pt and latest.pt, so `ddpg-tui eval` can re-evaluate them on fresh episodes.
     run_dir = runs / f"{label}-seed{seed}" if runs is not None else None
     outcome = Trainer(config, sink, run_dir, save_replay_buffer=False).run()
     if outcome.error:
