@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from plot_curves import write_plot  # a sibling: benchmarks/ is sys.path[0] when run as a script
+from plot_curves import read_curve, write_plot  # a sibling: benchmarks/ is sys.path[0] when run as a script
 
 from agents.config import parse_assignment
 from agents.events import EvalResult, StepStats
@@ -101,15 +101,6 @@ def report(title: str, by_seed: dict[int, list[dict[str, float]]], threshold: fl
     print(f"curve in {curve}, summary in {summary}, plot in {write_plot(curve, threshold)}")
 
 
-def read_curve(curve: Path) -> dict[int, list[dict[str, float]]]:
-    by_seed: dict[int, list[dict[str, float]]] = {}
-    with curve.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            values = {k: float(v) for k, v in row.items() if k != "preset"}
-            by_seed.setdefault(int(values["seed"]), []).append(values)
-    return by_seed
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="pendulum")
@@ -129,11 +120,13 @@ def main() -> int:
                         help="train nothing: rebuild the summary and plot of an earlier run's curve")
     args = parser.parse_args()
 
-    preset = load_preset(args.preset)
-    if args.summarize:
+    if args.summarize:  # the curve names its preset, so --preset is not needed
+        preset_name, by_seed = read_curve(args.summarize)
+        preset = load_preset(preset_name)
         title = f"{args.summarize.name.removesuffix('-curve.csv')} ({preset.env_id}); eval: 10 episodes, noise off"
-        report(title, read_curve(args.summarize), preset.solved_threshold, args.summarize)
+        report(title, by_seed, preset.solved_threshold, args.summarize)
         return 0
+    preset = load_preset(args.preset)
     overrides = dict(parse_assignment(a) for a in args.assignments)
     label = f"{args.preset}-{args.tag}" if args.tag else args.preset
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -17,18 +17,28 @@ import plotext as plt
 SEED_MARKERS = "•x+o*#"  # no colour in a text file, so seeds are told apart by their marker
 
 
-def draw_curves(csv_path: Path, threshold: float | None, width: int = 78, height: int = 20) -> str:
+def read_curve(csv_path: Path) -> tuple[str, dict[int, list[dict[str, float]]]]:
+    """The preset named in a curve CSV written by learning.py, and its rows grouped by seed."""
+    preset, by_seed = "", {}
     with csv_path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
+        for row in csv.DictReader(handle):
+            preset = row["preset"]
+            values = {k: float(v) for k, v in row.items() if k != "preset"}
+            by_seed.setdefault(int(values["seed"]), []).append(values)
+    if not by_seed:
         raise ValueError(f"{csv_path}: no evaluations in it")
+    return preset, by_seed
+
+
+def draw_curves(csv_path: Path, threshold: float | None, width: int = 78, height: int = 20) -> str:
+    _, by_seed = read_curve(csv_path)
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    seeds = sorted({row["seed"] for row in rows}, key=int)
+    seeds = sorted(by_seed)
     for marker, seed in zip(SEED_MARKERS * len(seeds), seeds, strict=False):
-        points = [(int(row["step"]), float(row["eval_mean"])) for row in rows if row["seed"] == seed]
-        plt.plot([step for step, _ in points], [mean for _, mean in points], marker=marker, label=f"seed {seed}")
+        rows = by_seed[seed]
+        plt.plot([int(r["step"]) for r in rows], [r["eval_mean"] for r in rows], marker=marker, label=f"seed {seed}")
     if threshold is not None:
         plt.hline(threshold)
     name = csv_path.name.removesuffix(".csv").removesuffix("-curve").removesuffix(".partial")
