@@ -61,6 +61,8 @@ FIELDS: dict[str, FieldSpec] = {
     "tau": FieldSpec(float, "soft target update rate", 0.0, 1.0, live=True, exclusive_minimum=True),
     "actor_lr": FieldSpec(float, "actor Adam learning rate", 0.0, 1.0, live=True, exclusive_minimum=True),
     "critic_lr": FieldSpec(float, "critic Adam learning rate", 0.0, 1.0, live=True, exclusive_minimum=True),
+    "lr_schedule": FieldSpec(str, "learning rates constant, or linear: decayed to 0 at total_steps",
+                             choices=("constant", "linear"), live=True),
     "hidden_sizes": FieldSpec(list, "hidden layer widths of actor and critic"),
     "train_freq": FieldSpec(int, "env steps between update rounds", 1, 100_000, live=True),
     "gradient_steps": FieldSpec(int, "updates per update round", 1, 100_000, live=True),
@@ -92,6 +94,7 @@ class DDPGConfig:
     tau: float = 0.005
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
+    lr_schedule: str = "constant"
     hidden_sizes: tuple[int, ...] = (256, 256)
     train_freq: int = 1
     gradient_steps: int = 1

@@ -261,6 +261,8 @@ class Trainer:
             self._env_step()
             cfg = self.config
             if self.step > cfg.learning_starts and self.step % cfg.train_freq == 0:
+                if cfg.lr_schedule == "linear":
+                    self._apply_lr_schedule()
                 for _ in range(cfg.gradient_steps):
                     self._pending_stats.append(self.agent.update(self.buffer.sample(cfg.batch_size)))
                     self.updates += 1
@@ -347,13 +349,19 @@ class Trainer:
     def _apply_changes(self, changes: dict[str, Any]) -> None:
         self.config = self.config.replace(**changes)
         cfg = self.config
-        self.agent.set_learning_rates(changes.get("actor_lr"), changes.get("critic_lr"))
+        self.agent.set_learning_rates(cfg.actor_lr, cfg.critic_lr)  # a linear schedule rescales them
         self.agent.tau, self.agent.gamma = cfg.tau, cfg.gamma
         if {"noise", "ou_theta"} & changes.keys():
             self.noise = make_noise(cfg.noise, self.spec.act_dim, self.noise_rng, cfg.ou_theta)
         self.sigma = SigmaSchedule(cfg.noise_sigma, cfg.noise_final_sigma, cfg.noise_decay_steps)
         self._emit(ConfigChanged(self.step, dict(changes)))
         self._emit_progress()
+
+    def _apply_lr_schedule(self) -> None:
+        # rl-zoo's `lin_` schedules: both rates fall linearly to 0 at total_steps, so the
+        # policy settles at the end of the run instead of still oscillating.
+        remaining = max(1.0 - self.step / self.config.total_steps, 0.0)
+        self.agent.set_learning_rates(self.config.actor_lr * remaining, self.config.critic_lr * remaining)
 
     # Evaluation and saving ----------------------------------------------------------
 

@@ -23,7 +23,7 @@ TINY = DDPGConfig(env_id="Pendulum-v1", total_steps=1_000_000, learning_starts=1
                   hidden_sizes=(16, 16), eval_every=0, eval_episodes=2, buffer_size=10_000, threads=1)
 
 
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"

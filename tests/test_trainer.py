@@ -142,6 +142,60 @@ def test_controls_from_another_thread(tiny_config, tmp_path: Path) -> None:
     assert events.states()[-1] == TrainerState.STOPPED
 
 
+def _learning_rates_per_update(trainer: Trainer) -> list[tuple[int, float, float]]:
+    """Wrap the agent's update to record (env step, actor lr, critic lr) at every call."""
+    seen: list[tuple[int, float, float]] = []
+    update = trainer.agent.update
+
+    def recording_update(batch):
+        seen.append((trainer.step, trainer.agent.actor_optimizer.param_groups[0]["lr"],
+                     trainer.agent.critic_optimizer.param_groups[0]["lr"]))
+        return update(batch)
+
+    trainer.agent.update = recording_update
+    return seen
+
+
+def test_linear_lr_schedule_decays_both_rates_to_zero_at_total_steps(tiny_config) -> None:
+    config = tiny_config.replace(total_steps=200, learning_starts=100, actor_lr=2e-3, critic_lr=1e-3,
+                                 lr_schedule="linear")
+    trainer = Trainer(config)
+    seen = _learning_rates_per_update(trainer)
+    trainer.run()
+    assert len(seen) == 100
+    for step, actor_lr, critic_lr in seen:
+        remaining = 1 - step / 200
+        assert actor_lr == pytest.approx(2e-3 * remaining)
+        assert critic_lr == pytest.approx(1e-3 * remaining)
+    assert seen[-1][1:] == (0.0, 0.0)
+
+
+def test_constant_lr_schedule_keeps_the_configured_rates(tiny_config) -> None:
+    trainer = Trainer(tiny_config.replace(total_steps=150, actor_lr=2e-3, critic_lr=1e-3))
+    seen = _learning_rates_per_update(trainer)
+    trainer.run()
+    assert len(seen) == 50
+    assert {(a, c) for _, a, c in seen} == {(2e-3, 1e-3)}
+
+
+def test_switching_from_linear_to_constant_restores_the_configured_rates(tiny_config) -> None:
+    config = tiny_config.replace(total_steps=300, learning_starts=100, lr_schedule="linear")
+    trainer = Trainer(config)
+    seen = _learning_rates_per_update(trainer)
+    update = trainer.agent.update
+
+    def switch_at_step_200(batch):
+        if trainer.step == 200:
+            trainer.controls.set(lr_schedule="constant")
+        return update(batch)
+
+    trainer.agent.update = switch_at_step_200
+    trainer.run()
+    decayed = [a for step, a, _ in seen if step <= 200]
+    assert decayed[0] > decayed[-1] and decayed[-1] == pytest.approx(1e-3 / 3)
+    assert all(a == 1e-3 and c == 1e-3 for step, a, c in seen if step > 201)
+
+
 def test_set_refuses_fields_that_cannot_change_live(tiny_config) -> None:
     trainer = Trainer(tiny_config)
     with pytest.raises(ConfigError, match="hidden_sizes cannot change while training runs"):
