@@ -33,6 +33,26 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
+def count_ticks(largest: float, most: int = 5) -> tuple[list[int], list[str]]:
+    """Round tick positions (1, 2 or 5 times a power of ten) from 0 up to `largest`,
+    labelled 20k or 1.5M: plotext's own ticks are fractions such as 2767.2 steps."""
+    if largest <= 0:
+        return [0], ["0"]
+    raw = largest / most
+    magnitude = 10 ** math.floor(math.log10(raw))
+    spacing = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    spacing = max(int(spacing), 1)
+    ticks = list(range(0, int(largest) + 1, spacing))
+    return ticks, [_short_count(t) for t in ticks]
+
+
+def _short_count(value: int) -> str:
+    for divisor, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if value >= divisor:
+            return f"{value / divisor:g}{suffix}"
+    return str(value)
+
+
 class RewardPlot(PlotextPlot):
     """Episode returns against env steps, their moving average, and evaluations as points."""
 
@@ -55,6 +75,7 @@ class RewardPlot(PlotextPlot):
             plt.plot(x, y, marker="braille", label="episode", color="gray")
             x, ma = thin(steps, moving_average(returns, 10))
             plt.plot(x, ma, marker="braille", label="mean of 10", color="cyan")
+            plt.xticks(*count_ticks(steps[-1]))
         if snapshot.evals:
             plt.scatter([e.step for e in snapshot.evals], [e.mean for e in snapshot.evals],
                         marker="●", label="evaluation", color="orange")
@@ -84,4 +105,5 @@ class LossPlot(PlotextPlot):
                 y = [math.log10(max(v, 1e-8)) for v in y]
                 plt.ylabel("log10")
             plt.plot(x, y, marker="braille", color="magenta" if self.log_scale else "green")
+            plt.xticks(*count_ticks(x[-1]))
         self.refresh()
