@@ -14,6 +14,8 @@ from pathlib import Path
 
 import plotext as plt
 
+from ddpg_tui.widgets.plots import count_ticks
+
 SEED_MARKERS = "•x+o*#"  # no colour in a text file, so seeds are told apart by their marker
 
 
@@ -45,6 +47,9 @@ def draw_curves(csv_path: Path, threshold: float | None, width: int = 78, height
     solved = "" if threshold is None else f", solved line {threshold:g}"
     plt.title(f"{name}: eval return{solved}")
     plt.xlabel("env steps")
+    steps = [int(r["step"]) for rows in by_seed.values() for r in rows]
+    ticks = [(tick, label) for tick, label in zip(*count_ticks(max(steps)), strict=True) if tick >= min(steps)]
+    plt.xticks([tick for tick, _ in ticks], [label for _, label in ticks])
     return "\n".join(line.rstrip() for line in plt.uncolorize(plt.build()).splitlines()) + "\n"
 
 
