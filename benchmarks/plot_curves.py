@@ -48,8 +48,7 @@ def draw_curves(csv_path: Path, threshold: float | None, width: int = 78, height
     plt.title(f"{name}: eval return{solved}")
     plt.xlabel("env steps")
     steps = [int(r["step"]) for rows in by_seed.values() for r in rows]
-    ticks = [(tick, label) for tick, label in zip(*count_ticks(max(steps)), strict=True) if tick >= min(steps)]
-    plt.xticks([tick for tick, _ in ticks], [label for _, label in ticks])
+    plt.xticks(*count_ticks(max(steps), smallest=min(steps)))
     return "\n".join(line.rstrip() for line in plt.uncolorize(plt.build()).splitlines()) + "\n"
 
 

@@ -33,8 +33,8 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
-def count_ticks(largest: float, most: int = 5) -> tuple[list[int], list[str]]:
-    """Round tick positions (1, 2 or 5 times a power of ten) from 0 up to `largest`,
+def count_ticks(largest: float, most: int = 5, smallest: float = 0) -> tuple[list[int], list[str]]:
+    """Round tick positions (1, 2 or 5 times a power of ten) from `smallest` up to `largest`,
     labelled 20k or 1.5M: plotext's own ticks are fractions such as 2767.2 steps."""
     if largest <= 0:
         return [0], ["0"]
@@ -42,7 +42,7 @@ def count_ticks(largest: float, most: int = 5) -> tuple[list[int], list[str]]:
     magnitude = 10 ** math.floor(math.log10(raw))
     spacing = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     spacing = max(int(spacing), 1)
-    ticks = list(range(0, int(largest) + 1, spacing))
+    ticks = [tick for tick in range(0, int(largest) + 1, spacing) if tick >= smallest]
     return ticks, [_short_count(t) for t in ticks]
 
 
