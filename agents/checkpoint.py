@@ -1,20 +1,25 @@
-"""Saving and loading training state.
+"""Saving and loading checkpoint files.
 
 Saves are atomic: the bytes go to a temporary file in the same folder, are flushed to
 disk, and only then renamed over the old file, so a crash mid-write leaves the previous
-checkpoint whole. Loads use `weights_only=True`, so a checkpoint can hold tensors and
-plain containers but never code: a file from the internet cannot run anything.
+checkpoint whole. They stream straight to that file: a save holds no second copy of a
+large replay buffer in memory.
+
+Loads use `weights_only=True`, so unpickling a checkpoint can build tensors and plain
+containers but never call code. That alone does not make a file safe to act on: its
+env id could name a module for Gymnasium to import. `checkpoint_payload.read_config`
+refuses such ids, so nothing a checkpoint says is ever imported.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
-import tempfile
+import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -27,19 +32,27 @@ class CheckpointError(ValueError):
     """The checkpoint is missing, corrupt, unsafe or does not fit."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Call `write` on a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # os.open with 0o666 lets the umask decide the mode (0644 typically), as for any
+    # file a program writes; tempfile.mkstemp would force 0600.
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
+            write(tmp)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp_name.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda file: file.write(data))
 
 
 def content_digest(value: Any) -> str:
@@ -54,9 +67,9 @@ def content_digest(value: Any) -> str:
 
     def feed(item: Any) -> None:
         if isinstance(item, torch.Tensor):
-            flat = item.detach().cpu().reshape(-1).contiguous()
+            flat = item.detach().cpu().reshape(-1).contiguous()  # a view, not a copy, when already contiguous
             digest.update(f"tensor{item.dtype}{tuple(item.shape)}".encode())
-            digest.update(flat.view(torch.uint8).numpy().tobytes())
+            digest.update(flat.view(torch.uint8).numpy())  # hashed in place through the buffer protocol
         elif isinstance(item, dict):
             digest.update(b"{")
             for key in sorted(item, key=repr):
@@ -79,12 +92,9 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     """Write `payload` plus the format header and its checksum to `path` atomically."""
     import torch
 
-    buffer = io.BytesIO()
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     full["checksum"] = content_digest(full)
-    torch.save(full, buffer)
-    data = buffer.getvalue()
-    atomic_write_bytes(Path(path), data)
+    atomic_write(Path(path), lambda file: torch.save(full, file))
     return Path(path)
 
 

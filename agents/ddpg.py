@@ -25,8 +25,8 @@ from agents.replay_buffer import Batch
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateStats:
-    """Detached scalars; call `.item()` only when the values are shown, not per update."""
+class UpdateLosses:
+    """One update's detached scalars; `.item()` is called only when they are shown, not per update."""
 
     critic_loss: torch.Tensor
     actor_loss: torch.Tensor
@@ -50,10 +50,10 @@ def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+@torch.no_grad()
+def soft_update(target_params: list[torch.Tensor], online_params: list[torch.Tensor], tau: float) -> None:
     """θ' ← τθ + (1 − τ)θ', i.e. lerp(θ', θ, τ), for every parameter in one fused call."""
-    with torch.no_grad():
-        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+    torch._foreach_lerp_(target_params, online_params, tau)
 
 
 class DDPGAgent:
@@ -70,6 +70,7 @@ class DDPGAgent:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_params = list(self.actor.parameters())
+        self.action_low, self.action_high = spec.action_low, spec.action_high
         # Both targets in one fused lerp; the lists are built once, not per update.
         self._target_params = list(self.critic_target.parameters()) + list(self.actor_target.parameters())
         self._online_params = list(self.critic.parameters()) + self.actor_params
@@ -80,9 +81,13 @@ class DDPGAgent:
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """μ(s) for one observation, in env units, without noise."""
+        """μ(s) for one observation, in env units, without noise.
+
+        tanh keeps it within the bounds in exact arithmetic; the clip also holds in float32,
+        where scale·tanh + bias can overshoot `high` by a rounding step.
+        """
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(1, -1)
-        return self.actor(obs_t)[0].cpu().numpy()
+        return np.clip(self.actor(obs_t)[0].cpu().numpy(), self.action_low, self.action_high)
 
     # Learning -------------------------------------------------------------------------
 
@@ -97,7 +102,7 @@ class DDPGAgent:
         next_q = self.critic_target(next_obs, self.actor_target(next_obs))
         return rewards + self.gamma * (1.0 - dones) * next_q
 
-    def update(self, batch: Batch) -> UpdateStats:
+    def update(self, batch: Batch) -> UpdateLosses:
         target = self.critic_target_values(batch.rewards, batch.next_obs, batch.dones)
         q = self.critic(batch.obs, batch.actions)
         critic_loss = F.mse_loss(q, target)
@@ -113,9 +118,8 @@ class DDPGAgent:
         actor_loss.backward(inputs=self.actor_params)
         self.actor_optimizer.step()
 
-        with torch.no_grad():  # θ' ← τθ + (1 − τ)θ' for both targets, as soft_update does
-            torch._foreach_lerp_(self._target_params, self._online_params, self.tau)
-        return UpdateStats(critic_loss.detach(), actor_loss.detach(), q.detach().mean())
+        soft_update(self._target_params, self._online_params, self.tau)
+        return UpdateLosses(critic_loss.detach(), actor_loss.detach(), q.detach().mean())
 
     def set_learning_rates(self, actor_lr: float | None = None, critic_lr: float | None = None) -> None:
         for optimizer, lr in ((self.actor_optimizer, actor_lr), (self.critic_optimizer, critic_lr)):

@@ -1,4 +1,9 @@
-"""Making Gymnasium environments and checking that DDPG can drive them."""
+"""Making Gymnasium environments and checking that DDPG can drive them.
+
+An env id can run code: Gymnasium reads `pkg.module:Name-v0` as "import pkg.module, then
+make Name-v0". That is how people train their own envs, so an id the user types may do
+it; an id read from a file (a checkpoint, a run folder) may not, see `check_env_id_from_file`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+
+from agents.errors import first_line
 
 # Extras whose absence Gymnasium reports with a hint that does not fit our package.
 _EXTRA_FOR_MODULE = {"box2d": "box2d", "mujoco": "mujoco"}
@@ -35,6 +42,21 @@ def _silence_mujoco() -> None:
     mujoco.set_mju_user_warning(lambda message: None)
 
 
+def check_env_id_from_file(env_id: object, source: str) -> str:
+    """Accept an env id read from `source` only if Gymnasium already knows it and making it
+    imports nothing: no `module:` prefix, and registered before the file was read."""
+    if not isinstance(env_id, str) or not env_id:
+        raise EnvError(f"{source} names no env id; pass --env ID")
+    module, colon, _ = env_id.partition(":")
+    if colon:
+        raise EnvError(f"{source} names env {env_id!r}, which would import module {module!r}; "
+                       "pass --env ID yourself if you trust it")
+    if env_id not in gym.registry:
+        raise EnvError(f"{source} names env {env_id!r}, which is not registered with Gymnasium here; "
+                       "pass --env ID to choose the env yourself")
+    return env_id
+
+
 def make_env(env_id: str, seed: int | None = None) -> gym.Env:
     """`gym.make(env_id)`, with errors rewritten as one line that says what to do."""
     if "mujoco" in env_id.lower() or env_id.split("-")[0] in _MUJOCO_ENVS:
@@ -52,9 +74,14 @@ def make_env(env_id: str, seed: int | None = None) -> gym.Env:
         raise EnvError(f"unknown environment {env_id!r}{_suggest(env_id)}; "
                        "any Gymnasium id with Box action spaces works") from None
     except (gym.error.VersionNotFound, gym.error.DeprecatedEnv) as error:
-        raise EnvError(f"unknown environment {env_id!r}: {_first_line(error)}") from None
+        raise EnvError(f"unknown environment {env_id!r}: {first_line(error)}") from None
     except gym.error.Error as error:
-        raise EnvError(f"cannot make environment {env_id!r}: {_first_line(error)}") from None
+        raise EnvError(f"cannot make environment {env_id!r}: {first_line(error)}") from None
+    except ImportError as error:  # `pkg:Env` whose package is missing or fails to import
+        raise EnvError(f"cannot make environment {env_id!r}: importing {error.name or 'its module'!r} "
+                       f"failed ({first_line(error)})") from None
+    except Exception as error:  # the env's own module or constructor raised: still one line
+        raise EnvError(f"cannot make environment {env_id!r}: {type(error).__name__}: {first_line(error)}") from None
     try:
         check_continuous(env, env_id)
     except EnvError:
@@ -91,10 +118,6 @@ def check_continuous(env: gym.Env, env_id: str) -> None:
         )
     if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
         raise EnvError(f"{env_id} has unbounded actions; a tanh actor needs finite action bounds")
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _suggest(env_id: str) -> str:

@@ -76,8 +76,12 @@ class ReplayBuffer:
     # Resume ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The filled part only, as tensors (loadable with `weights_only=True`)."""
-        state: dict[str, Any] = {name: torch.from_numpy(array[: self.size].copy())
+        """The filled part only, as tensors (loadable with `weights_only=True`).
+
+        The tensors share memory with the ring, not copies of it: saving a full buffer must
+        not double the process's memory. Save them before the next `add`.
+        """
+        state: dict[str, Any] = {name: torch.from_numpy(array[: self.size])
                                  for name, array in self._arrays().items()}
         state.update(position=self.position, size=self.size, capacity=self.capacity,
                      rng=self.rng.bit_generator.state)

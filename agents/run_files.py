@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-from agents.checkpoint import atomic_write_bytes
+from agents.checkpoint import atomic_write, atomic_write_bytes
 from agents.config import DDPGConfig
 from agents.events import EpisodeEnd, EvalResult, Event, UpdateStats
 
@@ -18,6 +18,25 @@ METRIC_EVENTS = {EpisodeEnd: "episode", UpdateStats: "update", EvalResult: "eval
 def new_run_name(label: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in label).strip("-") or "run"
     return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def claim_run_dir(root: Path, label: str) -> Path:
+    """A new, empty run folder under `root`, named for `label` and the time.
+
+    The folder is made here with an exclusive mkdir, so two runs started in the same
+    second (or by two processes at once) get `-2`, `-3`, ... instead of sharing one.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = new_run_name(label)
+    for attempt in range(1, 1000):
+        candidate = root / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free run folder name under {root} for {name}")
 
 
 class RunFiles:
@@ -67,6 +86,22 @@ class RunFiles:
         self._metrics.write(json.dumps(row) + "\n")
         if kind == "eval":
             self._metrics.flush()
+
+    def drop_metrics_after(self, step: int) -> None:
+        """Keep only the rows up to `step`, so that a resumed run writes no step twice."""
+        self.close()
+        if not self.metrics_path.exists():
+            return
+        kept = []
+        with self.metrics_path.open(encoding="utf-8") as metrics:
+            for line in metrics:
+                try:
+                    row_step = json.loads(line)["step"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a crash mid-write
+                if row_step <= step:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+        atomic_write(self.metrics_path, lambda file: file.writelines(row.encode() for row in kept))
 
     def close(self) -> None:
         if self._metrics is not None:

@@ -1,20 +1,19 @@
-"""The training loop, and the controls through which any thread steers it.
+"""The training loop.
 
 The loop runs in whichever thread calls `Trainer.run()`. It reports through a sink (a
 callable taking events) and takes commands from `Trainer.controls`, applying them only
 between environment steps, so the agent is never changed mid-update. Front-ends (the
-rich progress bar, the Textual dashboard, benchmarks) all run this same loop.
+rich progress bar, the Textual dashboard, benchmarks, sweeps) all run this same loop.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from agents.config import FIELDS, ConfigError, DDPGConfig, validate_field
+from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.checkpoint_payload import (
+    FOR_RESUME,
+    buffer_payload,
+    build_payload,
+    new_save_id,
+    require_keys,
+    restore,
+    resumed_config,
+)
+from agents.config import ConfigError, DDPGConfig
+from agents.controls import Command, Controls
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import EnvSpec, env_spec, make_env
 from agents.evaluation import evaluate
@@ -43,6 +52,7 @@ from agents.events import (
 from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
 from agents.replay_buffer import ReplayBuffer
 from agents.run_files import RunFiles
+from agents.schedules import LinearDecay
 
 EventSink = Callable[[Event], None]
 EVAL_SEED_OFFSET = 10_000  # evaluation envs never share start states with training
@@ -65,70 +75,28 @@ def default_threads() -> int:
     return 1 if cores <= 3 else min(cores // 2, 8)
 
 
-# Controls ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Command:
-    name: str
-    changes: dict[str, Any] | None = None
-
-
-class Controls:
-    """Thread-safe requests to a running trainer. Each returns at once; the trainer
-    applies it between steps and confirms with an event."""
+class TrainingClock:
+    """Training wall time: pauses, evaluations, saves and event handling excluded."""
 
     def __init__(self) -> None:
-        self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self.save_on_stop = True
+        self.elapsed = 0.0
+        self._since: float | None = None
 
-    def pause(self) -> None:
-        self._commands.put(_Command("pause"))
+    def start(self) -> None:
+        self._since = time.perf_counter()
 
-    def resume(self) -> None:
-        self._commands.put(_Command("resume"))
+    def stop(self) -> None:
+        if self._since is not None:
+            self.elapsed += time.perf_counter() - self._since
+            self._since = None
 
-    def toggle_pause(self) -> None:
-        self._commands.put(_Command("toggle_pause"))
-
-    def evaluate(self) -> None:
-        self._commands.put(_Command("evaluate"))
-
-    def save(self) -> None:
-        self._commands.put(_Command("save"))
-
-    def stop(self, save: bool = True) -> None:
-        """End training after the current step; with `save`, write a checkpoint first."""
-        self.save_on_stop = save
-        self._stop.set()
-        self._commands.put(_Command("stop"))
-
-    def set(self, **changes: Any) -> dict[str, Any]:
-        """Validate in the caller's thread (so a form can mark the field), then queue."""
-        clean: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in FIELDS:
-                raise ConfigError(f"unknown hyperparameter {name!r}")
-            if not FIELDS[name].live:
-                live = ", ".join(n for n, s in FIELDS.items() if s.live)
-                raise ConfigError(f"{name} cannot change while training runs; live fields: {live}")
-            clean[name] = validate_field(name, value)
-        self._commands.put(_Command("set", clean))
-        return clean
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    def _pending(self) -> bool:
-        return not self._commands.empty()
-
-    def _next(self, timeout: float | None = None) -> _Command | None:
+    @contextmanager
+    def excluded(self) -> Iterator[None]:
+        self.stop()
         try:
-            return self._commands.get(timeout=timeout) if timeout else self._commands.get_nowait()
-        except queue.Empty:
-            return None
+            yield
+        finally:
+            self.start()
 
 
 # Trainer ----------------------------------------------------------------------------
@@ -138,10 +106,12 @@ class Controls:
 class TrainingOutcome:
     state: TrainerState
     step: int
+    total_steps: int
     episodes: int
     last_eval: EvalResult | None
     best_eval: EvalResult | None
     run_dir: Path | None
+    checkpoint: Path | None = None  # the last latest.pt written, if any
     error: str = ""
 
 
@@ -156,21 +126,26 @@ class Trainer:
         total_steps: int | None = None,
         save_replay_buffer: bool = True,
         controls: Controls | None = None,
+        env_id: str | None = None,
     ) -> None:
         """Build everything a run needs; raises EnvError, ConfigError or CheckpointError
         (each with a one-line message) before any training starts.
 
         When resuming, the checkpoint's config is used and `config` is ignored (pass None);
-        `total_steps` extends a resumed run.
+        `total_steps` extends a resumed run, and `env_id` (typed by the user) replaces the
+        checkpoint's env id, which is otherwise accepted only if making it imports nothing.
         """
         self.sink = sink if sink is not None else (lambda event: None)
         self.controls = controls if controls is not None else Controls()
         self.save_replay_buffer = save_replay_buffer
         self.files = RunFiles(run_dir) if run_dir is not None else None
+        self.resumed_from = Path(resume_from) if resume_from is not None else None
 
-        checkpoint = load_checkpoint(resume_from) if resume_from is not None else None
-        if checkpoint is not None:
-            config = _resumed_config(checkpoint, total_steps)
+        checkpoint = None
+        if self.resumed_from is not None:
+            checkpoint = load_checkpoint(self.resumed_from)
+            require_keys(checkpoint, self.resumed_from, FOR_RESUME)
+            config = resumed_config(checkpoint, self.resumed_from, total_steps, env_id)
         elif config is None:
             raise ConfigError("a config is needed unless resuming from a checkpoint")
         elif total_steps is not None:
@@ -190,13 +165,16 @@ class Trainer:
         self.noise_rng = np.random.default_rng(config.seed + 3)
         self.noise = make_noise(config.noise, self.spec.act_dim, self.noise_rng, config.ou_theta)
         self.sigma = SigmaSchedule(config.noise_sigma, config.noise_final_sigma, config.noise_decay_steps)
+        self.lr_decay = LinearDecay.over(config.total_steps)
 
         self.step = 0
         self.episode = 0
         self.updates = 0
-        self.elapsed = 0.0  # training wall time, pauses and evaluations excluded
+        self.learning_from = config.learning_starts  # updates begin after this step
+        self.clock = TrainingClock()
         self.best_eval: EvalResult | None = None
         self.last_eval: EvalResult | None = None
+        self.last_checkpoint: Path | None = None
         self.state = TrainerState.STARTING
         self._env_seeded = False
         self._obs: np.ndarray | None = None  # None: the next step starts a new episode
@@ -205,9 +183,27 @@ class Trainer:
         self._pending_stats: list[Any] = []
         self._window_start = (0, 0.0)  # (step, elapsed) at the last StepStats
         self._saving_enabled = self.files is not None
+        self._recording = self.files is not None
+        self._periodic_save_due: int | None = None  # the step at which a deferred periodic save fell due
+        self._final_work = False  # the final evaluation and save are running
+        self.resume_notes: list[str] = []
 
         if checkpoint is not None:
-            self._restore(checkpoint, resume_from)
+            assert self.resumed_from is not None
+            self.resume_notes = restore(self, checkpoint, self.resumed_from)
+            self._window_start = (self.step, self.clock.elapsed)
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock.elapsed
+
+    @property
+    def at_episode_start(self) -> bool:
+        return self._obs is None
+
+    def mark_env_seeded(self) -> None:
+        """The env's generator is already in its saved state: the next reset must not re-seed it."""
+        self._env_seeded = True
 
     # Public -------------------------------------------------------------------------
 
@@ -216,6 +212,8 @@ class Trainer:
         error = ""
         try:
             self._prepare_run_dir()
+            for note in self.resume_notes:
+                self._emit(Notice(self.step, note))
             self._set_state(self._running_state())
             self._loop()
             if self.controls.stop_requested:
@@ -224,9 +222,11 @@ class Trainer:
                     self._save("interrupted")
                 self._set_state(TrainerState.STOPPED)
             else:
-                if self.config.eval_every == 0 or self.last_eval is None or self.last_eval.step != self.step:
-                    self._evaluate()
-                self._save("final")
+                self._final_work = True
+                if self.last_eval is None or self.last_eval.step != self.step:
+                    self._evaluate()  # also when eval_every is 0: a run always ends with one
+                if not self.controls.stop_requested or self.controls.save_on_stop:
+                    self._save("final")
                 self._set_state(TrainerState.FINISHED)
         except DivergenceError as exc:
             error = str(exc)
@@ -237,51 +237,57 @@ class Trainer:
             self._emit(TrainingError(self.step, error, traceback.format_exc()))
             self._set_state(TrainerState.ERROR, error)
         finally:
+            self._answer_late_commands()
             self._emit_progress()
             if self.files is not None:
                 self.files.close()
             self.env.close()
             self.eval_env.close()
-        return TrainingOutcome(self.state, self.step, self.episode, self.last_eval, self.best_eval,
-                               self.files.run_dir if self.files else None, error)
+        return TrainingOutcome(self.state, self.step, self.config.total_steps, self.episode, self.last_eval,
+                               self.best_eval, self.files.run_dir if self.files else None, self.last_checkpoint,
+                               error)
 
     # The loop -----------------------------------------------------------------------
 
     def _loop(self) -> None:
-        controls = self.controls
-        clock = time.perf_counter()
+        controls, clock = self.controls, self.clock
+        clock.start()
         while self.step < self.config.total_steps:
-            if controls._pending():
-                self.elapsed += time.perf_counter() - clock
-                self._handle_commands()
-                clock = time.perf_counter()
+            if controls.pending():
+                with clock.excluded():
+                    self._handle_commands()
                 if controls.stop_requested:
                     break
                 continue  # total_steps may have changed
             self._env_step()
             cfg = self.config
-            if self.step > cfg.learning_starts and self.step % cfg.train_freq == 0:
+            if self.step > self.learning_from and self.step % cfg.train_freq == 0:
                 if cfg.lr_schedule == "linear":
                     self._apply_lr_schedule()
                 for _ in range(cfg.gradient_steps):
                     self._pending_stats.append(self.agent.update(self.buffer.sample(cfg.batch_size)))
                     self.updates += 1
-            if self.step % STATS_EVERY == 0 or self.step == cfg.learning_starts:
-                self.elapsed += time.perf_counter() - clock
-                self._flush_update_stats()
-                self._emit_progress()
-                if self.step == cfg.learning_starts:
-                    self._set_state(TrainerState.TRAINING)
-                clock = time.perf_counter()
+            if self.step % STATS_EVERY == 0 or self.step == self.learning_from:
+                with clock.excluded():
+                    self._flush_update_stats()
+                    self._emit_progress()
+                    if self.step == self.learning_from:
+                        self._set_state(TrainerState.TRAINING)
             if cfg.eval_every and self.step % cfg.eval_every == 0:
-                self.elapsed += time.perf_counter() - clock
-                self._evaluate()
-                clock = time.perf_counter()
-            if cfg.save_every and self.step % cfg.save_every == 0:
-                self.elapsed += time.perf_counter() - clock
-                self._save("periodic")
-                clock = time.perf_counter()
-        self.elapsed += time.perf_counter() - clock
+                with clock.excluded():
+                    self._evaluate()
+            if cfg.save_every and self.step % cfg.save_every == 0 and self._periodic_save_due is None:
+                self._periodic_save_due = self.step
+            if self._periodic_save_due is not None and self._periodic_save_is_now():
+                with clock.excluded():
+                    self._save("periodic")
+        clock.stop()
+
+    def _periodic_save_is_now(self) -> bool:
+        # At an episode boundary the save resumes bit-exactly, so wait for one; but not
+        # forever, for an env whose episodes never end.
+        assert self._periodic_save_due is not None
+        return self._obs is None or self.step - self._periodic_save_due >= self.config.save_every
 
     def _env_step(self) -> None:
         if self._obs is None:
@@ -322,7 +328,7 @@ class Trainer:
     def _handle_commands(self) -> None:
         paused = False
         while True:
-            command = self.controls._next(timeout=0.05 if paused else None)
+            command = self.controls.next(timeout=0.05 if paused else None)
             if command is None:
                 if paused and not self.controls.stop_requested:
                     continue
@@ -346,9 +352,32 @@ class Trainer:
             elif name == "set" and command.changes:
                 self._apply_changes(command.changes)
 
+    def _answer_late_commands(self) -> None:
+        """Commands that arrived during the final evaluation or save, or after: answer each."""
+        for command in self.controls.close():
+            if message := self._late_answer(command):
+                self._emit(Notice(self.step, message, level="info"))
+
+    def _late_answer(self, command: Command) -> str:
+        ended = f"training had already {self.state.value}"
+        if command.name == "evaluate" and self._final_work and self.last_eval is not None:
+            return f"evaluate: answered by the final evaluation at step {self.last_eval.step:,}"
+        if command.name == "save" and self._final_work and self.last_checkpoint is not None:
+            return f"save: answered by the final save, {self.last_checkpoint}"
+        if command.name == "set" and command.changes:
+            return f"set {', '.join(command.changes)}: not applied, {ended}"
+        if command.name == "stop":
+            return ""
+        return f"{command.name.replace('_', ' ')}: not done, {ended}"
+
     def _apply_changes(self, changes: dict[str, Any]) -> None:
+        old = self.config
         self.config = self.config.replace(**changes)
         cfg = self.config
+        if cfg.lr_schedule == "linear" and old.lr_schedule != "linear":
+            self.lr_decay = LinearDecay(self.step, 1.0, cfg.total_steps)  # from the full rate, no jump
+        elif cfg.total_steps != old.total_steps:
+            self.lr_decay = self.lr_decay.retargeted(self.step, cfg.total_steps)  # no jump in the rate
         self.agent.set_learning_rates(cfg.actor_lr, cfg.critic_lr)  # a linear schedule rescales them
         self.agent.tau, self.agent.gamma = cfg.tau, cfg.gamma
         if {"noise", "ou_theta"} & changes.keys():
@@ -360,8 +389,8 @@ class Trainer:
     def _apply_lr_schedule(self) -> None:
         # rl-zoo's `lin_` schedules: both rates fall linearly to 0 at total_steps, so the
         # policy settles at the end of the run instead of still oscillating.
-        remaining = max(1.0 - self.step / self.config.total_steps, 0.0)
-        self.agent.set_learning_rates(self.config.actor_lr * remaining, self.config.critic_lr * remaining)
+        fraction = self.lr_decay(self.step)
+        self.agent.set_learning_rates(self.config.actor_lr * fraction, self.config.critic_lr * fraction)
 
     # Evaluation and saving ----------------------------------------------------------
 
@@ -369,91 +398,48 @@ class Trainer:
         self._flush_update_stats()
         previous = self.state
         self._set_state(TrainerState.EVALUATING)
-        result = evaluate(self.agent.act, self.eval_env, self.config.eval_episodes,
-                          seed=self.config.seed + EVAL_SEED_OFFSET,
+        episodes = self.config.eval_episodes
+        result = evaluate(self.agent.act, self.eval_env, episodes, seed=self.config.seed + EVAL_SEED_OFFSET,
                           should_stop=lambda: self.controls.stop_requested)
-        is_best = self.best_eval is None or result.mean > self.best_eval.mean
-        event = EvalResult(self.step, result.mean, result.std, result.returns, best=is_best)
-        self.last_eval = event
-        if is_best:
-            self.best_eval = event
-        self._emit(event)
-        if is_best:
-            self._save("best")
+        if len(result.returns) < episodes:
+            # A stop cut it short: a mean of fewer episodes is not comparable, so it
+            # neither counts as the last evaluation nor may replace best.pt.
+            self._emit(Notice(self.step, f"evaluation at step {self.step:,} stopped after {len(result.returns)} "
+                                         f"of {episodes} episodes; not counted", level="info"))
+        else:
+            is_best = self.best_eval is None or result.mean > self.best_eval.mean
+            event = EvalResult(self.step, result.mean, result.std, result.returns, best=is_best)
+            self.last_eval = event
+            if is_best:
+                self.best_eval = event
+            self._emit(event)
+            if is_best:
+                self._save("best")
         self._set_state(previous if previous != TrainerState.EVALUATING else self._running_state())
 
     def _save(self, reason: str) -> None:
+        if reason != "best":
+            self._periodic_save_due = None
         if not self._saving_enabled or self.files is None:
             return
         self._check_finite()
+        save_id = new_save_id()
         try:
             if reason == "best":
-                path = save_checkpoint(self.files.best, self._checkpoint_payload())
+                path = save_checkpoint(self.files.best, build_payload(self, save_id))
             else:
-                path = save_checkpoint(self.files.latest, self._checkpoint_payload())
+                # The buffer first: a failure or crash between the two writes then leaves
+                # the old pair, or a new buffer that the old checkpoint's save_id rejects.
                 if self.save_replay_buffer:
-                    save_checkpoint(self.files.buffer, {"replay_buffer": self.buffer.state_dict(),
-                                                        "step": self.step})
+                    save_checkpoint(self.files.buffer, buffer_payload(self, save_id))
+                path = save_checkpoint(self.files.latest, build_payload(self, save_id))
+                self.last_checkpoint = path
         except OSError as error:
-            self._saving_enabled = False
+            kept = f"; {self.last_checkpoint} is kept" if self.last_checkpoint else ""
             self._emit(Notice(self.step, f"could not save to {self.files.checkpoint_dir}: "
-                                         f"{error.strerror or error}; training goes on without saving"))
+                                         f"{error.strerror or error}; training goes on{kept}"))
             return
         self._emit(Saved(self.step, path, reason))
-
-    def _checkpoint_payload(self) -> dict[str, Any]:
-        env_rng = getattr(self.env.unwrapped, "np_random", None)
-        return {
-            "env_id": self.spec.env_id,
-            "obs_dim": self.spec.obs_dim,
-            "act_dim": self.spec.act_dim,
-            "config": self.config.to_dict(),
-            "agent": self.agent.state_dict(),
-            "counters": {"step": self.step, "episode": self.episode, "updates": self.updates,
-                         "elapsed": self.elapsed},
-            "best_eval": None if self.best_eval is None else
-            {"step": self.best_eval.step, "mean": self.best_eval.mean, "std": self.best_eval.std},
-            "noise": self.noise.state_dict(),
-            # An episode cut short by the save is not resumed; `at_episode_start` says
-            # whether the run stood at a boundary, where resuming is exact.
-            "at_episode_start": self._obs is None,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "action": self.action_rng.bit_generator.state,
-                "noise": self.noise_rng.bit_generator.state,
-                "env": env_rng.bit_generator.state if env_rng is not None else None,
-            },
-        }
-
-    def _restore(self, checkpoint: dict[str, Any], path: Path | None) -> None:
-        if checkpoint["env_id"] != self.spec.env_id or checkpoint["obs_dim"] != self.spec.obs_dim \
-                or checkpoint["act_dim"] != self.spec.act_dim:
-            raise CheckpointError(f"checkpoint {path} is for {checkpoint['env_id']}, not {self.spec.env_id}")
-        try:
-            self.agent.load_state_dict(checkpoint["agent"])
-        except (RuntimeError, KeyError) as error:
-            raise CheckpointError(f"checkpoint {path} does not fit the networks: {_first_line(error)}") from None
-        counters = checkpoint["counters"]
-        self.step, self.episode = int(counters["step"]), int(counters["episode"])
-        self.updates, self.elapsed = int(counters["updates"]), float(counters["elapsed"])
-        if checkpoint.get("best_eval"):
-            best = checkpoint["best_eval"]
-            self.best_eval = EvalResult(int(best["step"]), float(best["mean"]), float(best["std"]), ())
-        self.noise.load_state_dict(checkpoint["noise"])
-        rng = checkpoint["rng"]
-        torch.set_rng_state(rng["torch"])
-        self.action_rng.bit_generator.state = rng["action"]
-        self.noise_rng.bit_generator.state = rng["noise"]
-        if rng.get("env") is not None:
-            self.env.reset(seed=self.config.seed)  # creates the env's generator ...
-            self.env.unwrapped.np_random.bit_generator.state = rng["env"]  # ... then restores it
-        self._env_seeded = True
-        if self.save_replay_buffer and path is not None:
-            buffer_path = Path(path).with_name("replay_buffer.pt")
-            if buffer_path.exists():
-                saved = load_checkpoint(buffer_path)
-                if int(saved.get("step", -1)) == self.step:
-                    self.buffer.load_state_dict(saved["replay_buffer"])
 
     # Helpers ------------------------------------------------------------------------
 
@@ -462,13 +448,16 @@ class Trainer:
             return
         try:
             self.files.create(self.config)
+            if self.resumed_from is not None:
+                self.files.drop_metrics_after(self.step)  # rows the checkpoint never saw
+                self.last_checkpoint = self.files.latest if self.files.latest.exists() else None
         except OSError as error:
-            self._saving_enabled = False
+            self._saving_enabled = self._recording = False
             self._emit(Notice(self.step, f"run folder {self.files.run_dir} is not writable "
                                          f"({error.strerror or error}); training goes on without saving"))
 
     def _running_state(self) -> TrainerState:
-        return TrainerState.WARMING_UP if self.step < self.config.learning_starts else TrainerState.TRAINING
+        return TrainerState.WARMING_UP if self.step < self.learning_from else TrainerState.TRAINING
 
     def _set_state(self, state: TrainerState, message: str = "") -> None:
         if state == self.state and not message:
@@ -499,27 +488,18 @@ class Trainer:
 
     def _emit_progress(self) -> None:
         start_step, start_elapsed = self._window_start
-        window = self.elapsed - start_elapsed
+        window = self.clock.elapsed - start_elapsed
         sps = (self.step - start_step) / window if window > 0 else 0.0
-        self._window_start = (self.step, self.elapsed)
+        self._window_start = (self.step, self.clock.elapsed)
         self._emit(StepStats(self.step, self.config.total_steps, self.episode, sps, len(self.buffer),
-                             self.buffer.capacity, self.sigma(self.step), self.elapsed, self.updates))
+                             self.buffer.capacity, self.sigma(self.step), self.clock.elapsed, self.updates))
 
     def _emit(self, event: Event) -> None:
-        if self.files is not None and self._saving_enabled:
-            self.files.record(event)
+        if self._recording and self.files is not None:
+            try:
+                self.files.record(event)
+            except OSError as error:
+                self._recording = False
+                self.sink(Notice(self.step, f"could not write {self.files.metrics_path}: "
+                                            f"{error.strerror or error}; metrics are no longer recorded"))
         self.sink(event)
-
-
-def _resumed_config(checkpoint: dict[str, Any], total_steps: int | None) -> DDPGConfig:
-    """The checkpoint's own config, optionally with a new total_steps."""
-    try:
-        saved = DDPGConfig.from_mapping(checkpoint["config"])
-    except (ConfigError, KeyError, TypeError) as error:
-        raise CheckpointError(f"checkpoint has an invalid config: {error}") from None
-    return saved if total_steps is None else saved.replace(total_steps=total_steps)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

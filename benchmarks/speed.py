@@ -60,7 +60,7 @@ def worker_ours(steps: int, hidden: int, batch: int, dashboard: bool, threads: i
         import asyncio
 
         from ddpg_tui.app import DDPGApp
-        from ddpg_tui.cli import TrainingRequest
+        from ddpg_tui.request import TrainingRequest
         from ddpg_tui.session import TrainingSession
 
         class RecordingSession(TrainingSession):

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from agents.config import DDPGConfig
-from ddpg_tui.cli import TrainingRequest
+from ddpg_tui.request import TrainingRequest
 from ddpg_tui.screens.dashboard import Session
 
 
@@ -59,9 +59,9 @@ class DDPGApp(App):
         self.push_screen(HyperparametersScreen(config, label))
 
     def start_training(self, config: DDPGConfig, label: str) -> None:
-        from agents.run_files import new_run_name
+        from agents.run_files import claim_run_dir
 
-        self.open_dashboard(TrainingRequest(config, self.runs_root / new_run_name(label)))
+        self.open_dashboard(TrainingRequest(config, claim_run_dir(self.runs_root, label), claimed_run_dir=True))
 
     def open_dashboard(self, request: TrainingRequest) -> None:
         from ddpg_tui.screens.dashboard import DashboardScreen

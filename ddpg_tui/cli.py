@@ -11,14 +11,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from agents.config import ConfigError, DDPGConfig, validate_field
+from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_OK, EXIT_SIGINT, TrainingRequest
 from presets import DEFAULT_PRESET, PresetError, list_presets, load_preset
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 
 EPILOG = """\
 examples:
@@ -63,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--preset", metavar="NAME",
                         help=f"a preset from 'ddpg-tui presets' (default: {DEFAULT_PRESET})")
     source.add_argument("--env", metavar="ENV_ID",
-                        help="any Gymnasium env id with Box spaces, starting from default hyperparameters")
-    source.add_argument("--resume", metavar="RUN_DIR",
-                        help="continue a run from its latest checkpoint (and replay buffer)")
+                        help="any Gymnasium env id with Box spaces, starting from default hyperparameters; "
+                        "'pkg.module:Name-v0' imports pkg.module first. With --resume: the env to resume on, "
+                        "instead of the one the checkpoint names")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a run from its latest checkpoint (and replay buffer)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a hyperparameter, e.g. --set gamma=0.98 --set hidden_sizes=[400,300]")
     train.add_argument("--steps", type=int, metavar="N", help="total environment steps (= --set total_steps=N)")
@@ -82,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file, or a run folder (its latest)")
     evaluate.add_argument("--episodes", type=int, default=10, metavar="N", help="episodes (default: 10)")
-    evaluate.add_argument("--seed", type=int, default=0, metavar="S", help="env seed of the first episode")
+    evaluate.add_argument("--seed", type=int, default=0, metavar="S",
+                          help="env seed of the first episode; episode i uses S+i (default: 0)")
+    evaluate.add_argument("--env", metavar="ENV_ID",
+                          help="evaluate on this env instead of the one the checkpoint names (same dims and "
+                          "action bounds); needed when that id would import a module")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
 
     commands.add_parser("presets", help="list the environment presets",
@@ -152,32 +156,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from agents.evaluation import evaluate_checkpoint
 
     try:
-        result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed)
+        result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, env_id=args.env)
     except (CheckpointError, EnvError) as error:
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     evaluation = result.evaluation
     if args.json:
         print(json.dumps({
-            "checkpoint": str(args.checkpoint), "env_id": result.env_id, "step": result.step,
+            "checkpoint": str(result.path), "run_dir": str(_run_dir_of(result.path)),
+            "env_id": result.env_id, "step": result.step,
             "episodes": len(evaluation.returns), "mean": evaluation.mean, "std": evaluation.std,
             "returns": list(evaluation.returns),
         }))
     else:
-        print(f"{result.env_id} at step {result.step:,}: mean return {evaluation.mean:.1f} "
+        print(f"{result.path}: {result.env_id} at step {result.step:,}: mean return {evaluation.mean:.1f} "
               f"± {evaluation.std:.1f} over {len(evaluation.returns)} episodes (noise off)")
     return EXIT_OK
 
 
-@dataclass(frozen=True)
-class TrainingRequest:
-    """What `ddpg-tui train` was asked for, checked, before anything heavy is imported."""
-
-    config: DDPGConfig | None  # None when resuming: the checkpoint's config is used
-    run_dir: Path
-    resume_from: Path | None = None
-    total_steps: int | None = None  # extends a resumed run
-    save_replay_buffer: bool = True
+def _run_dir_of(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
 def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
@@ -185,15 +183,16 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
     if args.resume:
         from agents.checkpoint import resolve_checkpoint_path
 
-        if args.overrides or args.seed is not None or args.run_dir:
-            raise UsageError("--resume keeps the run's hyperparameters, seed and folder; only --steps may change "
-                             "(live ones can be changed in the app with h)")
+        if args.overrides or args.seed is not None or args.run_dir or args.preset:
+            raise UsageError("--resume keeps the run's hyperparameters, seed and folder; only --steps and --env "
+                             "may change (live ones can be changed in the app with h)")
         run_dir = Path(args.resume)
         if not run_dir.is_dir():
             raise UsageError(f"--resume: {run_dir} is not a run folder")
         if args.steps is not None:
             validate_field("total_steps", args.steps)
-        return TrainingRequest(None, run_dir, resolve_checkpoint_path(run_dir), args.steps, save_buffer)
+        return TrainingRequest(None, run_dir, resolve_checkpoint_path(run_dir), args.steps, save_buffer,
+                               env_id=args.env)
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"total_steps={args.steps}")
@@ -204,10 +203,16 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
     else:
         preset = load_preset(args.preset or DEFAULT_PRESET)
         config, label = preset.config.with_overrides(overrides), preset.name
-    from agents.run_files import new_run_name
+    if args.run_dir is not None:
+        return TrainingRequest(config, args.run_dir, save_replay_buffer=save_buffer)
+    from agents.run_files import claim_run_dir
 
-    run_dir = args.run_dir or Path("runs") / new_run_name(label)
-    return TrainingRequest(config, run_dir, save_replay_buffer=save_buffer)
+    try:
+        run_dir = claim_run_dir(Path("runs"), label)
+    except OSError as error:
+        raise UsageError(f"cannot make a run folder under runs/ ({error.strerror or error}); "
+                         "choose one with --run-dir") from None
+    return TrainingRequest(config, run_dir, save_replay_buffer=save_buffer, claimed_run_dir=True)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

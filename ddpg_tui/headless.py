@@ -33,7 +33,16 @@ from agents.events import (
     TrainingError,
 )
 from agents.trainer import Trainer
-from ddpg_tui.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, TrainingRequest
+from ddpg_tui.request import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SIGHUP,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    TrainingRequest,
+    closing_lines,
+)
 
 
 class ProgressView:
@@ -97,6 +106,9 @@ def check_writable(run_dir: Path) -> None:
                           "choose another with --run-dir") from None
 
 
+SIGNAL_EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}
+
+
 def run_headless(request: TrainingRequest) -> int:
     console = Console(stderr=False)
     view = ProgressView(console, request.config.total_steps if request.config else 0)
@@ -104,13 +116,11 @@ def run_headless(request: TrainingRequest) -> int:
     try:
         check_writable(run_dir)
         trainer = Trainer(request.config, view, run_dir, resume_from=request.resume_from,
-                          total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer)
+                          total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
+                          env_id=request.env_id)
     except (EnvError, ConfigError, CheckpointError, RunDirError) as error:
+        request.discard_unused_run_dir()
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if request.resume_from is not None and trainer.step >= trainer.config.total_steps:
-        print(f"ddpg-tui: error: {run_dir} already finished {trainer.step:,} of {trainer.config.total_steps:,} "
-              f"steps; pass --steps N with N > {trainer.step} to train on", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     received: list[int] = []
@@ -122,8 +132,12 @@ def run_headless(request: TrainingRequest) -> int:
         console.print("stopping: saving a checkpoint first (Ctrl+C again to abort)")
         trainer.controls.stop()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    console.print(f"training {trainer.config.env_id} for {trainer.config.total_steps:,} steps → {run_dir}")
+    previous = {sig: signal.signal(sig, on_signal) for sig in SIGNAL_EXIT_CODES}
+    total = trainer.config.total_steps
+    if request.resume_from is not None:
+        console.print(f"resuming {run_dir} at step {trainer.step:,} of {total:,} ({trainer.config.env_id})")
+    else:
+        console.print(f"training {trainer.config.env_id} for {total:,} steps → {run_dir}")
     try:
         with view.progress:
             outcome = trainer.run()
@@ -131,12 +145,10 @@ def run_headless(request: TrainingRequest) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
+    for line in closing_lines(outcome):
+        console.print(line, highlight=False, soft_wrap=True)
     if outcome.state == TrainerState.ERROR:
         return EXIT_FAILED
     if received:
-        return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
-    if outcome.last_eval is not None:
-        best = outcome.best_eval
-        best_text = f"; best {best.mean:.1f} at step {best.step:,}" if best is not None else ""
-        console.print(f"final eval {outcome.last_eval.mean:.1f} ± {outcome.last_eval.std:.1f}{best_text}")
+        return SIGNAL_EXIT_CODES.get(received[0], EXIT_SIGINT)
     return EXIT_OK

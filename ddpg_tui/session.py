@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from agents.controls import Controls
 from agents.events import (
     ConfigChanged,
     EpisodeEnd,
@@ -25,8 +26,8 @@ from agents.events import (
     TrainingError,
     UpdateStats,
 )
-from agents.trainer import Controls, Trainer, TrainingOutcome
-from ddpg_tui.cli import TrainingRequest
+from agents.trainer import Trainer, TrainingOutcome
+from ddpg_tui.request import TrainingRequest
 
 ACTIVE_STATES = {TrainerState.STARTING, TrainerState.WARMING_UP, TrainerState.TRAINING, TrainerState.PAUSED,
                  TrainerState.EVALUATING}
@@ -100,17 +101,13 @@ class TrainingSession:
         try:
             trainer = Trainer(request.config, self.sink, request.run_dir, resume_from=request.resume_from,
                               total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
-                              controls=self.controls)
+                              controls=self.controls, env_id=request.env_id)
         except Exception as error:  # EnvError, ConfigError, CheckpointError, OSError: one line each
             self.sink(StateChanged(0, TrainerState.ERROR, str(error)))
             self.sink(TrainingError(0, str(error)))
             return None
         self.env_id = trainer.config.env_id
         self.config = trainer.config
-        if request.resume_from is not None and trainer.step >= trainer.config.total_steps:
-            message = f"this run already finished {trainer.step:,} steps; resume it with more steps to train on"
-            self.sink(StateChanged(trainer.step, TrainerState.FINISHED, message))
-            return None
         self.outcome = trainer.run()
         return self.outcome
 

@@ -14,7 +14,7 @@ from agents.checkpoint import load_checkpoint
 from agents.config import DDPGConfig
 from agents.events import TrainerState
 from ddpg_tui.app import DDPGApp
-from ddpg_tui.cli import TrainingRequest
+from ddpg_tui.request import TrainingRequest
 from ddpg_tui.screens.dashboard import DashboardScreen
 from ddpg_tui.screens.hyperparameters import HyperparametersScreen
 from ddpg_tui.screens.modals import ConfirmQuitScreen

@@ -132,7 +132,7 @@ def test_soft_update_is_tau_weighted_average() -> None:
             p.fill_(1.0)
         for p in target.parameters():
             p.fill_(3.0)
-    soft_update(target, source, tau=0.25)
+    soft_update(list(target.parameters()), list(source.parameters()), tau=0.25)
     for p in target.parameters():
         torch.testing.assert_close(p, torch.full_like(p, 0.25 * 1.0 + 0.75 * 3.0))
 

@@ -13,8 +13,8 @@ from textual.widgets import Footer, Header, Label
 from textual.worker import Worker
 
 from agents.config import ConfigError, DDPGConfig
+from agents.controls import Controls
 from agents.events import TrainerState
-from agents.trainer import Controls
 from ddpg_tui.screens.modals import ConfirmQuitScreen, LiveEditScreen
 from ddpg_tui.session import Snapshot
 from ddpg_tui.widgets.panels import BufferPanel, EventLog, NoisePanel, StatusPanel

@@ -113,7 +113,7 @@ class PickerScreen(Screen):
     @on(Input.Submitted, "#resume-run")
     def resume_run(self, event: Input.Submitted) -> None:
         from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path
-        from ddpg_tui.cli import TrainingRequest
+        from ddpg_tui.request import TrainingRequest
 
         run_dir = Path(event.value.strip())
         try:

@@ -1,0 +1,110 @@
+"""Controls: how any thread steers a running trainer.
+
+Every request returns at once; the trainer applies it between two environment steps and
+confirms it with an event. Once the trainer has ended, requests are refused (they return
+False) instead of disappearing into a queue that nobody reads any more.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from agents.config import FIELDS, ConfigError, validate_field
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # pause, resume, toggle_pause, evaluate, save, stop, set
+    changes: dict[str, Any] | None = None
+
+
+class Controls:
+    """Thread-safe requests to a running trainer."""
+
+    def __init__(self) -> None:
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.save_on_stop = True
+
+    def pause(self) -> bool:
+        return self._put(Command("pause"))
+
+    def resume(self) -> bool:
+        return self._put(Command("resume"))
+
+    def toggle_pause(self) -> bool:
+        return self._put(Command("toggle_pause"))
+
+    def evaluate(self) -> bool:
+        return self._put(Command("evaluate"))
+
+    def save(self) -> bool:
+        return self._put(Command("save"))
+
+    def stop(self, save: bool = True) -> bool:
+        """End training after the current step; with `save`, write a checkpoint first."""
+        with self._lock:
+            if self._closed:
+                return False
+            self.save_on_stop = save
+            self._stop.set()
+            self._commands.put(Command("stop"))
+            return True
+
+    def set(self, **changes: Any) -> dict[str, Any]:
+        """Validate in the caller's thread (so a form can mark the field), then queue.
+
+        Raises ConfigError for a bad value, or when training has already ended.
+        """
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in FIELDS:
+                raise ConfigError(f"unknown hyperparameter {name!r}")
+            if not FIELDS[name].live:
+                live = ", ".join(n for n, s in FIELDS.items() if s.live)
+                raise ConfigError(f"{name} cannot change while training runs; live fields: {live}")
+            clean[name] = validate_field(name, value)
+        if not self._put(Command("set", clean)):
+            raise ConfigError("training has ended; nothing to change")
+        return clean
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # The trainer's side ----------------------------------------------------------------
+
+    def pending(self) -> bool:
+        return not self._commands.empty()
+
+    def next(self, timeout: float | None = None) -> Command | None:
+        try:
+            return self._commands.get(timeout=timeout) if timeout else self._commands.get_nowait()
+        except queue.Empty:
+            return None
+
+    def close(self) -> list[Command]:
+        """Refuse every later request, and hand back the ones still queued so that the
+        trainer can answer each instead of dropping it silently."""
+        with self._lock:
+            self._closed = True
+            left: list[Command] = []
+            while (command := self.next()) is not None:
+                left.append(command)
+            return left
+
+    def _put(self, command: Command) -> bool:
+        with self._lock:
+            if self._closed:
+                return False
+            self._commands.put(command)
+            return True
