@@ -71,7 +71,8 @@ FIELDS: dict[str, FieldSpec] = {
     "noise_final_sigma": FieldSpec(float, "noise scale at the end of the decay", 0.0, 10.0, live=True),
     "noise_decay_steps": FieldSpec(int, "steps of linear sigma decay (0: constant)", 0, 100_000_000, live=True),
     "ou_theta": FieldSpec(float, "Ornstein-Uhlenbeck mean reversion rate", 0.0, 100.0, live=True),
-    "eval_every": FieldSpec(int, "env steps between evaluations (0: never)", 0, 100_000_000, live=True),
+    "eval_every": FieldSpec(int, "env steps between evaluations (0: none during training; "
+                            "a final evaluation still runs)", 0, 100_000_000, live=True),
     "eval_episodes": FieldSpec(int, "episodes per evaluation", 1, 1000, live=True),
     "save_every": FieldSpec(int, "env steps between checkpoints (0: only at the end)", 0, 100_000_000, live=True),
     "seed": FieldSpec(int, "random seed", 0, 2**31 - 1),

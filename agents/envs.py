@@ -78,8 +78,9 @@ def make_env(env_id: str, seed: int | None = None) -> gym.Env:
     except gym.error.Error as error:
         raise EnvError(f"cannot make environment {env_id!r}: {first_line(error)}") from None
     except ImportError as error:  # `pkg:Env` whose package is missing or fails to import
-        raise EnvError(f"cannot make environment {env_id!r}: importing {error.name or 'its module'!r} "
-                       f"failed ({first_line(error)})") from None
+        module = env_id.partition(":")[0] if ":" in env_id else (error.name or "its module")
+        reason = first_line(error).split(". ")[0]  # Gymnasium appends advice that does not fit on the line
+        raise EnvError(f"cannot make environment {env_id!r}: importing {module!r} failed ({reason})") from None
     except Exception as error:  # the env's own module or constructor raised: still one line
         raise EnvError(f"cannot make environment {env_id!r}: {type(error).__name__}: {first_line(error)}") from None
     try:

@@ -278,7 +278,8 @@ class Trainer:
                     self._evaluate()
             if cfg.save_every and self.step % cfg.save_every == 0 and self._periodic_save_due is None:
                 self._periodic_save_due = self.step
-            if self._periodic_save_due is not None and self._periodic_save_is_now():
+            # At total_steps the final save follows at once, so no periodic one comes before it.
+            if self._periodic_save_due is not None and self.step < cfg.total_steps and self._periodic_save_is_now():
                 with clock.excluded():
                     self._save("periodic")
         clock.stop()

@@ -6,7 +6,15 @@ import tomllib
 
 import pytest
 
-from agents.config import FIELDS, LIVE_FIELDS, ConfigError, DDPGConfig, parse_assignment, parse_value
+from agents.config import (
+    FIELDS,
+    LIVE_FIELDS,
+    ConfigError,
+    DDPGConfig,
+    parse_assignment,
+    parse_value,
+    validate_field,
+)
 
 
 def bad_values(name: str) -> list[object]:
@@ -39,8 +47,28 @@ def test_bad_value_is_refused_naming_the_field_and_what_is_allowed(name: str, va
     assert "expected" in message and "\n" not in message
 
 
-def test_defaults_are_valid() -> None:
-    assert DDPGConfig().gamma == 0.99
+def test_every_default_is_inside_its_own_allowed_range() -> None:
+    # validate_field refuses a default outside its range; equality catches one it would normalise.
+    defaults = DDPGConfig()
+    for name in FIELDS:
+        value = getattr(defaults, name)
+        assert validate_field(name, value) == value, name
+        spec = FIELDS[name]
+        if spec.kind in (int, float) and spec.minimum is not None:
+            assert value >= spec.minimum, name
+        if spec.kind in (int, float) and spec.maximum is not None:
+            assert value <= spec.maximum, name
+
+
+def test_defaults_are_those_the_help_promises() -> None:
+    defaults = DDPGConfig()
+    assert (defaults.gamma, defaults.tau, defaults.batch_size, defaults.buffer_size) == (0.99, 0.005, 256, 1_000_000)
+    assert (defaults.actor_lr, defaults.critic_lr, defaults.hidden_sizes) == (1e-3, 1e-3, (256, 256))
+    assert (defaults.noise, defaults.noise_sigma, defaults.env_id) == ("gaussian", 0.1, "Pendulum-v1")
+
+
+def test_eval_every_help_says_a_final_evaluation_still_runs() -> None:
+    assert "a final evaluation still runs" in FIELDS["eval_every"].help
 
 
 def test_int_is_accepted_for_a_float_field() -> None:

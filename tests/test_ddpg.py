@@ -187,3 +187,15 @@ def test_state_dict_round_trip_gives_the_same_actions() -> None:
     clone.load_state_dict(agent.state_dict())
     obs = np.array([0.1, -0.2, 0.3], np.float32)
     np.testing.assert_array_equal(agent.act(obs), clone.act(obs))
+
+
+def test_act_clips_where_float32_rounding_would_overshoot_the_bound() -> None:
+    # With low -0.3 and high 0.9, bias − scale rounds to just below -0.3 in float32.
+    spec = EnvSpec("Test-v0", obs_dim=3, act_dim=1, action_low=np.array([-0.3], np.float32),
+                   action_high=np.array([0.9], np.float32))
+    agent = DDPGAgent(spec, DDPGConfig(hidden_sizes=(8,), device="cpu"), torch.device("cpu"))
+    with torch.no_grad():
+        agent.actor.net[-1].bias.fill_(-100.0)  # tanh saturates at -1
+        unclipped = agent.actor(torch.zeros(1, 3))[0].numpy()
+    assert unclipped[0] < np.float32(-0.3)  # what the actor alone gives
+    assert agent.act(np.zeros(3, np.float32))[0] == np.float32(-0.3)

@@ -43,6 +43,7 @@ def test_pendulum_is_accepted() -> None:
 
 
 def test_lunar_lander_continuous_is_accepted() -> None:
+    pytest.importorskip("Box2D", reason="LunarLander needs the box2d extra")
     spec = env_spec(make_env("LunarLanderContinuous-v3"), "LunarLanderContinuous-v3")
     assert (spec.obs_dim, spec.act_dim) == (8, 2)
 

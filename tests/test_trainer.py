@@ -272,3 +272,83 @@ def test_unwritable_run_dir_trains_on_with_a_warning(tiny_config, tmp_path: Path
     outcome = Trainer(tiny_config.replace(total_steps=150), events, blocker / "run").run()
     assert outcome.state == TrainerState.FINISHED
     assert "not writable" in events.of(Notice)[0].message
+
+
+def test_a_periodic_save_that_fills_the_disk_warns_and_training_goes_on(tiny_config, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    import errno
+
+    import agents.checkpoint as checkpoint_module
+    from agents.events import Notice
+
+    run_dir = tmp_path / "run"
+    events = Recorder()
+    real_replace = checkpoint_module.os.replace
+    failing_steps = {400}
+    trainer = Trainer(tiny_config.replace(total_steps=800, save_every=200), events, run_dir)
+
+    def replace_or_fill_the_disk(source, target):
+        if trainer.step in failing_steps:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", replace_or_fill_the_disk)
+    outcome = trainer.run()
+    assert outcome.state == TrainerState.FINISHED and outcome.step == 800
+    warnings = [e.message for e in events.of(Notice)]
+    assert any("could not save to" in w and "No space left on device" in w and "training goes on" in w
+               for w in warnings)
+    assert [e.step for e in events.of(Saved) if e.reason == "periodic"] == [200, 600]  # 400 failed, 600 saved
+    # Each write failed before its rename, so the files on disk stayed whole and consistent.
+    assert load_checkpoint(run_dir / "checkpoints" / "latest.pt")["counters"]["step"] == 800
+    assert not list((run_dir / "checkpoints").glob(".*.tmp"))
+
+
+def test_the_previous_checkpoint_still_loads_after_a_failed_save(tiny_config, tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import agents.checkpoint as checkpoint_module
+
+    run_dir = tmp_path / "run"
+    trainer = Trainer(tiny_config.replace(total_steps=1000, save_every=200), None, run_dir)
+    real_replace = checkpoint_module.os.replace
+    seen_after_failure: list[int] = []
+
+    def replace_or_fill_the_disk(source, target):
+        if trainer.step == 400:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        if trainer.step == 600 and not seen_after_failure:
+            seen_after_failure.append(load_checkpoint(run_dir / "checkpoints" / "latest.pt")["counters"]["step"])
+        return real_replace(source, target)
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", replace_or_fill_the_disk)
+    trainer.run()
+    assert seen_after_failure == [200]  # between the failure and the next save, the step-200 checkpoint loads
+
+
+def test_commands_sent_during_the_final_evaluation_are_answered(tiny_config, tmp_path: Path) -> None:
+    from agents.events import Notice
+
+    events = Recorder()
+    trainer = Trainer(tiny_config.replace(total_steps=200, eval_every=0), None, tmp_path / "run")
+
+    def sink(event: object) -> None:
+        events(event)
+        if isinstance(event, StateChanged) and event.state == TrainerState.EVALUATING:
+            trainer.controls.evaluate()
+            trainer.controls.save()
+            trainer.controls.pause()
+
+    trainer.sink = sink
+    trainer.run()
+    answers = [e.message for e in events.of(Notice)]
+    assert "evaluate: answered by the final evaluation at step 200" in answers
+    assert any(a.startswith("save: answered by the final save") and a.endswith("latest.pt") for a in answers)
+    assert "pause: not done, training had already finished" in answers
+    assert trainer.controls.pause() is False  # and later requests are refused, not queued for nobody
+
+
+def test_eval_every_zero_still_ends_with_one_evaluation(tiny_config) -> None:
+    events = Recorder()
+    Trainer(tiny_config.replace(total_steps=300, eval_every=0), events).run()
+    assert [e.step for e in events.of(EvalResult)] == [300]
