@@ -17,6 +17,10 @@ Path("corrupt.pt").write_bytes(data[: len(data) // 2])
 payload = load_checkpoint(latest)
 payload["env_id"] = "MountainCarContinuous-v0"
 save_checkpoint(Path("other-env.pt"), payload)  # a valid file, only for another env
+payload["env_id"] = "this:Pendulum-v1"  # making it would import the module `this`
+save_checkpoint(Path("module-env.pt"), payload)
+del payload["counters"]
+save_checkpoint(Path("no-counters.pt"), payload)  # its checksum holds; a key is missing
 
 
 class Evil:

@@ -35,7 +35,7 @@ def test_the_table_covers_the_bad_inputs_the_issue_lists() -> None:
     commands = " ".join(command for command, _, _ in ROWS)
     for needle in ("--preset nope", "--env Pendulm", "CartPole", "HalfCheetah", "gamma=1.5", "batch_size=big",
                    "gama=", "--set gamma ", "corrupt.pt", "other-env.pt", "nowhere.pt", "not-a-folder",
-                   "--resume runs/finished-run", "evil.pt"):
+                   "--resume runs/finished-run", "evil.pt", "module-env.pt", "no-counters.pt", "no_such_module:"):
         assert needle in commands + " ", needle
 
 
@@ -90,3 +90,14 @@ def test_presets_command_lists_every_preset() -> None:
     for name in ("pendulum", "lunar-lander-continuous", "mountain-car-continuous"):
         assert name in result.stdout
     assert "pip install 'ddpg-tui[box2d]'" in result.stdout
+
+
+def test_resume_says_where_it_resumes_and_how_to_go_on(fixture_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(fixture_dir / "runs" / "finished-run", tmp_path / "run")
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--resume", "run", "--steps", "300",
+                             "--headless"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "resuming run at step 200 of 300 (Pendulum-v1)" in result.stdout
+    assert "ddpg-tui eval run/checkpoints/latest.pt" in result.stdout
+    assert "ddpg-tui train --resume run --steps 600" in result.stdout

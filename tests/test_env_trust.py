@@ -122,3 +122,13 @@ def test_a_module_that_raises_on_import_is_one_line(tmp_path: Path, monkeypatch:
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(EnvError, match="RuntimeError: broken on purpose"):
         make_env("broken_env_module:Pendulum-v1")
+
+
+def test_env_override_resumes_a_run_whose_checkpoint_names_a_module(crafted: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(crafted / "runs" / "run", tmp_path / "run")
+    result = ddpg_tui(tmp_path, "train", "--resume", "run", "--env", "Pendulum-v1", "--steps", "260", "--headless")
+    assert result.returncode == 0, result.stderr
+    assert "resuming run at step 200 of 260 (Pendulum-v1)" in result.stdout
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["counters"]["step"] == 260
