@@ -42,3 +42,11 @@ def test_bad_argument_errors_do_not_import_torch() -> None:
             "code = main(['train', '--set', 'gamma=2', '--headless']); print(code, 'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "2 False"
+
+
+def test_nothing_imports_the_cli_so_it_sits_on_top() -> None:
+    ui = AGENTS.parent / "ddpg_tui"
+    for path in sorted(ui.rglob("*.py")):
+        if path.name == "cli.py":
+            continue
+        assert "ddpg_tui.cli" not in imported_modules(path), f"{path.relative_to(ui.parent)} imports ddpg_tui.cli"
