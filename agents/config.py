@@ -66,6 +66,12 @@ FIELDS: dict[str, FieldSpec] = {
     "hidden_sizes": FieldSpec(list, "hidden layer widths of actor and critic"),
     "train_freq": FieldSpec(int, "env steps between update rounds", 1, 100_000, live=True),
     "gradient_steps": FieldSpec(int, "updates per update round", 1, 100_000, live=True),
+    "twin_critics": FieldSpec(bool, "TD3: two critics; the target takes their minimum (false: DDPG)"),
+    "policy_delay": FieldSpec(int, "TD3: critic updates per actor and target update (1: DDPG)", 1, 1000, live=True),
+    "target_noise": FieldSpec(float, "TD3: noise smoothing the target policy, relative to half the action range "
+                              "(0: DDPG)", 0.0, 10.0, live=True),
+    "target_noise_clip": FieldSpec(float, "TD3: clip of that noise, relative to half the action range",
+                                   0.0, 10.0, live=True),
     "noise": FieldSpec(str, "exploration noise process", choices=("gaussian", "ou"), live=True),
     "noise_sigma": FieldSpec(float, "noise scale, relative to half the action range", 0.0, 10.0, live=True),
     "noise_final_sigma": FieldSpec(float, "noise scale at the end of the decay", 0.0, 10.0, live=True),
@@ -99,6 +105,10 @@ class DDPGConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)
     train_freq: int = 1
     gradient_steps: int = 1
+    twin_critics: bool = False
+    policy_delay: int = 1
+    target_noise: float = 0.0
+    target_noise_clip: float = 0.5
     noise: str = "gaussian"
     noise_sigma: float = 0.1
     noise_final_sigma: float = 0.1
@@ -180,6 +190,8 @@ def parse_assignment(assignment: str) -> tuple[str, Any]:
 
 def parse_value(key: str, raw: str) -> Any:
     """Parse text typed by a user (CLI or form) into a validated value for `key`."""
+    if FIELDS[key].kind is bool and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"  # Python's True/False as well as TOML's true/false
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:

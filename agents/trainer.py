@@ -380,7 +380,7 @@ class Trainer:
         elif cfg.total_steps != old.total_steps:
             self.lr_decay = self.lr_decay.retargeted(self.step, cfg.total_steps)  # no jump in the rate
         self.agent.set_learning_rates(cfg.actor_lr, cfg.critic_lr)  # a linear schedule rescales them
-        self.agent.tau, self.agent.gamma = cfg.tau, cfg.gamma
+        self.agent.apply_live_config(cfg)
         if {"noise", "ou_theta"} & changes.keys():
             self.noise = make_noise(cfg.noise, self.spec.act_dim, self.noise_rng, cfg.ou_theta)
         self.sigma = SigmaSchedule(cfg.noise_sigma, cfg.noise_final_sigma, cfg.noise_decay_steps)

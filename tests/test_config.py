@@ -23,6 +23,8 @@ def bad_values(name: str) -> list[object]:
         return ["nope", 3]
     if spec.kind is list:
         return [[], [0], [5000], [1.5], "256", [1, 2, 3, 4, 5], [True]]
+    if spec.kind is bool:
+        return ["text", 1, "true"]  # only a real bool; the form and --set parse text first
     values: list[object] = ["text", True]
     if spec.minimum is not None:
         values.append(spec.minimum if spec.exclusive_minimum else spec.minimum - 1)
@@ -118,3 +120,13 @@ def test_parse_value_accepts_what_a_form_would_type() -> None:
     assert parse_value("hidden_sizes", "[64, 64]") == (64, 64)
     with pytest.raises(ConfigError, match="tau"):
         parse_value("tau", "0")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("True", True), ("false", False), ("FALSE", False)])
+def test_a_switch_accepts_toml_and_python_spellings(text: str, expected: bool) -> None:
+    assert parse_value("twin_critics", text) is expected
+
+
+def test_a_switch_refuses_anything_else() -> None:
+    with pytest.raises(ConfigError, match="twin_critics: 'yes' is not valid; expected true or false"):
+        parse_value("twin_critics", "yes")

@@ -199,3 +199,103 @@ def test_act_clips_where_float32_rounding_would_overshoot_the_bound() -> None:
         unclipped = agent.actor(torch.zeros(1, 3))[0].numpy()
     assert unclipped[0] < np.float32(-0.3)  # what the actor alone gives
     assert agent.act(np.zeros(3, np.float32))[0] == np.float32(-0.3)
+
+
+# TD3's switches (Fujimoto et al. 2018), each pinned as the DDPG equations are ---------------
+
+
+class ConstantQ(torch.nn.Module):
+    """Stands in for a target critic: Q'(s, a) = value, and remembers the actions it saw."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        self.seen.append(action.clone())
+        return torch.full((obs.shape[0],), self.value)
+
+
+def test_twin_critics_target_takes_the_smaller_of_the_two_target_critics() -> None:
+    agent = make_agent(gamma=0.5, twin_critics=True)
+    batch = random_batch(dones=0.0)
+    for first, second in ((5.0, 3.0), (2.0, 7.0)):
+        agent.critic_target, agent.critic2_target = ConstantQ(first), ConstantQ(second)
+        y = agent.critic_target_values(batch.rewards, batch.next_obs, batch.dones)
+        torch.testing.assert_close(y, batch.rewards + 0.5 * min(first, second))
+
+
+def test_twin_critics_both_regress_on_the_target_and_the_actor_follows_the_first() -> None:
+    agent = make_agent(twin_critics=True)
+    batch = random_batch()
+    y = agent.critic_target_values(batch.rewards, batch.next_obs, batch.dones)
+    expected = (F.mse_loss(agent.critic(batch.obs, batch.actions), y)
+                + F.mse_loss(agent.critic2(batch.obs, batch.actions), y)).item()
+    q1_actor_loss = -agent.critic(batch.obs, agent.actor(batch.obs)).mean().item()
+    critic2_before = params(agent.critic2)
+    losses = agent.update(batch)
+    assert losses.critic_loss.item() == pytest.approx(expected, rel=1e-5)
+    # The actor loss is read before the update's critic step moved Q1, so compare loosely.
+    assert losses.actor_loss.item() == pytest.approx(q1_actor_loss, rel=0.2)
+    assert any(not torch.equal(b, a) for b, a in zip(critic2_before, agent.critic2.parameters(), strict=True))
+
+
+def test_without_twin_critics_there_is_no_second_critic() -> None:
+    agent = make_agent()
+    assert agent.critic2 is None and agent.critic2_target is None
+    assert "critic2" not in agent.state_dict()
+
+
+@pytest.mark.parametrize("delay", [1, 3])
+def test_policy_delay_moves_actor_and_targets_only_every_dth_update(delay: int) -> None:
+    agent = make_agent(policy_delay=delay, actor_lr=1e-2)
+    moved_actor, moved_target = [], []
+    for i in range(6):
+        actor_before, target_before = params(agent.actor), params(agent.critic_target)
+        critic_before = params(agent.critic)
+        agent.update(random_batch(seed=i))
+        moved_actor.append(any(not torch.equal(b, a) for b, a in zip(actor_before, agent.actor.parameters(),
+                                                                     strict=True)))
+        moved_target.append(any(not torch.equal(b, a) for b, a in
+                                zip(target_before, agent.critic_target.parameters(), strict=True)))
+        assert any(not torch.equal(b, a) for b, a in zip(critic_before, agent.critic.parameters(), strict=True))
+    expected = [(i + 1) % delay == 0 for i in range(6)]
+    assert moved_actor == expected and moved_target == expected
+
+
+def test_target_noise_is_clipped_relative_to_half_the_action_range_and_kept_in_bounds() -> None:
+    agent = make_agent(target_noise=10.0, target_noise_clip=0.01)  # noise 1000x the clip: every sample hits it
+    batch = random_batch(n=256, dones=0.0)
+    recorder = ConstantQ(0.0)
+    agent.critic_target = recorder
+    agent.critic_target_values(batch.rewards, batch.next_obs, batch.dones)
+    smoothed = recorder.seen[0]
+    clean = agent.actor_target(batch.next_obs)
+    half_range = torch.as_tensor((SPEC.action_high - SPEC.action_low) / 2)
+    offset = smoothed - clean
+    assert torch.all(offset.abs() <= 0.01 * half_range + 1e-6)
+    assert torch.all(smoothed >= torch.as_tensor(SPEC.action_low)) and torch.all(
+        smoothed <= torch.as_tensor(SPEC.action_high))
+    inside = (smoothed > torch.as_tensor(SPEC.action_low)) & (smoothed < torch.as_tensor(SPEC.action_high))
+    at_the_clip = torch.isclose(offset.abs(), (0.01 * half_range).expand_as(offset), atol=1e-6)[inside]
+    assert at_the_clip.float().mean() > 0.98  # |ε| < clip has probability 0.0008 at this σ
+
+
+def test_without_target_noise_the_target_action_is_the_target_actors() -> None:
+    agent = make_agent()
+    batch = random_batch(dones=0.0)
+    recorder = ConstantQ(0.0)
+    agent.critic_target = recorder
+    agent.critic_target_values(batch.rewards, batch.next_obs, batch.dones)
+    torch.testing.assert_close(recorder.seen[0], agent.actor_target(batch.next_obs))
+
+
+def test_td3_state_round_trips_with_the_update_count() -> None:
+    agent = make_agent(twin_critics=True, policy_delay=2)
+    agent.update(random_batch())
+    clone = make_agent(twin_critics=True, policy_delay=2)
+    clone.load_state_dict(agent.state_dict())
+    assert clone.critic_updates == 1
+    for a, b in zip(agent.critic2_target.parameters(), clone.critic2_target.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -53,12 +53,17 @@ def updates_at_steps(trainer: Trainer) -> list[tuple[int, float]]:
     return seen
 
 
-@pytest.mark.parametrize(("noise", "lr_schedule"), [("gaussian", "constant"), ("ou", "linear")])
+TD3 = {"twin_critics": True, "policy_delay": 3, "target_noise": 0.2, "target_noise_clip": 0.5}
+
+
+@pytest.mark.parametrize(("noise", "lr_schedule", "td3"),
+                         [("gaussian", "constant", {}), ("ou", "linear", {}), ("gaussian", "linear", TD3)],
+                         ids=["ddpg", "ou-linear", "td3"])
 def test_resume_from_a_periodic_save_is_bit_exact(tiny_config: DDPGConfig, tmp_path: Path, noise: str,
-                                                  lr_schedule: str) -> None:
+                                                  lr_schedule: str, td3: dict) -> None:
     # save_every 150 falls mid-episode (Pendulum's are 200 steps); the save waits for step 200.
     config = tiny_config.replace(total_steps=400, save_every=150, noise=noise, lr_schedule=lr_schedule,
-                                 noise_sigma=0.3)
+                                 noise_sigma=0.3, **td3)
     straight = Recorder()
     full = Trainer(config, straight)
     full.run()
@@ -80,7 +85,7 @@ def test_resume_from_a_periodic_save_is_bit_exact(tiny_config: DDPGConfig, tmp_p
     assert returns == [e.episode_return for e in straight.of(EpisodeEnd)]
     for a, b in zip(full.agent.actor.parameters(), resumed.agent.actor.parameters(), strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(full.agent.critic_target.parameters(), resumed.agent.critic_target.parameters(), strict=True):
+    for a, b in zip(full.agent._target_params, resumed.agent._target_params, strict=True):
         assert torch.equal(a, b)
     assert full.agent.actor_optimizer.param_groups[0]["lr"] == resumed.agent.actor_optimizer.param_groups[0]["lr"]
 
