@@ -63,16 +63,22 @@ class DivergenceError(RuntimeError):
     """Training produced a non-finite loss, Q value or action."""
 
 
-def default_threads() -> int:
-    """Torch intra-op threads when the config says 0 (auto).
+def default_threads(front_end: str = "app", concurrent_runs: int = 1) -> int:
+    """Torch intra-op threads when the config says 0 (auto), for where the run happens.
 
-    Measured on the 2-core CI machine: 2 threads make a lone update 1.3-1.8x faster, but
-    with any other busy thread (the app's UI, a second run, the env) OpenMP's spin-waits
-    made training 2.6x *slower* (3000 Pendulum steps: 17 s with 1 thread, 45 s with 2).
-    So keep one core free for everything else.
+    - "headless", one run with the machine to itself: every core. Measured on the 2-core
+      CI machine at equal work (Pendulum, 400x300, batch 256, 6000 steps): 57 s with 2
+      threads against 73-83 s with 1.
+    - "app": every core but one, which the UI thread needs. With the UI busy, 2 threads on
+      2 cores made training 2.6x *slower* (OpenMP's spin-waits: 3000 Pendulum steps took
+      45 s with 2 threads, 17 s with 1).
+    - "headless" with `concurrent_runs` > 1 (seeds or trials side by side): the cores
+      divided among them.
     """
     cores = os.cpu_count() or 1
-    return 1 if cores <= 3 else min(cores // 2, 8)
+    if front_end == "app":
+        return max(1, cores - 1)
+    return max(1, cores // max(1, concurrent_runs))
 
 
 class TrainingClock:
@@ -127,6 +133,7 @@ class Trainer:
         save_replay_buffer: bool = True,
         controls: Controls | None = None,
         env_id: str | None = None,
+        front_end: str = "app",
     ) -> None:
         """Build everything a run needs; raises EnvError, ConfigError or CheckpointError
         (each with a one-line message) before any training starts.
@@ -134,6 +141,7 @@ class Trainer:
         When resuming, the checkpoint's config is used and `config` is ignored (pass None);
         `total_steps` extends a resumed run, and `env_id` (typed by the user) replaces the
         checkpoint's env id, which is otherwise accepted only if making it imports nothing.
+        `front_end` ("app" or "headless") picks the torch thread count when config.threads is 0.
         """
         self.sink = sink if sink is not None else (lambda event: None)
         self.controls = controls if controls is not None else Controls()
@@ -151,7 +159,8 @@ class Trainer:
         elif total_steps is not None:
             config = config.replace(total_steps=total_steps)
         self.config = config
-        torch.set_num_threads(config.threads or default_threads())
+        self.threads = config.threads or default_threads(front_end)
+        torch.set_num_threads(self.threads)
         torch.manual_seed(config.seed)
 
         self.env = make_env(config.env_id, seed=config.seed)

@@ -117,7 +117,7 @@ def run_headless(request: TrainingRequest) -> int:
         check_writable(run_dir)
         trainer = Trainer(request.config, view, run_dir, resume_from=request.resume_from,
                           total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
-                          env_id=request.env_id)
+                          env_id=request.env_id, front_end="headless")
     except (EnvError, ConfigError, CheckpointError, RunDirError) as error:
         request.discard_unused_run_dir()
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
@@ -138,6 +138,9 @@ def run_headless(request: TrainingRequest) -> int:
         console.print(f"resuming {run_dir} at step {trainer.step:,} of {total:,} ({trainer.config.env_id})")
     else:
         console.print(f"training {trainer.config.env_id} for {total:,} steps → {run_dir}")
+    if not trainer.config.threads:
+        console.print(f"torch threads: {trainer.threads} (auto: every core for a headless run; --set threads=N "
+                      "to choose)", highlight=False)
     try:
         with view.progress:
             outcome = trainer.run()

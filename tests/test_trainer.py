@@ -328,3 +328,24 @@ def test_eval_every_zero_still_ends_with_one_evaluation(tiny_config) -> None:
     events = Recorder()
     Trainer(tiny_config.replace(total_steps=300, eval_every=0), events).run()
     assert [e.step for e in events.of(EvalResult)] == [300]
+
+
+@pytest.mark.parametrize(("cores", "front_end", "runs", "expected"),
+                         [(2, "headless", 1, 2), (2, "app", 1, 1), (8, "app", 1, 7), (8, "headless", 4, 2),
+                          (2, "headless", 3, 1), (1, "app", 1, 1)])
+def test_auto_threads_fit_where_the_run_happens(monkeypatch, cores: int, front_end: str, runs: int,
+                                                expected: int) -> None:
+    from agents import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module.os, "cpu_count", lambda: cores)
+    assert trainer_module.default_threads(front_end, runs) == expected
+
+
+def test_a_headless_trainer_takes_every_core_unless_threads_is_set(tiny_config, monkeypatch) -> None:
+    from agents import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module.os, "cpu_count", lambda: 2)
+    assert Trainer(tiny_config.replace(threads=0), front_end="headless").threads == 2
+    assert Trainer(tiny_config.replace(threads=0)).threads == 1  # the app's default leaves the UI a core
+    assert Trainer(tiny_config.replace(threads=1), front_end="headless").threads == 1
+    torch.set_num_threads(1)
