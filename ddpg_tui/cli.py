@@ -97,14 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
 def _hyperparameter_help() -> str:
     from agents.config import FIELDS
 
-    defaults = DDPGConfig()
+    library = DDPGConfig()
+    preset = load_preset(DEFAULT_PRESET)
+
+    def shown(value: object) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(list(value)) if isinstance(value, tuple) else str(value)
+
     rows = []
     for name, spec in FIELDS.items():
-        default = getattr(defaults, name)
-        default = list(default) if isinstance(default, tuple) else default
+        ours, base = getattr(preset.config, name), getattr(library, name)
+        default = f"default {shown(ours)}" if ours == base else \
+            f"{DEFAULT_PRESET} preset: {shown(ours)}; with --env: {shown(base)}"
         live = " [live]" if spec.live else ""
-        rows.append(f"  {name:<18} {spec.help}; {spec.allowed()} (default {default}){live}")
-    return "\n".join(rows) + "\n\n[live]: can also be changed while training runs (key h in the app)\n\n" + EPILOG
+        rows.append(f"  {name:<18} {spec.help}; {spec.allowed()} ({default}){live}")
+    return (f"Defaults: plain 'ddpg-tui train' uses the {DEFAULT_PRESET} preset; --preset NAME uses that preset's "
+            "values (see presets/NAME.toml);\n--env ID starts from the library defaults, shown where they differ.\n\n"
+            + "\n".join(rows) + "\n\n[live]: can also be changed while training runs (key h in the app)\n\n"
+            + EPILOG)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,18 +143,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_presets() -> int:
+    presets = [load_preset(name) for name in list_presets()]
+    rows = [(p.name, p.env_id, f"{p.config.total_steps:,}",
+             "" if p.solved_threshold is None else f"{p.solved_threshold:g}",
+             p.install_hint or (f"{p.extra} extra: installed" if p.extra else "")) for p in presets]
+    header = ("preset", "env id", "total steps", "solved at", "needs")
+    if not sys.stdout.isatty():
+        # Piped or in a log: plain aligned columns, nothing cut, nothing to render.
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+        for row in (header, *rows):
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        return EXIT_OK
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="ddpg-tui presets")
-    for column in ("preset", "env id", "total steps", "solved at", "needs"):
-        table.add_column(column)
-    for name in list_presets():
-        preset = load_preset(name)
-        threshold = "" if preset.solved_threshold is None else f"{preset.solved_threshold:g}"
-        needs = escape(f"pip install 'ddpg-tui[{preset.extra}]'") if preset.extra else ""
-        table.add_row(name, preset.env_id, f"{preset.config.total_steps:,}", threshold, needs)
+    table.add_column("preset", no_wrap=True)  # the name you type: never cut
+    for column in header[1:]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
     Console().print(table)
     return EXIT_OK
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -45,15 +46,37 @@ from ddpg_tui.request import (
 )
 
 
+def steps_text(step: int, total: int) -> str:
+    return f"{step:,}/{total:,}"
+
+
+def eval_text(mean: float, std: float) -> str:
+    """One format for an evaluation everywhere: in the bar, the lines and the closing words."""
+    return f"{mean:,.1f} ± {std:,.1f}"
+
+
+def clock_text(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 class ProgressView:
-    """Folds events into one progress task; every line worth keeping is printed above it."""
+    """Folds events into a progress display; every line worth keeping is printed above it.
+
+    On a terminal that is a live rich bar. Piped (CI logs, `| tee`), a bar cannot redraw
+    and gets cut, so it prints a plain progress line every `PLAIN_EVERY_SECONDS` instead.
+    """
+
+    PLAIN_EVERY_SECONDS = 30.0
 
     def __init__(self, console: Console, total: int) -> None:
         self.console = console
+        self.live = console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]{task.fields[state]:<10}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[steps]}"),
             TextColumn("return {task.fields[last_return]}"),
             TextColumn("eval {task.fields[eval]}"),
             TextColumn("{task.fields[sps]} steps/s"),
@@ -61,33 +84,62 @@ class ProgressView:
             TimeRemainingColumn(),
             console=console,
             refresh_per_second=4,
+            disable=not self.live,
         )
         self.task = self.progress.add_task(
-            "train", total=total, state="starting", last_return="-", eval="-", sps="-"
+            "train", total=total, state="starting", steps=steps_text(0, total), last_return="-", eval="-", sps="-"
         )
+        self._last_plain = float("-inf")
+        self._latest: StepStats | None = None
+        self._fields = {"state": "starting", "last_return": "-", "eval": "-"}
 
     def __call__(self, event: Event) -> None:
-        update = self.progress.update
+        update = self._update
         match event:
             case StepStats():
-                update(self.task, completed=event.step, total=event.total_steps,
+                self._latest = event
+                update(completed=event.step, total=event.total_steps, steps=steps_text(event.step, event.total_steps),
                        sps=f"{event.steps_per_second:,.0f}" if event.steps_per_second else "-")
+                self._plain_line()
             case EpisodeEnd():
-                update(self.task, completed=event.step, last_return=f"{event.episode_return:,.1f}")
+                update(last_return=f"{event.episode_return:,.1f}")
             case EvalResult():
-                update(self.task, eval=f"{event.mean:,.1f}±{event.std:,.1f}")
+                update(eval=eval_text(event.mean, event.std))
                 best = " (best)" if event.best else ""
-                self.console.print(f"step {event.step:>9,}  eval {event.mean:9.1f} ± {event.std:.1f}{best}")
+                self.console.print(f"step {event.step:>9,}  eval {eval_text(event.mean, event.std)}{best}",
+                                   highlight=False)
             case StateChanged():
-                update(self.task, state=event.state.value)
+                update(state=event.state.value)
+                if event.state in (TrainerState.FINISHED, TrainerState.STOPPED, TrainerState.ERROR):
+                    self._plain_line(force=True)
             case Saved() if event.reason in ("final", "interrupted"):
-                self.console.print(f"saved {event.path}")
+                self.console.print(f"saved {event.path}", highlight=False)
             case ConfigChanged():
-                self.console.print(f"step {event.step:>9,}  set {event.changes}")
+                changes = ", ".join(f"{key}={value}" for key, value in event.changes.items())
+                self.console.print(f"step {event.step:>9,}  set {changes}", highlight=False)
             case Notice():
-                self.console.print(f"[yellow]warning:[/] {event.message}")
+                prefix = "[yellow]warning:[/] " if event.level == "warning" else ""
+                self.console.print(f"{prefix}{escape(event.message)}", highlight=False)
             case TrainingError():
-                self.console.print(f"[red]error:[/] {event.message}")
+                self.console.print(f"[red]error:[/] {escape(event.message)}", highlight=False)
+
+    def _update(self, **fields: object) -> None:
+        self._fields.update({k: v for k, v in fields.items() if isinstance(v, str)})
+        self.progress.update(self.task, **fields)
+
+    def _plain_line(self, force: bool = False) -> None:
+        if self.live or self._latest is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_plain < self.PLAIN_EVERY_SECONDS:
+            return
+        self._last_plain = now
+        p = self._latest
+        eta = (p.total_steps - p.step) / p.steps_per_second if p.steps_per_second else None
+        self.console.print(
+            f"{self._fields['state']:<10} {steps_text(p.step, p.total_steps)}  return {self._fields['last_return']}  "
+            f"eval {self._fields['eval']}  {p.steps_per_second:,.0f} steps/s  elapsed {clock_text(p.elapsed)}  "
+            f"eta {clock_text(eta) if eta is not None else '-'}", highlight=False, soft_wrap=True)
 
 
 class RunDirError(ValueError):
@@ -139,8 +191,7 @@ def run_headless(request: TrainingRequest) -> int:
     else:
         console.print(f"training {trainer.config.env_id} for {total:,} steps → {run_dir}")
     if not trainer.config.threads:
-        console.print(f"torch threads: {trainer.threads} (auto: every core for a headless run; --set threads=N "
-                      "to choose)", highlight=False)
+        console.print(f"torch threads: {trainer.threads} (auto; --set threads=N to choose)", highlight=False)
     try:
         with view.progress:
             outcome = trainer.run()

@@ -6,6 +6,7 @@ task counts as solved, with where that figure comes from.
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -29,6 +30,22 @@ class Preset:
     solved_threshold: float | None
     solved_source: str
     extra: str | None  # the pip extra the env needs, e.g. "box2d"
+
+    @property
+    def missing_extra(self) -> str | None:
+        """The extra this preset needs and that is not installed here, if any."""
+        if self.extra is None:
+            return None
+        module = EXTRA_MODULES.get(self.extra, self.extra)
+        return None if importlib.util.find_spec(module) is not None else self.extra
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install 'ddpg-tui[{self.missing_extra}]'" if self.missing_extra else ""
+
+
+# The module each extra brings, to tell without importing it (Box2D's import alone is slow and noisy).
+EXTRA_MODULES = {"box2d": "Box2D", "mujoco": "mujoco"}
 
 
 def list_presets() -> list[str]:

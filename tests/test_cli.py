@@ -84,12 +84,49 @@ def test_eval_prints_the_mean_return_as_json(fixture_dir: Path) -> None:
     assert report["mean"] == pytest.approx(sum(report["returns"]) / 2)
 
 
-def test_presets_command_lists_every_preset() -> None:
+def test_presets_piped_is_a_plain_table_that_never_cuts_a_name() -> None:
     result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "presets"], capture_output=True, text=True,
-                            check=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
-    for name in ("pendulum", "lunar-lander-continuous", "mountain-car-continuous"):
-        assert name in result.stdout
-    assert "pip install 'ddpg-tui[box2d]'" in result.stdout
+                            check=True, cwd=ROOT, env={**os.environ, "COLUMNS": "60"})
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["preset", "env"]
+    names = {line.split()[0] for line in lines[1:]}
+    assert {"pendulum", "lunar-lander-continuous", "mountain-car-continuous"} <= names
+    assert "…" not in result.stdout and "─" not in result.stdout
+
+
+def test_the_install_hint_shows_only_while_the_extra_is_missing(monkeypatch) -> None:
+    import importlib.util
+
+    import presets
+
+    lander = presets.load_preset("lunar-lander-continuous")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert lander.install_hint == "pip install 'ddpg-tui[box2d]'"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert lander.install_hint == "" and lander.missing_extra is None
+
+
+def test_train_help_says_which_defaults_apply() -> None:
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--help"], capture_output=True,
+                            text=True, check=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    assert "plain 'ddpg-tui train' uses the pendulum preset" in result.stdout
+    gamma = next(line for line in result.stdout.splitlines() if line.strip().startswith("gamma "))
+    assert "pendulum preset: 0.98; with --env: 0.99" in gamma
+
+
+def test_headless_progress_piped_is_plain_lines_in_one_number_format(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--headless", "--steps", "1200",
+                             "--set", "hidden_sizes=[8]", "--set", "learning_starts=100", "--set", "batch_size=16",
+                             "--set", "eval_every=600", "--set", "eval_episodes=2", "--set", "threads=1",
+                             "--run-dir", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "60"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    progress = [line for line in lines if line.startswith(("warming up", "training ", "finished"))]
+    assert progress and any(line.startswith("finished   1,200/1,200") for line in progress)
+    evals = [line for line in lines if "  eval " in line and line.startswith("step")]
+    assert len(evals) == 2 and all(re.search(r"eval -?[\d,]+\.\d ± [\d,]+\.\d", line) for line in evals)
+    assert not any("…" in line for line in lines)  # nothing cut to fit the 60 columns
 
 
 def test_resume_says_where_it_resumes_and_how_to_go_on(fixture_dir: Path, tmp_path: Path) -> None:

@@ -59,3 +59,10 @@ def test_wheel_ships_the_presets_and_the_stylesheet(tmp_path: Path) -> None:
     for name in list_presets():
         assert f"presets/{name}.toml" in names
     assert "ddpg_tui/app.tcss" in names
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_every_preset_saves_periodically_so_a_crash_loses_little(name: str) -> None:
+    config = load_preset(name).config
+    assert 0 < config.save_every < config.total_steps
+    assert config.total_steps // config.save_every >= 4
