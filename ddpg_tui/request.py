@@ -20,6 +20,10 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM = 129, 130, 143  # 128 + the signal's number, as shells report it
 
 
+class UsageError(Exception):
+    """Bad input on the command line: shown as one line, exit code 2."""
+
+
 @dataclass(frozen=True)
 class TrainingRequest:
     """What `ddpg-tui train` (or the app's form) was asked for, checked, before anything heavy is imported."""

@@ -1,0 +1,124 @@
+"""`ddpg-tui train`: in the app's dashboard, or headless with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agents.config import DDPGConfig, validate_field
+from ddpg_tui.request import TrainingRequest, UsageError
+from presets import DEFAULT_PRESET, load_preset
+
+NAME = "train"
+HELP = "train an agent (in the app, or --headless)"
+DESCRIPTION = "Train a DDPG agent. Opens the dashboard unless --headless is given."
+EXAMPLES = """\
+examples:
+  ddpg-tui train --preset pendulum              train in the app's dashboard
+  ddpg-tui train --preset pendulum --headless   train with a progress bar only
+  ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
+  ddpg-tui train --resume runs/pendulum-20261124-120000 --headless --steps 40000
+"""
+
+
+def epilog() -> str:
+    return "hyperparameters (use with --set, values parsed as TOML):\n" + _hyperparameter_help()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", metavar="NAME",
+                        help=f"a preset from 'ddpg-tui presets' (default: {DEFAULT_PRESET})")
+    source.add_argument("--env", metavar="ENV_ID",
+                        help="any Gymnasium env id with Box spaces, starting from default hyperparameters; "
+                        "'pkg.module:Name-v0' imports pkg.module first. With --resume: the env to resume on, "
+                        "instead of the one the checkpoint names")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a run from its latest checkpoint (and replay buffer)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a hyperparameter, e.g. --set gamma=0.98 --set hidden_sizes=[400,300]")
+    parser.add_argument("--steps", type=int, metavar="N", help="total environment steps (= --set total_steps=N)")
+    parser.add_argument("--seed", type=int, metavar="S", help="random seed (= --set seed=S)")
+    parser.add_argument("--run-dir", type=Path, metavar="DIR",
+                        help="folder for config, metrics and checkpoints (default: runs/<preset>-<time>)")
+    parser.add_argument("--headless", action="store_true", help="no app: a progress bar in this terminal")
+    parser.add_argument("--no-buffer", action="store_true",
+                         help="do not save the replay buffer with checkpoints (smaller, resume is not exact)")
+
+
+def _hyperparameter_help() -> str:
+    from agents.config import FIELDS
+
+    library = DDPGConfig()
+    preset = load_preset(DEFAULT_PRESET)
+
+    def shown(value: object) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(list(value)) if isinstance(value, tuple) else str(value)
+
+    rows = []
+    for name, spec in FIELDS.items():
+        ours, base = getattr(preset.config, name), getattr(library, name)
+        default = f"default {shown(ours)}" if ours == base else \
+            f"{DEFAULT_PRESET} preset: {shown(ours)}; with --env: {shown(base)}"
+        live = " [live]" if spec.live else ""
+        rows.append(f"  {name:<18} {spec.help}; {spec.allowed()} ({default}){live}")
+    return (f"Defaults: plain 'ddpg-tui train' uses the {DEFAULT_PRESET} preset; --preset NAME uses that preset's "
+            "values (see presets/NAME.toml);\n--env ID starts from the library defaults, shown where they differ.\n\n"
+            + "\n".join(rows) + "\n\n[live]: can also be changed while training runs (key h in the app)\n\n"
+            + EXAMPLES)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agents.checkpoint import CheckpointError
+
+    try:
+        request = resolve_training_request(args)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    if not args.headless:
+        from ddpg_tui.app import run_app
+
+        return run_app(request)
+
+    from ddpg_tui.headless import run_headless
+
+    return run_headless(request)
+
+
+def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
+    save_buffer = not args.no_buffer
+    if args.resume:
+        from agents.checkpoint import resolve_checkpoint_path
+
+        if args.overrides or args.seed is not None or args.run_dir or args.preset:
+            raise UsageError("--resume keeps the run's hyperparameters, seed and folder; only --steps and --env "
+                             "may change (live ones can be changed in the app with h)")
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise UsageError(f"--resume: {run_dir} is not a run folder")
+        if args.steps is not None:
+            validate_field("total_steps", args.steps)
+        return TrainingRequest(None, run_dir, resolve_checkpoint_path(run_dir), args.steps, save_buffer,
+                               env_id=args.env)
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"total_steps={args.steps}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.env:
+        config, label = DDPGConfig(env_id=args.env).with_overrides(overrides), args.env
+    else:
+        preset = load_preset(args.preset or DEFAULT_PRESET)
+        config, label = preset.config.with_overrides(overrides), preset.name
+    if args.run_dir is not None:
+        return TrainingRequest(config, args.run_dir, save_replay_buffer=save_buffer)
+    from agents.run_files import claim_run_dir
+
+    try:
+        run_dir = claim_run_dir(Path("runs"), label)
+    except OSError as error:
+        raise UsageError(f"cannot make a run folder under runs/ ({error.strerror or error}); "
+                         "choose one with --run-dir") from None
+    return TrainingRequest(config, run_dir, save_replay_buffer=save_buffer, claimed_run_dir=True)
