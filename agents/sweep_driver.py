@@ -1,0 +1,329 @@
+"""The driver of a sweep: a Tune `Tuner` over the trial trainable, and what the driver sees of it.
+
+Tune schedules, restarts and (with --scheduler asha) stops trials; nothing here schedules.
+What this adds:
+
+- a driver-side `tune.Callback` that folds every trial's reports into a `SweepBoard`;
+- a small controls actor that trials poll, so that a front-end can stop one trial, or stop
+  the whole sweep with each running trial saving first (Tune itself can only kill them);
+- the end of a stopped sweep: once every running trial has saved and said it is paused,
+  the callback raises `SweepInterrupted` inside Tune's loop. The trials are then still
+  unfinished in Tune's experiment state, which is what `sweep --resume` carries on.
+
+Import this module only to run a sweep: it imports Ray.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from agents.errors import first_line
+from agents.sweep import NAMESPACE, TUNE_DIR, Cluster, SweepSpec, cpus_per_trial, reevaluate
+from agents.sweep_board import (
+    DONE_STATES,
+    EARLY_STOPPED,
+    ERROR,
+    FINISHED,
+    PAUSED,
+    PENDING,
+    RETRYING,
+    STARTING,
+    SweepBoard,
+    SweepSnapshot,
+    TrialReport,
+)
+from agents.sweep_space import param_space, trial_name, variant_of
+from agents.sweep_summary import write_summary
+from agents.sweep_trial import TrialPlan, train_trial
+
+MAX_FAILURES = 3  # a trial whose worker dies is retried from its checkpoint this many times
+STOP_TIMEOUT = 120.0  # seconds to wait for running trials to save when the sweep is stopped
+SNAPSHOT_SETTLE = 2.0  # seconds after the last save before stopping, for Tune's state to reach the disk
+REEVAL_SEED = 50_000  # fresh episodes: no in-run evaluation (seed + 10000 + i) starts there
+
+
+class SweepInterrupted(Exception):
+    """Raised inside Tune's loop to end a stopped sweep with its trials left unfinished."""
+
+
+# The controls actor -------------------------------------------------------------------------------
+
+
+class SweepControls:
+    """Requests from the driver that trials pick up (they poll once a second)."""
+
+    def __init__(self) -> None:
+        self._stop: set[str] = set()
+        self._pause = False
+
+    def stop(self, trial: str) -> None:
+        self._stop.add(trial)
+
+    def pause(self) -> None:
+        self._pause = True
+
+    def poll(self, trial: str) -> str:
+        return "pause" if self._pause else "stop" if trial in self._stop else ""
+
+
+# The callback -------------------------------------------------------------------------------------
+
+_LIVE: dict[str, SweepRun] = {}  # sweep name -> the run in this process, for the callback to find
+
+
+class SweepCallback(tune.Callback):
+    """Tune's driver-side events, handed to the live `SweepRun` of this process.
+
+    Tune pickles callbacks into its experiment state and `Tuner.restore` brings back the
+    pickled ones (it takes no new callbacks), so this holds only the sweep's name and looks
+    its run up: a restored callback then feeds the new run's board.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"key": self.key}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.key = state["key"]
+
+    def _run(self) -> SweepRun | None:
+        return _LIVE.get(self.key)
+
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.on_step(trials)
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.on_trial_status(trial, STARTING, new_attempt=True)
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.on_result(trial, result)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.on_complete(trial)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.on_trial_status(trial, RETRYING, "its worker failed; retrying from its last checkpoint")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.on_trial_status(trial, ERROR, f"failed {MAX_FAILURES + 1} times; see {trial.path}")
+
+
+def _trial_folder_name(trial: Any, grid_keys: tuple[str, ...]) -> str:
+    variant, seed = variant_of(trial.config, grid_keys)
+    return trial_name(variant.label, seed)
+
+
+# The run ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    state: str  # finished, paused, error
+    snapshot: SweepSnapshot
+    summary_csv: Path | None
+    summary_md: Path | None
+    markdown: str
+    message: str = ""
+
+
+class SweepRun:
+    """One sweep on a connected Ray: build with the spec, then `fit()` (from any thread).
+
+    `stop_trial`, `stop_sweep` and `abort` may be called from any other thread.
+    """
+
+    def __init__(self, spec: SweepSpec, sweep_dir: Path, cluster: Cluster, *, jobs: int | None = None,
+                 resume: bool = False, progress_every: float = 2.0) -> None:
+        self.spec = spec
+        self.sweep_dir = Path(sweep_dir).resolve()
+        self.cluster = cluster
+        self.resume = resume
+        self.board = SweepBoard(spec.name, str(self.sweep_dir), spec.base.env_id, spec.threshold, spec.trials(),
+                                spec.base.total_steps)
+        self.per_trial, self.concurrent = cpus_per_trial(spec, cluster, jobs)
+        self.grid_keys = tuple(spec.grid)
+        self._controls_name = f"sweep-controls-{spec.name}"
+        with contextlib.suppress(ValueError):  # one left by an earlier run of this sweep in this Ray
+            ray.kill(ray.get_actor(self._controls_name, namespace=NAMESPACE))
+        self._controls = ray.remote(num_cpus=0)(SweepControls).options(
+            name=self._controls_name, namespace=NAMESPACE).remote()
+        self.plan = TrialPlan(sweep_dir=str(self.sweep_dir), base=spec.base.to_dict(), grid_keys=self.grid_keys,
+                              threads=spec.base.threads, controls=self._controls_name, namespace=NAMESPACE,
+                              progress_every=progress_every)
+        self._lock = threading.Lock()
+        self._stop_requested_at: float | None = None
+        self._abort = False
+        self._paused_at: dict[str, float] = {}
+        self._restored_seen = False
+        self._interrupting = False
+
+    # Controls (any thread) ---------------------------------------------------------------------
+
+    def stop_trial(self, name: str) -> bool:
+        """Stop one trial after it saves; it counts as stopped, and --resume leaves it so."""
+        row = self.board.row(name)
+        if row is None or row.done or row.state == PENDING:
+            return False
+        self._controls.stop.remote(name)
+        return True
+
+    def stop_sweep(self) -> None:
+        """Every running trial saves, then the run ends, resumable with `sweep --resume`."""
+        with self._lock:
+            if self._stop_requested_at is None:
+                self._stop_requested_at = time.monotonic()
+                self._controls.pause.remote()
+                self.board.set_state("stopping", "each running trial saves a checkpoint, then the sweep stops")
+
+    def abort(self) -> None:
+        """End the run at Tune's next step without waiting for saves (a second Ctrl+C)."""
+        self._abort = True
+        self.stop_sweep()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested_at is not None
+
+    # Tune's side (the callback, in the thread that runs fit) -----------------------------------------
+
+    def on_step(self, trials: list[Any]) -> None:
+        if not self._restored_seen:
+            self._restored_seen = True
+            for trial in trials:  # trials a restored run will not start again still belong on the board
+                if trial.last_result:
+                    self.on_result(trial, trial.last_result)
+                if trial.status == "TERMINATED":
+                    self.on_complete(trial)
+                elif trial.status == "ERROR":
+                    self.on_trial_status(trial, ERROR)
+        if self._stop_requested_at is None:
+            return
+        running = [_trial_folder_name(t, self.grid_keys) for t in trials if t.status == "RUNNING"]
+        since = self._stop_requested_at
+        saved = [self._paused_at.get(name, 0.0) for name in running]
+        all_saved = all(at >= since for at in saved)
+        settled = time.monotonic() - max(saved, default=since) >= SNAPSHOT_SETTLE
+        if self._abort or (all_saved and settled) or time.monotonic() - since > STOP_TIMEOUT:
+            self._interrupting = True
+            raise SweepInterrupted()
+
+    def on_result(self, trial: Any, result: dict) -> None:
+        report = TrialReport.from_metrics(result)
+        if report is None:
+            return
+        if report.state == PAUSED:
+            self._paused_at[report.trial] = time.monotonic()
+        wall = result.get("time_total_s")
+        self.board.report(report, wall_seconds=float(wall) if wall is not None else None)
+        if self.board.snapshot().state == "starting":
+            self.board.set_state("running")
+
+    def on_complete(self, trial: Any) -> None:
+        if self._interrupting:
+            return  # Tune stops the paused trials on the way out; they are not done
+        name = _trial_folder_name(trial, self.grid_keys)
+        row = self.board.row(name)
+        if row is not None and row.state not in DONE_STATES and row.state != PAUSED:
+            # It ended without saying finished or stopped: the scheduler stopped it early.
+            self.board.trial_state(name, EARLY_STOPPED, f"stopped by ASHA at step {row.step:,}")
+
+    def on_trial_status(self, trial: Any, state: str, message: str = "", new_attempt: bool = False) -> None:
+        variant, seed = variant_of(trial.config, self.grid_keys)
+        self.board.trial_state(trial_name(variant.label, seed), state, message, variant=variant.label, seed=seed,
+                               new_attempt=new_attempt)
+
+    # Running --------------------------------------------------------------------------------------
+
+    def tuner(self) -> tune.Tuner:
+        trainable = tune.with_resources(tune.with_parameters(train_trial, plan=self.plan), {"cpu": self.per_trial})
+        tune_dir = self.sweep_dir / TUNE_DIR
+        if self.resume and tune.Tuner.can_restore(str(tune_dir)):
+            # Finished trials stay finished; unfinished and failed ones start again from their checkpoints.
+            return tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
+        namer = functools.partial(_trial_folder_name, grid_keys=self.grid_keys)
+        scheduler = None
+        if self.spec.scheduler == "asha":
+            from ray.tune.schedulers import ASHAScheduler
+
+            cfg = self.spec.base
+            first_eval = cfg.eval_every or cfg.total_steps
+            scheduler = ASHAScheduler(time_attr="eval_step", metric="eval_mean", mode="max", max_t=cfg.total_steps,
+                                      grace_period=max(first_eval, cfg.total_steps // 4), reduction_factor=2)
+        return tune.Tuner(
+            trainable,
+            param_space=param_space(self.spec.grid, self.spec.drawn, self.spec.seeds),
+            tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=self.concurrent,
+                                        reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer),
+            run_config=tune.RunConfig(
+                name=TUNE_DIR, storage_path=str(self.sweep_dir), verbose=0, callbacks=[SweepCallback(self.spec.name)],
+                # One kept checkpoint per trial bounds the disk, and makes Tune snapshot its experiment
+                # state after every trial checkpoint, so a killed driver loses no finished save.
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)),
+        )
+
+    def fit(self, reeval_progress: Callable[[int, int], None] | None = None) -> SweepResult:
+        """Run the sweep to its end (or until it is stopped), then write the summary."""
+        _LIVE[self.spec.name] = self
+        state, message = "finished", ""
+        try:
+            self.board.set_state("starting")
+            self.tuner().fit()
+        except SweepInterrupted:
+            state = "paused"
+            message = f"stopped; carry it on with: ddpg-tui sweep --resume {self.sweep_dir}"
+        except Exception as error:  # a Tune error must reach the screen, not kill its worker
+            state, message = "error", f"{type(error).__name__}: {first_line(error)}"
+        finally:
+            _LIVE.pop(self.spec.name, None)
+        reevals: dict[str, tuple[float, float]] = {}
+        if state == "finished" and self.spec.reeval:
+            self.board.set_state("re-evaluating", f"{self.spec.reeval} fresh episodes per trial")
+            reevals = self.reevaluate(reeval_progress)
+        snapshot = self.board.snapshot()
+        csv_path, md_path, text = write_summary(
+            self.sweep_dir, f"Sweep {self.spec.name}", self.spec.facts(), snapshot.trials, self.spec.variants(),
+            self.spec.keys, self.spec.threshold, reevals, self.spec.reeval if reevals else 0)
+        self.board.set_state(state, message)
+        return SweepResult(state, self.board.snapshot(), csv_path, md_path, text, message)
+
+    def reevaluate(self, progress: Callable[[int, int], None] | None = None) -> dict[str, tuple[float, float]]:
+        """Each finished trial's latest.pt on fresh episodes, as Ray tasks spread over the cluster."""
+        task = ray.remote(num_cpus=1)(reevaluate)
+        rows = [r for r in self.board.snapshot().trials if r.state == FINISHED]
+        pending = {task.remote(str(self.sweep_dir / r.name / "checkpoints" / "latest.pt"), self.spec.reeval,
+                               self.spec.base.env_id, REEVAL_SEED): r.name for r in rows}
+        results: dict[str, tuple[float, float]] = {}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            name = pending.pop(done[0])
+            try:
+                results[name] = ray.get(done[0])
+            except Exception:  # one bad checkpoint must not lose the others' numbers
+                results[name] = (math.nan, math.nan)
+            if progress is not None:
+                progress(len(results), len(rows))
+        return results
+
+    def close(self) -> None:
+        ray.kill(self._controls)
+

@@ -1,0 +1,181 @@
+"""A sweep's results: summary.csv (one row per trial) and summary.md (one row per config, ranked).
+
+Both are made from what the trials reported to the driver (the board's rows), which are
+the same evaluations each trial wrote to its own metrics.jsonl. A config is judged by the
+median over its seeds and the spread between them (interquartile range), because one
+DDPG seed says little: the same preset ends at 217 on one seed and 50 on another.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents.sweep_board import FINISHED, TrialRow
+from agents.sweep_space import Variant, format_value
+
+
+@dataclass(frozen=True, slots=True)
+class TrialSummary:
+    trial: str
+    variant: str
+    overrides: dict[str, Any]
+    seed: int
+    state: str
+    steps: int
+    total_steps: int
+    final_eval: float
+    final_eval_std: float
+    best_eval: float
+    best_eval_step: int
+    steps_to_threshold: int | None
+    train_seconds: float
+    wall_seconds: float
+    reeval_mean: float | None = None
+    reeval_std: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSummary:
+    variant: str
+    seeds: int
+    finished: int
+    final: tuple[float, float, float]  # median, first and third quartile over seeds (nan: no eval yet)
+    reeval: tuple[float, float, float] | None
+    median_steps_to_threshold: float | None  # inf: at most half the seeds reached it; None: no threshold
+    reached: int  # seeds that reached the threshold
+
+
+def steps_to_threshold(evals: Sequence[tuple[int, float, float]], threshold: float | None) -> int | None:
+    """The first evaluation at or above the threshold; None if there was none (or no threshold)."""
+    if threshold is None:
+        return None
+    return next((int(step) for step, mean, _ in evals if mean >= threshold), None)
+
+
+def summarize_trials(rows: Sequence[TrialRow], threshold: float | None, variants: Sequence[Variant],
+                     reevals: Mapping[str, tuple[float, float]] | None = None) -> list[TrialSummary]:
+    overrides = {v.label: v.as_dict() for v in variants}
+    reevals = reevals or {}
+    result = []
+    for row in rows:
+        last = row.evals[-1] if row.evals else None
+        reeval = reevals.get(row.name)
+        result.append(TrialSummary(
+            trial=row.name, variant=row.variant, overrides=overrides.get(row.variant, {}), seed=row.seed,
+            state=row.state, steps=row.step, total_steps=row.total_steps,
+            final_eval=last[1] if last else math.nan, final_eval_std=last[2] if last else math.nan,
+            best_eval=row.best_eval, best_eval_step=row.best_step,
+            steps_to_threshold=steps_to_threshold(row.evals, threshold), train_seconds=row.train_seconds,
+            wall_seconds=row.wall_seconds, reeval_mean=reeval[0] if reeval else None,
+            reeval_std=reeval[1] if reeval else None))
+    return result
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """Median, first and third quartile; nan for no values."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return (math.nan, math.nan, math.nan)
+    if len(values) == 1:
+        return (values[0], values[0], values[0])
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return (median, q1, q3)
+
+
+def summarize_variants(trials: Sequence[TrialSummary], threshold: float | None) -> list[VariantSummary]:
+    """One row per config, best median final evaluation first.
+
+    Every trial with an evaluation counts, including trials ASHA stopped early (at their last
+    evaluation): they were stopped for being bad, and leaving them out would flatter the config.
+    """
+    groups: dict[str, list[TrialSummary]] = {}
+    for trial in trials:
+        groups.setdefault(trial.variant, []).append(trial)
+    result = []
+    for variant, members in groups.items():
+        reevals = [t.reeval_mean for t in members if t.reeval_mean is not None]
+        to_threshold = [math.inf if t.steps_to_threshold is None else float(t.steps_to_threshold) for t in members]
+        result.append(VariantSummary(
+            variant=variant, seeds=len(members), finished=sum(t.state == FINISHED for t in members),
+            final=quartiles([t.final_eval for t in members]),
+            reeval=quartiles(reevals) if reevals else None,
+            median_steps_to_threshold=statistics.median(to_threshold) if threshold is not None and members else None,
+            reached=sum(t.steps_to_threshold is not None for t in members)))
+    return sorted(result, key=lambda v: -v.final[0] if not math.isnan(v.final[0]) else math.inf)
+
+
+# Files -----------------------------------------------------------------------------------------
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.{digits}f}"
+
+
+def write_csv(path: Path, trials: Sequence[TrialSummary], keys: Sequence[str]) -> None:
+    reeval = any(t.reeval_mean is not None for t in trials)
+    header = ["trial", "config", *keys, "seed", "state", "steps", "total_steps", "final_eval", "final_eval_std",
+              "best_eval", "best_eval_step", "steps_to_threshold", "train_seconds", "wall_seconds"]
+    if reeval:
+        header += ["reeval_mean", "reeval_std"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for t in trials:
+            row = [t.trial, t.variant, *(format_value(t.overrides[k]) if k in t.overrides else "" for k in keys),
+                   t.seed, t.state, t.steps, t.total_steps, _number(t.final_eval, 4), _number(t.final_eval_std, 4),
+                   _number(t.best_eval, 4), t.best_eval_step or "",
+                   "" if t.steps_to_threshold is None else t.steps_to_threshold,
+                   _number(t.train_seconds, 1), _number(t.wall_seconds, 1)]
+            if reeval:
+                row += [_number(t.reeval_mean, 4), _number(t.reeval_std, 4)]
+            writer.writerow(row)
+
+
+def markdown(title: str, facts: Sequence[str], variants: Sequence[VariantSummary], threshold: float | None,
+             reeval_episodes: int = 0) -> str:
+    """The ranked table: what to read to decide whether a change helps."""
+    lines = [f"# {title}", "", *(f"- {fact}" for fact in facts), ""]
+    header = ["rank", "config", "seeds", "final eval: median", "IQR"]
+    if reeval_episodes:
+        header += [f"{reeval_episodes} episodes: median", "IQR"]
+    if threshold is not None:
+        header += [f"steps to ≥ {threshold:g}: median", "reached"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for rank, v in enumerate(variants, start=1):
+        seeds = f"{v.seeds}" if v.finished == v.seeds else f"{v.seeds} ({v.finished} finished)"
+        cells = [str(rank), f"`{v.variant}`", seeds, _number(v.final[0], 1), _iqr(v.final)]
+        if reeval_episodes:
+            cells += [_number(v.reeval[0], 1), _iqr(v.reeval)] if v.reeval else ["", ""]
+        if threshold is not None:
+            steps = v.median_steps_to_threshold
+            cells += ["not reached" if steps is None or math.isinf(steps) else f"{steps:,.0f}",
+                      f"{v.reached}/{v.seeds}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _iqr(values: tuple[float, float, float] | None) -> str:
+    if values is None or math.isnan(values[1]):
+        return ""
+    return f"{values[1]:.1f} – {values[2]:.1f}"
+
+
+def write_summary(sweep_dir: Path, title: str, facts: Sequence[str], rows: Sequence[TrialRow],
+                  variants: Sequence[Variant], keys: Sequence[str], threshold: float | None,
+                  reevals: Mapping[str, tuple[float, float]] | None = None,
+                  reeval_episodes: int = 0) -> tuple[Path, Path, str]:
+    """Write summary.csv and summary.md into the sweep folder; returns their paths and the markdown."""
+    trials = summarize_trials(rows, threshold, variants, reevals)
+    csv_path, md_path = sweep_dir / "summary.csv", sweep_dir / "summary.md"
+    write_csv(csv_path, trials, keys)
+    text = markdown(title, facts, summarize_variants(trials, threshold), threshold, reeval_episodes)
+    md_path.write_text(text, encoding="utf-8")
+    return csv_path, md_path, text

@@ -1,0 +1,320 @@
+"""`ddpg-tui sweep`: configs × seeds on Ray Tune, in the sweep screen or as a live table (--headless).
+
+Everything the command line can get wrong is checked here before Ray, torch or Textual
+load, so a typo answers at once in one line. The sweep itself lives in `agents/sweep*.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from agents.config import DDPGConfig, validate_field
+from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
+from presets import DEFAULT_PRESET, load_preset
+
+if TYPE_CHECKING:
+    from agents.sweep import SweepSpec
+    from agents.sweep_board import SweepSnapshot
+    from agents.sweep_driver import SweepResult, SweepRun
+
+NAME = "sweep"
+HELP = "train configs × seeds on Ray Tune and rank the configs"
+DESCRIPTION = ("Does a change help, across seeds? Train every config of a grid (or random samples) on every seed, "
+               "each trial an ordinary run folder under runs/sweeps/NAME/, scheduled by Ray Tune on this machine "
+               "or a cluster; then rank the configs by the median over seeds (summary.md, summary.csv). "
+               "Opens the sweep screen unless --headless.")
+EXAMPLES = """\
+examples:
+  ddpg-tui sweep --preset lunar-lander-continuous --seeds 0-4 \\
+      --grid actor_lr=1e-3,3e-4 --grid lr_schedule=constant,linear --headless
+  ddpg-tui sweep --preset pendulum --seeds 0-2 --sample critic_lr=loguniform(1e-4,1e-2) --samples 8
+  ddpg-tui sweep --preset pendulum --grid tau=0.005,0.02 --scheduler asha --reeval 100
+  ddpg-tui sweep --preset pendulum --grid gamma=0.98,0.99 --address auto    (join a running Ray cluster)
+  ddpg-tui sweep --resume runs/sweeps/pendulum-20261126-120000                 (finished trials are kept)
+
+keys in the sweep screen: s stop the selected trial (it saves), S stop the sweep (every trial saves; carry on
+with --resume), enter the selected trial's curves, q quit (stops the sweep first)
+"""
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", metavar="NAME",
+                        help=f"the preset every trial starts from (default: {DEFAULT_PRESET})")
+    source.add_argument("--env", metavar="ENV_ID", help="any Gymnasium env id with Box spaces, from the defaults")
+    parser.add_argument("--seeds", default="0-2", metavar="SEEDS",
+                        help="seeds of every config: a range 0-4 or a list 0,2,7 (default: 0-2)")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                        help="values of one hyperparameter; every key's values are crossed with every other's "
+                        "and with the seeds, e.g. --grid actor_lr=1e-3,3e-4")
+    parser.add_argument("--sample", action="append", default=[], metavar="KEY=DIST(A,B)",
+                        help="draw a hyperparameter at random: uniform(a,b), loguniform(a,b), randint(a,b), "
+                        "lograndint(a,b) (both bounds included) or choice(x,y,...)")
+    parser.add_argument("--samples", type=int, metavar="N", help="random configs to draw with --sample (default: 4)")
+    parser.add_argument("--sample-seed", type=int, default=0, metavar="S",
+                        help="seed of the draw, so the same command draws the same configs (default: 0)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a hyperparameter in every trial, as in 'ddpg-tui train'")
+    parser.add_argument("--steps", type=int, metavar="N", help="environment steps per trial (= --set total_steps=N)")
+    parser.add_argument("--jobs", type=int, metavar="J",
+                        help="CPUs to use (default: every core here, or the whole cluster with --address); "
+                        "torch threads per trial = CPUs / trials at once")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="join a running Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: start a "
+                        "quiet local Ray on this machine). Trial folders must be on storage every node shares")
+    parser.add_argument("--scheduler", choices=("asha",),
+                        help="asha: stop trials with a hopeless evaluation return early (default: run all to the end)")
+    parser.add_argument("--name", metavar="NAME", help="the sweep's folder under runs/sweeps/ (default: preset-time)")
+    parser.add_argument("--reeval", type=int, default=None, metavar="N",
+                        help="at the end, evaluate each finished trial on N fresh episodes, e.g. --reeval 100")
+    parser.add_argument("--headless", action="store_true", help="no app: a live table in this terminal")
+    parser.add_argument("--resume", metavar="SWEEP_DIR",
+                        help="carry on an interrupted sweep; its finished trials are not redone")
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """A checked `ddpg-tui sweep` command, before anything heavy is imported."""
+
+    spec: SweepSpec | None  # None when resuming: sweep.json has it
+    sweep_dir: Path
+    resume: bool
+    jobs: int | None
+    address: str | None
+    headless: bool
+    reeval: int | None
+
+
+def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / "sweeps") -> SweepRequest:
+    """Every check that needs no Ray: UsageError, ConfigError or PresetError, each one line."""
+    from agents.sweep import SweepSpec
+    from agents.sweep_space import check_disjoint, count_trials, parse_grid, parse_sample, parse_seeds
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs: {args.jobs} is not allowed; expected an integer >= 1")
+    if args.reeval is not None and args.reeval < 0:
+        raise UsageError(f"--reeval: {args.reeval} is not allowed; expected a number of episodes >= 0")
+    if args.resume:
+        given = [flag for flag, value in (("--preset", args.preset), ("--env", args.env), ("--grid", args.grid),
+                                          ("--sample", args.sample), ("--set", args.overrides),
+                                          ("--steps", args.steps), ("--name", args.name),
+                                          ("--scheduler", args.scheduler), ("--samples", args.samples)) if value]
+        if given:
+            raise UsageError(f"--resume keeps the sweep's configs, seeds and settings; {given[0]} cannot change "
+                             "(only --jobs, --address, --reeval and --headless may)")
+        sweep_dir = Path(args.resume)
+        if not sweep_dir.is_dir():
+            raise UsageError(f"--resume: {sweep_dir} is not a sweep folder")
+        return SweepRequest(None, sweep_dir, True, args.jobs, args.address, args.headless, args.reeval)
+
+    seeds = parse_seeds(args.seeds)
+    grid: dict[str, tuple[Any, ...]] = {}
+    for text in args.grid:
+        key, values = parse_grid(text)
+        if key in grid:
+            raise UsageError(f"--grid {key} is given twice; put all its values in one --grid {key}=a,b")
+        grid[key] = values
+    samples = tuple(parse_sample(text) for text in args.sample)
+    if args.samples is not None and not samples:
+        raise UsageError("--samples needs at least one --sample KEY=DIST(A,B) to draw from")
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples: {args.samples} is not allowed; expected an integer >= 1")
+    sample_count = (args.samples or 4) if samples else 0
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"total_steps={args.steps}")
+    fixed = [text.partition("=")[0].strip() for text in args.overrides]
+    check_disjoint(grid, samples, fixed)
+    if "seed" in fixed:
+        raise UsageError("--set seed: a sweep runs every config on each of --seeds; use --seeds instead")
+    if args.env:
+        base, label, threshold = DDPGConfig(env_id=args.env).with_overrides(overrides), args.env, None
+    else:
+        preset = load_preset(args.preset or DEFAULT_PRESET)
+        base, label, threshold = preset.config.with_overrides(overrides), preset.name, preset.solved_threshold
+    if args.scheduler == "asha" and not base.eval_every:
+        raise UsageError("--scheduler asha compares evaluations during training; set eval_every > 0")
+    if not base.save_every:
+        # A trial whose worker dies resumes from its last save; with none, it would start over.
+        base = base.replace(save_every=base.eval_every or max(1, base.total_steps // 10))
+    name = args.name
+    if name is not None and not NAME_PATTERN.match(name):
+        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-' (a folder name under {root})")
+    if name is None:
+        from agents.run_files import new_run_name
+
+        name = new_run_name(label)
+    sweep_dir = root / name
+    if sweep_dir.exists():
+        raise UsageError(f"sweep {sweep_dir} already exists; carry it on with --resume {sweep_dir}, "
+                         "or choose another --name")
+    count = count_trials(grid, sample_count, seeds)
+    if count > 10_000:
+        raise UsageError(f"{count:,} trials is too many for one sweep (at most 10,000); use fewer values or seeds")
+    validate_field("seed", seeds[0])
+    spec = SweepSpec(name=name, label=label, base=base, grid=grid, samples=samples, sample_count=sample_count,
+                     sample_seed=args.sample_seed, seeds=seeds, scheduler=args.scheduler, threshold=threshold,
+                     reeval=args.reeval or 0)
+    return SweepRequest(spec, sweep_dir, False, args.jobs, args.address, args.headless, args.reeval)
+
+
+def run(args: argparse.Namespace) -> int:
+    request = resolve_sweep_request(args)
+    run_ = start_sweep(request)
+    try:
+        if request.headless:
+            return run_headless_sweep(run_)
+        from ddpg_tui.screens.sweep import run_sweep_app
+
+        return run_sweep_app(run_)
+    finally:
+        run_.close()
+
+
+def start_sweep(request: SweepRequest) -> SweepRun:
+    """Connect to Ray and make (or reopen) the sweep's folder; SweepError becomes one line and exit 2."""
+    from dataclasses import replace
+
+    from agents.sweep import SweepError, connect, create_sweep_folder, load_spec, require_ray, write_spec
+    from agents.sweep_space import draw_samples
+
+    try:
+        require_ray()
+        spec = load_spec(request.sweep_dir) if request.resume else request.spec
+        assert spec is not None
+        if request.reeval is not None:
+            spec = replace(spec, reeval=request.reeval)
+        cluster = connect(request.address, request.jobs)
+        if not request.resume:
+            # Drawn here, once: sweep.json keeps them, so --resume runs the same configs.
+            spec = replace(spec, drawn=tuple(draw_samples(spec.samples, spec.sample_count, spec.sample_seed)))
+            sweep_dir = create_sweep_folder(request.sweep_dir.parent, request.sweep_dir.name)
+            write_spec(sweep_dir, spec)
+    except SweepError as error:
+        raise UsageError(str(error)) from None
+    from agents.sweep_driver import SweepRun
+
+    return SweepRun(spec, request.sweep_dir, cluster, jobs=request.jobs, resume=request.resume)
+
+
+# Headless: a rich live table -------------------------------------------------------------------------
+
+
+def trial_table(snapshot: SweepSnapshot, max_rows: int | None = None) -> Any:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("config", "left"), ("seed", "right"), ("state", "left"), ("step / total", "right"),
+                            ("last eval", "right"), ("best eval", "right"), ("steps/s", "right")):
+        table.add_column(column, justify=justify, no_wrap=True, overflow="ellipsis")
+    rows = snapshot.trials
+    shown = rows if max_rows is None or len(rows) <= max_rows else rows[:max_rows]
+    for row in shown:
+        table.add_row(row.variant, str(row.seed), row.state, f"{row.step:,} / {row.total_steps:,}",
+                      _eval(row.eval_mean, row.eval_std), _eval(row.best_eval), f"{row.steps_per_second:,.0f}"
+                      if row.steps_per_second and not row.done else "")
+    if len(shown) < len(rows):
+        table.add_row(f"… {len(rows) - len(shown)} more", "", "", "", "", "", "")
+    return table
+
+
+def _eval(mean: float, std: float | None = None) -> str:
+    if mean != mean:  # nan: no evaluation yet
+        return "-"
+    return f"{mean:,.1f}" + (f" ± {std:,.0f}" if std is not None and std == std else "")
+
+
+def headline(snapshot: SweepSnapshot) -> str:
+    counts = snapshot.counts()
+    done = sum(counts.get(s, 0) for s in ("finished", "stopped", "early-stopped", "error"))
+    minutes, seconds = divmod(int(snapshot.elapsed), 60)
+    text = (f"sweep {snapshot.name}: {snapshot.state}, {done}/{len(snapshot.trials)} trials done, "
+            f"{minutes}:{seconds:02d}")
+    return text + (f" ({snapshot.message})" if snapshot.message else "")
+
+
+def run_headless_sweep(run_: SweepRun) -> int:
+    """The sweep in this terminal: a live table (or plain lines when piped), then the summary.
+
+    The first Ctrl+C (or SIGTERM) stops the sweep with every running trial saving first;
+    a second one stops it at once. Either way, `sweep --resume` carries it on.
+    """
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(highlight=False)
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            console.print("stopping: each running trial saves a checkpoint first (Ctrl+C again to stop at once)")
+            run_.stop_sweep()
+        else:
+            run_.abort()
+
+    outcome: list[SweepResult] = []
+    worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    console.print(f"sweep {run_.spec.name}: {len(run_.spec.trials())} trials, {run_.per_trial} CPU(s) and torch "
+                  f"thread(s) each, up to {run_.concurrent} at once on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
+                  soft_wrap=True)
+    try:
+        worker.start()
+        if console.is_terminal:
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                while worker.is_alive():
+                    live.update(_live_view(run_.board.snapshot(), console.height))
+                    worker.join(0.5)
+                live.update(_live_view(run_.board.snapshot(), console.height))
+        else:
+            _plain_progress(run_, worker, console)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    result = outcome[0] if outcome else None
+    if result is None:
+        print("ddpg-tui: error: the sweep's driver ended without a result", file=sys.stderr)
+        return EXIT_FAILED
+    console.print(result.markdown, markup=False, soft_wrap=True)
+    console.print(f"summary: {result.summary_md}, {result.summary_csv}", soft_wrap=True)
+    if result.message:
+        console.print(result.message, markup=False, soft_wrap=True)
+    if result.state == "error":
+        return EXIT_FAILED
+    if received:
+        return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
+    return EXIT_OK
+
+
+def _live_view(snapshot: SweepSnapshot, height: int) -> Any:
+    from rich.console import Group
+
+    return Group(headline(snapshot), trial_table(snapshot, max_rows=max(3, height - 6)))
+
+
+def _plain_progress(run_: SweepRun, worker: threading.Thread, console: Any) -> None:
+    """Piped output cannot redraw a table: one line per trial state change and per evaluation."""
+    seen: dict[str, tuple[str, int]] = {}
+    while True:
+        alive = worker.is_alive()  # read before the snapshot, so the last states are always printed
+        snapshot = run_.board.snapshot()
+        for row in snapshot.trials:
+            key = (row.state, row.eval_step)
+            if seen.get(row.name) != key:
+                seen[row.name] = key
+                if row.state != "pending":
+                    console.print(f"{row.name:<40} {row.state:<12} {row.step:>9,}/{row.total_steps:,}  "
+                                  f"eval {_eval(row.eval_mean, row.eval_std)}", soft_wrap=True)
+        if not alive:
+            break
+        worker.join(1.0)
