@@ -36,7 +36,11 @@ class TrialReport:
     episodes: int = 0
     steps_per_second: float = 0.0
     train_seconds: float = 0.0
-    eval_step: int = 0  # ASHA's clock: moves only at an evaluation, so a rung sees a fresh eval
+    eval_step: int = 0
+    # ASHA's clock: the step of the last evaluation before the end. It moves only at an evaluation, so a
+    # rung always sees a fresh one; and never reaches total_steps, where ASHA would stop (kill) a trial
+    # that is finishing anyway, before its final save.
+    asha_step: int = 0
     eval_mean: float = math.nan
     eval_std: float = math.nan
     best_eval: float = math.nan

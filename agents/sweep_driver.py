@@ -266,7 +266,7 @@ class SweepRun:
 
             cfg = self.spec.base
             first_eval = cfg.eval_every or cfg.total_steps
-            scheduler = ASHAScheduler(time_attr="eval_step", metric="eval_mean", mode="max", max_t=cfg.total_steps,
+            scheduler = ASHAScheduler(time_attr="asha_step", metric="eval_mean", mode="max", max_t=cfg.total_steps,
                                       grace_period=max(first_eval, cfg.total_steps // 4), reduction_factor=2)
         return tune.Tuner(
             trainable,

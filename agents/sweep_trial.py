@@ -124,7 +124,9 @@ class TuneReporter:
         report = TrialReport(
             **self.identity, state=self.state, step=self.step, total_steps=self.total_steps,
             episodes=self.episodes, steps_per_second=self.steps_per_second, train_seconds=self.train_seconds,
-            eval_step=last[0] if last else 0, eval_mean=last[1] if last else float("nan"),
+            eval_step=last[0] if last else 0,
+            asha_step=max((step for step, _, _ in self.evals if step < self.total_steps), default=0),
+            eval_mean=last[1] if last else float("nan"),
             eval_std=last[2] if last else float("nan"), best_eval=self.best[0] if self.best else float("nan"),
             best_step=self.best[1] if self.best else 0, evals=tuple(self.evals), new_episodes=tuple(self._episodes),
             new_losses=tuple(self._losses), resumed_from=self.resumed_from, checkpoint_step=self.checkpoint_step,

@@ -1,0 +1,257 @@
+"""Sweeps on a real Ray: two local nodes (`ray.cluster_utils.Cluster`, 1 CPU each), started once for the module.
+
+Every test here runs on both nodes, so the multi-node path (trials on a node that is not the driver's,
+the controls actor found across nodes, checkpoints persisted from a remote worker) runs in each of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agents.config import DDPGConfig
+from agents.sweep import NAMESPACE, SweepSpec, connect, create_sweep_folder, quiet_ray_environment, write_spec
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+]
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+THRESHOLD = -1400.0
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    quiet_ray_environment()
+    import ray
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes.add_node(num_cpus=1)
+    # The rigged env's module lives here; trial workers import it by its env id.
+    ray.init(address=nodes.address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.ERROR,
+             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
+    nodes.wait_for_nodes()
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+def tiny(**changes: object) -> DDPGConfig:
+    """Pendulum with nets small enough that a trial of 600 steps takes about a second."""
+    return DDPGConfig(env_id="Pendulum-v1", total_steps=600, learning_starts=100, batch_size=32,
+                      hidden_sizes=(16, 16), eval_every=200, eval_episodes=1, save_every=200, buffer_size=10_000,
+                      device="cpu").replace(**changes)
+
+
+def new_run(root: Path, name: str, base: DDPGConfig, grid: dict | None = None, seeds: tuple[int, ...] = (0,),
+            **spec_fields: object):
+    from agents.sweep_driver import SweepRun
+
+    spec = SweepSpec(name=name, label="test", base=base, grid=grid or {}, seeds=seeds, threshold=THRESHOLD,
+                     **spec_fields)
+    sweep_dir = create_sweep_folder(root, name)
+    write_spec(sweep_dir, spec)
+    return SweepRun(spec, sweep_dir, connect(None, None), progress_every=0.3)
+
+
+def eval_rows(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [row for row in map(json.loads, lines) if row["kind"] == "eval"]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def checkpoint_step(path: Path) -> int:
+    from agents.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(path)["counters"]["step"])
+
+
+def test_a_two_by_two_sweep_completes_on_both_nodes_and_its_summary_matches_each_trials_metrics(
+        cluster, tmp_path: Path) -> None:
+    import csv
+
+    run = new_run(tmp_path, "grid", tiny(), grid={"actor_lr": (1e-3, 3e-4)}, seeds=(0, 1))
+    result = run.fit()
+    run.close()
+
+    assert result.state == "finished"
+    assert {row.state for row in result.snapshot.trials} == {"finished"}
+    assert len({row.node for row in result.snapshot.trials}) == 2, "both nodes ran trials"
+    rows = list(csv.DictReader((run.sweep_dir / "summary.csv").open()))
+    assert sorted(r["trial"] for r in rows) == sorted(name for name, _, _ in run.spec.trials())
+    for row in rows:
+        run_dir = run.sweep_dir / row["trial"]
+        evals = eval_rows(run_dir)
+        assert [e["step"] for e in evals] == [200, 400, 600]
+        assert float(row["final_eval"]) == pytest.approx(evals[-1]["mean"], abs=1e-3)
+        assert float(row["best_eval"]) == pytest.approx(max(e["mean"] for e in evals), abs=1e-3)
+        reached = next((e["step"] for e in evals if e["mean"] >= THRESHOLD), None)
+        assert row["steps_to_threshold"] == ("" if reached is None else str(reached))
+        assert (int(row["steps"]), row["state"]) == (600, "finished")
+        assert float(row["wall_seconds"]) > 0
+        config = (run_dir / "config.toml").read_text()
+        assert f"actor_lr = {float(row['actor_lr'])!r}" in config and f"seed = {row['seed']}" in config
+        assert "threads = 1" in config  # one CPU per trial, so one torch thread
+    text = (run.sweep_dir / "summary.md").read_text()
+    assert "`actor_lr=0.001`" in text and "`actor_lr=0.0003`" in text
+
+    # A trial is an ordinary run folder: eval and train --resume work on it.
+    from agents.evaluation import evaluate_checkpoint
+    from agents.trainer import Trainer
+
+    trial = run.sweep_dir / rows[0]["trial"]
+    assert evaluate_checkpoint(trial, episodes=1, seed=0).step == 600
+    outcome = Trainer(None, None, trial, resume_from=trial / "checkpoints" / "latest.pt", total_steps=800).run()
+    assert (outcome.state.value, outcome.step) == ("finished", 800)
+
+
+def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(cluster, tmp_path: Path) -> None:
+    run = new_run(tmp_path, "killed-worker", tiny(total_steps=2000, eval_every=400, save_every=400))
+    name = run.spec.trials()[0][0]
+    killed: list[tuple[int, int]] = []
+
+    def kill_after_a_save() -> None:
+        def ready() -> bool:
+            row = run.board.row(name)
+            return row is not None and row.pid > 0 and row.step >= 1000
+        wait_for(ready, 120, "the trial to pass step 1000")
+        row = run.board.row(name)
+        killed.append((row.pid, row.step))
+        os.kill(row.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_after_a_save, daemon=True)
+    killer.start()
+    result = run.fit()
+    run.close()
+    killer.join(5)
+
+    assert killed, "the worker was never killed"
+    row = next(r for r in result.snapshot.trials if r.name == name)
+    assert row.state == "finished" and row.step == 2000
+    assert row.attempts == 2 and row.pid != killed[0][0]
+    # Saves fall on episode boundaries here (200 steps on Pendulum): the last before the kill was at 800 or later.
+    assert 800 <= row.resumed_from <= killed[0][1] and row.resumed_from % 400 == 0
+    steps = [e["step"] for e in eval_rows(run.sweep_dir / name)]
+    assert steps == [400, 800, 1200, 1600, 2000], "no evaluation lost or written twice"
+    assert checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt") == 2000
+
+
+def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_the_rest(
+        cluster, tmp_path: Path) -> None:
+    from agents.sweep import load_spec
+    from agents.sweep_driver import SweepRun
+
+    run = new_run(tmp_path, "stopped", tiny(total_steps=2400, eval_every=800, save_every=800), seeds=(0, 1, 2))
+    outcome: list = []
+    driver = threading.Thread(target=lambda: outcome.append(run.fit()), daemon=True)
+    driver.start()
+
+    def training() -> list:
+        return [r for r in run.board.snapshot().trials if r.state == "training" and r.step >= 400]
+    wait_for(lambda: len(training()) == 2, 120, "two trials training")
+    stopped, other = sorted(training(), key=lambda r: r.name)
+    assert run.stop_trial(stopped.name)
+    wait_for(lambda: run.board.row(stopped.name).state == "stopped", 60, "the stopped trial to save and end")
+    run.stop_sweep()
+    driver.join(180)
+    run.close()
+    assert outcome and outcome[0].state == "paused"
+    rows = {r.name: r for r in outcome[0].snapshot.trials}
+    paused = rows[other.name]
+    assert paused.state == "paused" and 400 <= paused.step < 2400
+    assert checkpoint_step(run.sweep_dir / other.name / "checkpoints" / "latest.pt") == paused.step
+    stopped_step = rows[stopped.name].step
+    assert checkpoint_step(run.sweep_dir / stopped.name / "checkpoints" / "latest.pt") == stopped_step
+    stopped_metrics = (run.sweep_dir / stopped.name / "metrics.jsonl").read_bytes()
+
+    resumed = SweepRun(load_spec(run.sweep_dir), run.sweep_dir, connect(None, None), resume=True, progress_every=0.3)
+    result = resumed.fit()
+    resumed.close()
+    assert result.state == "finished"
+    rows = {r.name: r for r in result.snapshot.trials}
+    assert rows[stopped.name].state == "stopped" and rows[stopped.name].step == stopped_step, "not redone"
+    assert (run.sweep_dir / stopped.name / "metrics.jsonl").read_bytes() == stopped_metrics
+    assert rows[other.name].state == "finished" and rows[other.name].resumed_from == paused.step
+    assert {r.state for n, r in rows.items() if n != stopped.name} == {"finished"}
+    assert "stopped" in (run.sweep_dir / "summary.csv").read_text()
+
+
+def test_asha_stops_the_worse_config_first_on_a_rigged_env(cluster, tmp_path: Path) -> None:
+    from test_sweep_rigged_env import ENV_ID
+
+    base = tiny(env_id=ENV_ID, total_steps=400, learning_starts=50, eval_every=50, save_every=100,
+                buffer_size=1000, critic_lr=1e-2)
+    run = new_run(tmp_path, "asha", base, grid={"actor_lr": (1e-2, 1e-7)}, seeds=(0, 1), scheduler="asha")
+    result = run.fit()
+    run.close()
+
+    states = {(r.variant, r.seed): r.state for r in result.snapshot.trials}
+    assert {s for (variant, _), s in states.items() if variant == "actor_lr=0.01"} == {"finished"}
+    frozen = [s for (variant, _), s in states.items() if variant == "actor_lr=1e-07"]
+    assert "early-stopped" in frozen, states
+    early = next(r for r in result.snapshot.trials if r.state == "early-stopped")
+    assert early.step < 400 and not math.isnan(early.eval_mean)
+
+
+def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp_path: Path) -> None:
+    address = cluster.address
+    installed = shutil.which("ddpg-tui")
+    command = [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
+    settings = ["--set", "learning_starts=100", "--set", "batch_size=32", "--set", "hidden_sizes=[16,16]",
+                "--set", "eval_every=500", "--set", "eval_episodes=1", "--set", "save_every=500",
+                "--set", "buffer_size=10000", "--set", "device=cpu"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen([*command, "sweep", "--env", "Pendulum-v1", "--seeds", "0-2", "--steps", "1500",
+                               *settings, "--name", "killed", "--address", address, "--headless"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sweep_dir = tmp_path / "runs" / "sweeps" / "killed"
+
+    def finished_trials() -> list[Path]:
+        done = []
+        for metrics in sweep_dir.glob("*/metrics.jsonl"):
+            if any(row["step"] == 1500 for row in eval_rows(metrics.parent)):
+                done.append(metrics.parent)
+        return done
+    try:
+        wait_for(lambda: bool(finished_trials()) or driver.poll() is not None, 180, "a first trial to finish")
+        assert driver.poll() is None, driver.stderr.read().decode()
+        assert len(finished_trials()) < 3
+        time.sleep(0.5)
+    finally:
+        driver.kill()
+        driver.wait()
+    done = {path.name: (path / "metrics.jsonl").read_bytes() for path in finished_trials()}
+
+    resumed = subprocess.run([*command, "sweep", "--resume", str(sweep_dir), "--address", address, "--headless"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    for name, metrics in done.items():
+        assert (sweep_dir / name / "metrics.jsonl").read_bytes() == metrics, f"{name} was trained again"
+    summary = (sweep_dir / "summary.csv").read_text().splitlines()
+    assert len(summary) == 4 and all(",finished,1500,1500," in line for line in summary[1:]), summary
+    for path in sweep_dir.glob("*-seed*"):
+        assert [row["step"] for row in eval_rows(path)] == [500, 1000, 1500]
