@@ -179,23 +179,31 @@ def quiet_ray_environment() -> None:
         os.environ.setdefault(key, value)
 
 
-def check_address(address: str, timeout: float = ADDRESS_TIMEOUT) -> None:
-    """Fail in one line, within `timeout`, when a HOST:PORT or ray:// address does not answer.
-
-    Ray's own connect retries for a minute and then raises a page of traceback.
-    """
+def address_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a HOST:PORT or ray://HOST:PORT address; None for auto. SweepError if malformed."""
     if address == "auto":
-        return  # Ray finds a local cluster, or says at once that there is none
+        return None  # Ray finds a local cluster, or says at once that there is none
     parsed = urlparse(address if "://" in address else f"tcp://{address}")
     try:
         host, port = parsed.hostname, parsed.port
     except ValueError:
         host, port = None, None
-    if not host or not port:
+    if not host or not port or parsed.scheme not in ("tcp", "ray"):
         raise SweepError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:10001")
+    return host, port
+
+
+def check_address(address: str, timeout: float = ADDRESS_TIMEOUT) -> None:
+    """Fail in one line, within `timeout`, when a HOST:PORT or ray:// address does not answer.
+
+    Ray's own connect retries for a minute and then raises a page of traceback.
+    """
+    endpoint = address_endpoint(address)
+    if endpoint is None:
+        return
     started = time.monotonic()
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection(endpoint, timeout=timeout):
             pass
     except OSError as error:
         waited = time.monotonic() - started

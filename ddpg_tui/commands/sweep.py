@@ -96,8 +96,14 @@ class SweepRequest:
 
 def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / "sweeps") -> SweepRequest:
     """Every check that needs no Ray: UsageError, ConfigError or PresetError, each one line."""
-    from agents.sweep import SweepSpec
+    from agents.sweep import SweepError, SweepSpec, address_endpoint
     from agents.sweep_space import check_disjoint, count_trials, parse_grid, parse_sample, parse_seeds
+
+    if args.address is not None:
+        try:
+            address_endpoint(args.address)
+        except SweepError as error:
+            raise UsageError(str(error)) from None
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs: {args.jobs} is not allowed; expected an integer >= 1")
@@ -111,9 +117,11 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
         if given:
             raise UsageError(f"--resume keeps the sweep's configs, seeds and settings; {given[0]} cannot change "
                              "(only --jobs, --address, --reeval and --headless may)")
+        from agents.sweep import SPEC_FILE
+
         sweep_dir = Path(args.resume)
-        if not sweep_dir.is_dir():
-            raise UsageError(f"--resume: {sweep_dir} is not a sweep folder")
+        if not (sweep_dir / SPEC_FILE).is_file():
+            raise UsageError(f"--resume: {sweep_dir} is not a sweep folder (it has no {SPEC_FILE})")
         return SweepRequest(None, sweep_dir, True, args.jobs, args.address, args.headless, args.reeval)
 
     seeds = parse_seeds(args.seeds)
@@ -184,10 +192,20 @@ def start_sweep(request: SweepRequest) -> SweepRun:
     """Connect to Ray and make (or reopen) the sweep's folder; SweepError becomes one line and exit 2."""
     from dataclasses import replace
 
-    from agents.sweep import SweepError, connect, create_sweep_folder, load_spec, require_ray, write_spec
+    from agents.sweep import (
+        SweepError,
+        check_address,
+        connect,
+        create_sweep_folder,
+        load_spec,
+        require_ray,
+        write_spec,
+    )
     from agents.sweep_space import draw_samples
 
     try:
+        if request.address is not None:
+            check_address(request.address)  # before Ray loads: a dead address answers in a second, not five
         require_ray()
         spec = load_spec(request.sweep_dir) if request.resume else request.spec
         assert spec is not None

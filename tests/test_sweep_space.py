@@ -1,0 +1,173 @@
+"""The sweep without Ray: --grid/--sample/--seeds parsing, the variants, the summary, and the trial's reporter."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from agents.config import ConfigError, DDPGConfig
+from agents.events import EvalResult
+from agents.sweep import SweepSpec
+from agents.sweep_board import SweepBoard, TrialReport, TrialRow, median_curve
+from agents.sweep_space import (
+    SampleSpec,
+    SweepSpaceError,
+    Variant,
+    check_disjoint,
+    format_value,
+    parse_grid,
+    parse_sample,
+    parse_seeds,
+    trial_name,
+    variants,
+)
+from agents.sweep_summary import quartiles, summarize_trials, summarize_variants, write_summary
+
+
+def test_a_grid_parses_each_value_as_set_would() -> None:
+    assert parse_grid("actor_lr=1e-3,3e-4") == ("actor_lr", (0.001, 0.0003))
+    assert parse_grid("lr_schedule=constant,linear") == ("lr_schedule", ("constant", "linear"))
+    assert parse_grid("hidden_sizes=[64,64],[256,256]") == ("hidden_sizes", ((64, 64), (256, 256)))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("gama=0.9,0.99", "unknown hyperparameter 'gama'; allowed: actor_lr"),
+    ("gamma=0.9,1.5", "gamma: 1.5 is not allowed; expected a number from 0 to 1"),
+    ("actor_lr", "--grid 'actor_lr': expected key=value1,value2, e.g. --grid actor_lr=1e-3,3e-4"),
+    ("actor_lr=1e-3,,3e-4", "an empty value"),
+    ("actor_lr=1e-3,0.001", "a value is repeated"),
+    ("hidden_sizes=[64,64", "unbalanced brackets"),
+    ("seed=1,2", "seed cannot be searched (use --seeds)"),
+    ("=1,2", "--grid: expected key=values"),
+])
+def test_a_bad_grid_is_one_line_naming_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_grid(text)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_samples_parse_and_check_their_bounds_against_the_field() -> None:
+    assert parse_sample("critic_lr=loguniform(1e-4,1e-2)") == SampleSpec("critic_lr", "loguniform", (1e-4, 1e-2))
+    assert parse_sample("noise=choice(gaussian,ou)").arguments == ("gaussian", "ou")
+    for text, message in [("critic_lr=lognormal(1e-4,1e-2)", "expected one of uniform(a,b)"),
+                          ("critic_lr=loguniform(1e-2,1e-4)", "low bound must be below"),
+                          ("critic_lr=loguniform(0,1e-2)", "critic_lr: 0.0 is not allowed"),
+                          ("gamma=uniform(0.9,1.5)", "gamma: 1.5 is not allowed"),
+                          ("batch_size=loguniform(64,512)", "batch_size takes an integer"),
+                          ("critic_lr=uniform(1e-4)", "takes two bounds")]:
+        with pytest.raises(ConfigError) as error:
+            parse_sample(text)
+        assert message in str(error.value), (text, str(error.value))
+
+
+def test_seeds_take_ranges_and_lists() -> None:
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0,2,7") == (0, 2, 7)
+    for text in ("4-0", "a", "1,1", "-1"):
+        with pytest.raises(SweepSpaceError):
+            parse_seeds(text)
+
+
+def test_a_key_is_gridded_sampled_or_set_but_only_once() -> None:
+    with pytest.raises(SweepSpaceError, match="actor_lr is given by both --grid and --set"):
+        check_disjoint({"actor_lr": (1e-3,)}, [], ["actor_lr"])
+
+
+def test_every_grid_value_is_crossed_with_every_other_keys_and_each_sample() -> None:
+    grid = {"actor_lr": (1e-3, 3e-4), "lr_schedule": ("constant", "linear")}
+    labels = [v.label for v in variants(grid, [])]
+    assert labels == ["actor_lr=0.001,lr_schedule=constant", "actor_lr=0.001,lr_schedule=linear",
+                      "actor_lr=0.0003,lr_schedule=constant", "actor_lr=0.0003,lr_schedule=linear"]
+    sampled = variants({"tau": (0.005,)}, [{"critic_lr": 0.00123}, {"critic_lr": 0.0042}])
+    assert [v.label for v in sampled] == ["s0,tau=0.005,critic_lr=0.00123", "s1,tau=0.005,critic_lr=0.0042"]
+    assert variants({}, []) == [Variant(())]
+    spec = SweepSpec(name="x", label="pendulum", base=DDPGConfig(), grid=grid, seeds=(0, 1, 2))
+    assert len(spec.trials()) == 12 and len({name for name, _, _ in spec.trials()}) == 12
+
+
+def test_values_print_short_but_exact_so_folder_names_never_collide() -> None:
+    assert format_value(3e-4) == "0.0003" and format_value(0.1 + 0.2) == "0.30000000000000004"
+    assert format_value((64, 64)) == "64x64" and format_value(True) == "true"
+    assert trial_name("hidden_sizes=64x64,noise=ou", 3) == "hidden_sizes=64x64,noise=ou-seed3"
+
+
+def test_the_spec_survives_sweep_json() -> None:
+    spec = SweepSpec(name="n", label="pendulum", base=DDPGConfig(hidden_sizes=(64, 64)),
+                     grid={"hidden_sizes": ((64, 64), (32, 32)), "noise": ("ou",)},
+                     samples=(SampleSpec("critic_lr", "loguniform", (1e-4, 1e-2)),), sample_count=2,
+                     drawn=({"critic_lr": 0.001},), seeds=(0, 3), scheduler="asha", threshold=-200.0, reeval=100)
+    assert SweepSpec.from_json(spec.to_json()) == spec
+
+
+def row(name: str, variant: str, seed: int, evals: list[tuple[int, float]], state: str = "finished") -> TrialRow:
+    full = tuple((s, m, 1.0) for s, m in evals)
+    return TrialRow(name, variant, seed, state=state, step=evals[-1][0], total_steps=300, evals=full,
+                    best_eval=max(m for _, m in evals), best_step=max(evals, key=lambda e: e[1])[0])
+
+
+def test_configs_rank_by_the_median_over_seeds_with_the_quartiles_beside_it(tmp_path: Path) -> None:
+    rows = [row("a-seed0", "a", 0, [(100, -300), (200, -150), (300, -120)]),
+            row("a-seed1", "a", 1, [(100, -400), (200, -250), (300, -180)]),
+            row("a-seed2", "a", 2, [(100, -500), (200, -600), (300, -900)]),
+            row("b-seed0", "b", 0, [(100, -300), (200, -100), (300, -100)]),
+            row("b-seed1", "b", 1, [(100, -700)], state="early-stopped")]
+    variants_ = [Variant((("actor_lr", 0.001),)), Variant((("actor_lr", 0.0003),))]
+    trials = summarize_trials(rows, -200.0, variants_)
+    assert [t.steps_to_threshold for t in trials] == [200, 300, None, 200, None]
+    ranked = summarize_variants(trials, -200.0)
+    assert [v.variant for v in ranked] == ["a", "b"]  # a: median -180; b: median of -100 and -700 is -400
+    assert ranked[0].final == (-180.0, -540.0, -150.0)
+    assert ranked[0].median_steps_to_threshold == 300 and ranked[0].reached == 2
+    assert math.isinf(ranked[1].median_steps_to_threshold) and ranked[1].finished == 1
+    _, md_path, text = write_summary(tmp_path, "t", ["fact"], rows, variants_, ["actor_lr"], -200.0)
+    assert "| 1 | `a` | 3 | -180.0 | -540.0 – -150.0 | 300 | 2/3 |" in text
+    assert "| 2 | `b` | 2 (1 finished) | -400.0 |" in text and "not reached" in text
+    assert md_path.read_text() == text
+    assert all(math.isnan(q) for q in quartiles([]))
+
+
+def test_the_overlay_curve_is_the_median_over_seeds_with_its_range() -> None:
+    rows = [row("x", "a", 0, [(100, 1.0), (200, 4.0)]), row("y", "a", 1, [(100, 3.0)]),
+            row("z", "a", 2, [(100, 2.0), (200, 6.0)])]
+    assert median_curve(rows) == ([100, 200], [2.0, 5.0], [1.0, 4.0], [3.0, 6.0])
+
+
+def test_a_retried_trial_drops_the_episodes_it_redoes_from_the_board() -> None:
+    board = SweepBoard(trials=[("t", "v", 0)], total_steps=1000)
+    first = TrialReport("t", "v", 0, "training", step=600, total_steps=1000, attempt="a",
+                        new_episodes=((200, -1.0), (400, -2.0), (600, -3.0)))
+    board.report(first)
+    board.report(TrialReport("t", "v", 0, "training", step=500, total_steps=1000, attempt="b", resumed_from=400,
+                             new_episodes=((500, -4.0),)))
+    assert board.row("t").episodes == ((200, -1.0), (400, -2.0), (500, -4.0))
+    assert TrialReport.from_metrics(first.to_metrics()) == first
+
+
+def test_the_trials_reporter_reports_every_evaluation_and_each_latest_save_with_its_checkpoint(
+        tmp_path: Path) -> None:
+    """The trainable's sink on a real Trainer, with Tune's report replaced by a list."""
+    from agents.sweep_trial import TuneReporter
+    from agents.trainer import Trainer
+
+    reports: list[tuple[dict, object]] = []
+    run_dir = tmp_path / "trial"
+    reporter = TuneReporter(Variant((("actor_lr", 0.001),)), 0, "trial", run_dir / "checkpoints",
+                            lambda metrics, checkpoint=None: reports.append((metrics, checkpoint)),
+                            lambda path: f"checkpoint of {path.name}", progress_every=3600, attempt="x", node="n")
+    config = DDPGConfig(total_steps=600, learning_starts=100, batch_size=32, hidden_sizes=(16, 16), eval_every=200,
+                        eval_episodes=1, save_every=200, buffer_size=1000, threads=1, device="cpu")
+    events: list[object] = []
+    Trainer(config, lambda e: (events.append(e), reporter(e)), run_dir).run()
+
+    evals = [e for e in events if isinstance(e, EvalResult)]
+    counts = [len(m["evals"]) for m, _ in reports]
+    news = [m for i, (m, _) in enumerate(reports) if counts[i] > (counts[i - 1] if i else 0)]
+    assert [m["eval_step"] for m in news] == [e.step for e in evals] == [200, 400, 600]
+    checkpointed = [(m["checkpoint_step"], c) for m, c in reports if c is not None]
+    assert [step for step, _ in checkpointed] == [200, 400, 600]  # periodic saves and the final one, not best.pt
+    assert {c for _, c in checkpointed} == {"checkpoint of checkpoints"}
+    last = reports[-1][0]
+    assert last["asha_step"] == 400, "the final evaluation is no ASHA rung"
+    assert last["best_eval"] == max(e.mean for e in evals)
