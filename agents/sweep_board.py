@@ -91,6 +91,7 @@ class TrialRow:
     evals: tuple[tuple[int, float, float], ...] = ()
     train_seconds: float = 0.0
     wall_seconds: float = 0.0
+    episodes_done: int = 0
     attempts: int = 0
     attempt: str = ""
     resumed_from: int = 0
@@ -180,7 +181,7 @@ class SweepBoard:
                 row, state=report.state, step=report.step, total_steps=report.total_steps,
                 steps_per_second=report.steps_per_second, eval_mean=report.eval_mean, eval_std=report.eval_std,
                 eval_step=report.eval_step, best_eval=report.best_eval, best_step=report.best_step,
-                evals=report.evals, train_seconds=report.train_seconds,
+                evals=report.evals, train_seconds=report.train_seconds, episodes_done=report.episodes,
                 wall_seconds=wall_seconds if wall_seconds is not None else row.wall_seconds,
                 resumed_from=report.resumed_from, attempt=report.attempt, pid=report.pid,
                 node=report.node or row.node,

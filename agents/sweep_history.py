@@ -1,0 +1,170 @@
+"""Finished runs and sweeps read back from their folders, for `ddpg-tui compare` and the runs screen.
+
+A run is `runs/<name>/` (config.toml, metrics.jsonl); a sweep is `runs/sweeps/<name>/` (sweep.json and
+one run folder per trial). Either becomes a `RunRecord` with one or more `Series`: the curves the
+overlay plot draws. A run is one series; a sweep is one series per config, the median over its seeds
+with their min and max, exactly as the sweep screen draws it live.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.sweep import SPEC_FILE, SweepError, load_spec
+from agents.sweep_board import TrialRow, median_curve
+from agents.sweep_space import format_value, trial_name
+from agents.sweep_summary import quartiles
+
+
+class RunReadError(ValueError):
+    """A folder that is neither a run nor a sweep, or one that cannot be read: one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line of the overlay plot: a run, or one config of a sweep over its seeds."""
+
+    label: str
+    steps: tuple[int, ...]
+    median: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    seeds: int = 1
+    config: dict[str, Any] = field(default_factory=dict)  # every hyperparameter, for the table of differences
+
+    @classmethod
+    def of_rows(cls, label: str, rows: Sequence[TrialRow], config: dict[str, Any] | None = None) -> Series:
+        steps, median, low, high = median_curve(rows)
+        return cls(label, tuple(steps), tuple(median), tuple(low), tuple(high), len(rows), config or {})
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    path: Path
+    kind: str  # "run" or "sweep"
+    name: str
+    env_id: str
+    total_steps: int  # per trial, for a sweep
+    steps: int  # the furthest step reached
+    final: float  # last evaluation; for a sweep, the best config's median over seeds
+    best: float  # best evaluation of any run or trial
+    modified: float  # seconds since the epoch
+    series: tuple[Series, ...]
+    trials: int = 1
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise RunReadError(f"{run_dir} has no readable config.toml ({error})") from None
+    return {"env_id": data.get("env_id", ""), **data.get("hyperparameters", {})}
+
+
+def read_evals(run_dir: Path) -> tuple[tuple[int, float, float], ...]:
+    """The run's evaluations, the last one of each step winning (a resumed run rewrites none, but be safe)."""
+    by_step: dict[int, tuple[int, float, float]] = {}
+    try:
+        with (run_dir / "metrics.jsonl").open(encoding="utf-8") as metrics:
+            for line in metrics:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash
+                if row.get("kind") == "eval":
+                    by_step[int(row["step"])] = (int(row["step"]), float(row["mean"]), float(row["std"]))
+    except FileNotFoundError:
+        pass
+    return tuple(by_step[s] for s in sorted(by_step))
+
+
+def _trial_row(run_dir: Path, variant: str, seed: int) -> TrialRow:
+    evals = read_evals(run_dir)
+    best = max(evals, key=lambda e: e[1]) if evals else None
+    return TrialRow(run_dir.name, variant, seed, state="", step=evals[-1][0] if evals else 0, evals=evals,
+                    eval_mean=evals[-1][1] if evals else math.nan, best_eval=best[1] if best else math.nan,
+                    best_step=best[0] if best else 0)
+
+
+def _modified(path: Path) -> float:
+    stamps = [p.stat().st_mtime for p in (path / "metrics.jsonl", path / SPEC_FILE, path / "summary.csv", path)
+              if p.exists()]
+    return max(stamps)
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    config = read_config(run_dir)
+    row = _trial_row(run_dir, run_dir.name, int(config.get("seed", 0)))
+    series = Series.of_rows(run_dir.name, [row], config)
+    return RunRecord(run_dir, "run", run_dir.name, str(config.get("env_id", "")), int(config.get("total_steps", 0)),
+                     row.step, row.eval_mean, row.best_eval, _modified(run_dir), (series,))
+
+
+def read_sweep(sweep_dir: Path) -> RunRecord:
+    try:
+        spec = load_spec(sweep_dir)
+    except SweepError as error:
+        raise RunReadError(str(error).removeprefix("--resume: ")) from None
+    base = spec.base.to_dict()
+    series, rows_all, finals = [], [], []
+    for variant in spec.variants():
+        rows = [_trial_row(sweep_dir / trial_name(variant.label, seed), variant.label, seed) for seed in spec.seeds
+                if (sweep_dir / trial_name(variant.label, seed)).is_dir()]
+        if not rows:
+            continue
+        rows_all += rows
+        config = {**base, **{k: list(v) if isinstance(v, tuple) else v for k, v in variant.as_dict().items()}}
+        series.append(Series.of_rows(f"{spec.name}: {variant.label}", rows, config))
+        median_final = quartiles([r.eval_mean for r in rows])[0]
+        if not math.isnan(median_final):
+            finals.append(median_final)
+    bests = [r.best_eval for r in rows_all if not math.isnan(r.best_eval)]
+    return RunRecord(sweep_dir, "sweep", spec.name, spec.base.env_id, spec.base.total_steps,
+                     max((r.step for r in rows_all), default=0), max(finals, default=math.nan),
+                     max(bests, default=math.nan), _modified(sweep_dir), tuple(series), len(rows_all))
+
+
+def read_any(path: Path) -> RunRecord:
+    path = Path(path)
+    if (path / SPEC_FILE).is_file():
+        return read_sweep(path)
+    if (path / "config.toml").is_file():
+        return read_run(path)
+    raise RunReadError(f"{path} is not a run folder (config.toml) or a sweep folder ({SPEC_FILE})")
+
+
+def list_runs(root: Path = Path("runs")) -> list[RunRecord]:
+    """The runs and sweeps under `root`, newest first; folders that cannot be read are left out."""
+    candidates: list[Path] = []
+    if root.is_dir():
+        candidates += [p for p in root.iterdir() if p.is_dir() and p.name != "sweeps"]
+    sweeps = root / "sweeps"
+    if sweeps.is_dir():
+        candidates += [p for p in sweeps.iterdir() if p.is_dir()]
+    records = []
+    for path in candidates:
+        try:
+            records.append(read_any(path))
+        except (RunReadError, OSError, ValueError, KeyError):
+            continue
+    return sorted(records, key=lambda r: r.modified, reverse=True)
+
+
+def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[str]]]:
+    """The config fields whose values are not all the same, each with its value per series."""
+    series = list(series)
+    keys: list[str] = []
+    for s in series:
+        keys += [k for k in s.config if k not in keys]
+    result = []
+    for key in keys:
+        values = [format_value(s.config[key]) if key in s.config else "-" for s in series]
+        if len(set(values)) > 1:
+            result.append((key, values))
+    return result

@@ -1,0 +1,417 @@
+"""The sweep screen: every trial of a sweep in a table, and one eval-return line per config.
+
+Tune's loop (`SweepRun.fit`) runs in a Textual thread worker. Its driver-side callback folds
+each trial's reports into the run's board; this screen takes a snapshot of the board on a
+timer, as the dashboard does with a training session, and never reads trial folders (on a
+cluster they are on other machines). Keys only ask: the next snapshot shows what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from agents.events import EvalResult, StepStats, TrainerState
+from agents.sweep_board import DONE_STATES, PENDING, SweepSnapshot, TrialRow
+from agents.sweep_history import Series
+from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
+
+REFRESH_SECONDS = 0.5
+PLOT_EVERY = 4  # ticks: the plot at most every 2 s (a plotext figure holds the GIL for tens of ms)
+COLUMNS = (("config", "config"), ("seed", "seed"), ("state", "state"), ("step", "step / total"),
+           ("last", "last eval"), ("best", "best eval"), ("sps", "steps/s"))
+STATE_STYLES = {"training": "bold green", "warming up": "yellow", "evaluating": "bold cyan", "finished": "bold blue",
+                "stopped": "bold", "early-stopped": "magenta", "paused": "bold yellow", "error": "bold red",
+                "retrying": "bold red", "pending": "dim", "starting": "dim"}
+SWEEP_STATES = {"finished", "paused", "error"}  # the run has ended
+
+
+class Board(Protocol):
+    version: int
+
+    def snapshot(self) -> SweepSnapshot: ...
+
+    def row(self, name: str) -> TrialRow | None: ...
+
+
+class SweepSource(Protocol):
+    """What the screen needs of a sweep: `agents.sweep_driver.SweepRun`, or fixed data in tests."""
+
+    board: Board
+
+    def fit(self) -> Any: ...
+
+    def stop_trial(self, name: str) -> bool: ...
+
+    def stop_sweep(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class FixedBoard:
+    def __init__(self, snapshot: SweepSnapshot) -> None:
+        self._snapshot = snapshot
+        self.version = snapshot.version
+
+    def snapshot(self) -> SweepSnapshot:
+        return self._snapshot
+
+    def row(self, name: str) -> TrialRow | None:
+        return next((r for r in self._snapshot.trials if r.name == name), None)
+
+
+class FixedSweep:
+    """A sweep that never runs and always shows the same snapshot (screenshots, tests); records requests."""
+
+    def __init__(self, snapshot: SweepSnapshot) -> None:
+        self.board = FixedBoard(snapshot)
+        self.requests: list[tuple[str, str]] = []
+
+    def fit(self) -> None:
+        return None
+
+    def stop_trial(self, name: str) -> bool:
+        self.requests.append(("stop_trial", name))
+        return True
+
+    def stop_sweep(self) -> None:
+        self.requests.append(("stop_sweep", ""))
+
+    def abort(self) -> None:
+        self.requests.append(("abort", ""))
+
+
+def fmt_eval(mean: float, std: float | None = None) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:,.1f}" + (f" ± {std:,.0f}" if std is not None and not math.isnan(std) else "")
+
+
+def variant_series(snapshot: SweepSnapshot) -> tuple[list[Series], list[int]]:
+    """One series per config that has evaluations, and each one's colour (its index in the sweep)."""
+    series, colours = [], []
+    for index, (variant, rows) in enumerate(snapshot.by_variant().items()):
+        if any(row.evals for row in rows):
+            series.append(Series.of_rows(variant, rows))
+            colours.append(index)
+    return series, colours
+
+
+def headline(snapshot: SweepSnapshot) -> str:
+    counts = snapshot.counts()
+    done = sum(counts.get(s, 0) for s in DONE_STATES)
+    running = len(snapshot.trials) - done - counts.get(PENDING, 0) - counts.get("paused", 0)
+    minutes, seconds = divmod(int(snapshot.elapsed), 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{snapshot.state}", f"{done}/{len(snapshot.trials)} trials done", f"{running} running",
+             f"{hours}:{minutes:02d}:{seconds:02d}"]
+    if snapshot.message:
+        parts.append(snapshot.message)
+    return "  ·  ".join(parts)
+
+
+class SweepScreen(Screen):
+    DEFAULT_CSS = """
+    SweepScreen #sweep-status { height: auto; max-height: 3; padding: 0 1; }
+    SweepScreen #trials { height: 45%; min-height: 6; }
+    SweepScreen #overlay { height: 1fr; min-height: 8; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "stop_trial", "Stop trial"),
+        Binding("S", "stop_sweep", "Stop sweep"),
+        Binding("t", "open_trial", "Trial curves"),  # enter too (the table's own key, see on_data_table_row_selected)
+        Binding("q", "quit_sweep", "Quit"),
+    ]
+
+    def __init__(self, source: SweepSource, run: bool = True) -> None:
+        super().__init__()
+        self.source = source
+        self.run_sweep = run
+        self.worker: Worker | None = None
+        self.result: Any = None
+        self.last = SweepSnapshot(version=-1)
+        self._ticks = 0
+        self._quit_when_done = False
+        self._rows: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="sweep-status")
+        table: DataTable = DataTable(id="trials", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield OverlayPlot(id="overlay")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.run_sweep:
+            self.worker = self.fit()
+        self.set_interval(REFRESH_SECONDS, self.refresh_view)
+        self.refresh_view()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="sweep")
+    def fit(self) -> Any:
+        # Tune's whole loop runs here; it reports only through the board.
+        return self.source.fit()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self.worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        if event.state == WorkerState.ERROR:
+            self.notify(f"the sweep's driver failed: {event.worker.error}", severity="error", timeout=15)
+        else:
+            self.result = event.worker.result
+            state = getattr(self.result, "state", "")
+            where = getattr(self.result, "summary_md", None)
+            if state == "finished":
+                self.notify(f"summary: {where}", title="Sweep finished", timeout=15)
+            elif state == "paused":
+                self.notify(getattr(self.result, "message", ""), title="Sweep stopped", timeout=15)
+            elif state == "error":
+                self.notify(getattr(self.result, "message", ""), title="Sweep failed", severity="error", timeout=15)
+        self.refresh_view()
+        if self._quit_when_done:
+            self.app.exit(self.result)
+
+    # Drawing -----------------------------------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        board = self.source.board
+        if board.version == self.last.version and self._ticks:
+            return
+        snapshot = board.snapshot()
+        self._ticks += 1
+        self.last = snapshot
+        self.sub_title = f"sweep {snapshot.name}  {snapshot.env_id}"
+        self.query_one("#sweep-status", Static).update(headline(snapshot))
+        self._fill_table(snapshot)
+        if self._ticks % PLOT_EVERY == 1 or snapshot.state in SWEEP_STATES:
+            series, colours = variant_series(snapshot)
+            self.query_one(OverlayPlot).show(series, colours, snapshot.threshold)
+
+    def _fill_table(self, snapshot: SweepSnapshot) -> None:
+        table = self.query_one(DataTable)
+        colours = {variant: hex_colour(i) for i, variant in enumerate(snapshot.variants)}
+        names = [row.name for row in snapshot.trials]
+        if names != self._rows:  # first fill (or a restored sweep's order): rebuild
+            table.clear()
+            for row in snapshot.trials:
+                table.add_row(*self._cells(row, colours), key=row.name)
+            self._rows = names
+            return
+        for row in snapshot.trials:  # in place, so the cursor stays where the user put it
+            for (key, _), value in zip(COLUMNS, self._cells(row, colours), strict=True):
+                table.update_cell(row.name, key, value)
+
+    @staticmethod
+    def _cells(row: TrialRow, colours: dict[str, str]) -> tuple[Any, ...]:
+        running = not row.done and row.state not in (PENDING, "paused")
+        return (Text(row.variant, style=colours.get(row.variant, "")), str(row.seed),
+                Text(row.state, style=STATE_STYLES.get(row.state, "")),
+                f"{row.step:,} / {row.total_steps:,}", fmt_eval(row.eval_mean, row.eval_std), fmt_eval(row.best_eval),
+                f"{row.steps_per_second:,.0f}" if running and row.steps_per_second else "")
+
+    def selected_trial(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    # Actions -------------------------------------------------------------------------------------
+
+    def action_stop_trial(self) -> None:
+        name = self.selected_trial()
+        if name is None:
+            return
+        if self.source.stop_trial(name):
+            self.notify(f"{name}: stopping after a save", timeout=4)
+        else:
+            self.notify(f"{name} is not running", severity="warning", timeout=3)
+
+    def action_stop_sweep(self) -> None:
+        if self._ended():
+            self.notify("the sweep has ended", severity="warning", timeout=3)
+            return
+        self.source.stop_sweep()
+        self.notify("stopping: each running trial saves a checkpoint; carry on later with --resume", timeout=6)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # the table takes enter first: it means the same as the screen's binding
+        self.action_open_trial()
+
+    def action_open_trial(self) -> None:
+        name = self.selected_trial()
+        if name is not None:
+            self.app.push_screen(TrialScreen(self.source.board, name))
+
+    def action_quit_sweep(self) -> None:
+        """q: stop the sweep (each trial saves), then close when Tune's loop has ended. Again: at once."""
+        if self._ended():
+            self.app.exit(self.result)
+        elif self._quit_when_done:
+            self.source.abort()
+            self.notify("stopping now, without waiting for saves", severity="warning", timeout=4)
+        else:
+            self._quit_when_done = True
+            self.source.stop_sweep()
+            self.notify("stopping: each running trial saves, then this closes (q again: at once)", timeout=8)
+
+    def _ended(self) -> bool:
+        if self.worker is None:  # showing a sweep run elsewhere (or fixed data): its own state says
+            return self.last.state in SWEEP_STATES
+        return self.worker.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+
+
+# One trial, read-only --------------------------------------------------------------------------------
+
+TRIAL_STATES = {"warming up": TrainerState.WARMING_UP, "training": TrainerState.TRAINING,
+                "evaluating": TrainerState.EVALUATING, "finished": TrainerState.FINISHED,
+                "stopped": TrainerState.STOPPED, "early-stopped": TrainerState.STOPPED,
+                "paused": TrainerState.PAUSED, "error": TrainerState.ERROR}
+
+
+def trial_snapshot(row: TrialRow, env_id: str, run_dir: str) -> Any:
+    """A dashboard snapshot of one trial, from what the trial reported to the driver (never its files)."""
+    from ddpg_tui.session import Snapshot
+
+    evals = tuple(EvalResult(int(s), m, sd, ()) for s, m, sd in row.evals)
+    best = max(evals, key=lambda e: e.mean) if evals else None
+    updates = row.losses[-1][0] if row.losses else 0
+    progress = StepStats(row.step, row.total_steps, row.episodes_done, row.steps_per_second, 0, 0, 0.0,
+                         row.train_seconds, updates)
+    return Snapshot(version=row.step, env_id=env_id, run_dir=run_dir,
+                    state=TRIAL_STATES.get(row.state, TrainerState.STARTING), message=row.message, progress=progress,
+                    episode_steps=tuple(int(s) for s, _ in row.episodes),
+                    episode_returns=tuple(r for _, r in row.episodes), evals=evals, best_eval=best,
+                    loss_updates=tuple(int(u) for u, _, _ in row.losses),
+                    critic_losses=tuple(c for _, c, _ in row.losses), actor_losses=tuple(a for _, _, a in row.losses))
+
+
+class TrialScreen(Screen):
+    """One trial's curves, as its ordinary dashboard draws them, without its controls (read-only)."""
+
+    DEFAULT_CSS = """
+    TrialScreen #trial-plots { width: 1fr; }
+    TrialScreen #trial-reward { height: 1fr; min-height: 8; }
+    TrialScreen #trial-losses { height: 40%; min-height: 6; }
+    TrialScreen #trial-status { width: 38; padding: 0 1; border: round $primary; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back"), Binding("q", "back", "Back")]
+
+    def __init__(self, board: Board, name: str) -> None:
+        super().__init__()
+        self.board = board
+        self.trial = name
+        self._drawn = -1
+
+    def compose(self) -> ComposeResult:
+        from ddpg_tui.widgets.panels import StatusPanel
+        from ddpg_tui.widgets.plots import LossPlot, RewardPlot
+
+        yield Header()
+        with Horizontal():
+            with Vertical(id="trial-plots"):
+                yield RewardPlot(id="trial-reward")
+                with Horizontal(id="trial-losses"):
+                    yield LossPlot("Critic loss", "critic_losses", log_scale=True)
+                    yield LossPlot("Actor loss (-Q)", "actor_losses", log_scale=False)
+            yield StatusPanel(id="trial-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#trial-status").border_title = "Status (read-only)"
+        self.sub_title = self.trial
+        self.set_interval(1.0, self.refresh_view)
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        from ddpg_tui.widgets.panels import StatusPanel
+        from ddpg_tui.widgets.plots import LossPlot, RewardPlot
+
+        row = self.board.row(self.trial)
+        if row is None or (row.step, len(row.evals), row.state) == self._drawn:
+            return
+        self._drawn = (row.step, len(row.evals), row.state)
+        sweep = self.board.snapshot()
+        snapshot = trial_snapshot(row, sweep.env_id, f"{sweep.sweep_dir}/{row.name}")
+        self.query_one(StatusPanel).show(snapshot)
+        self.query_one(RewardPlot).show(snapshot)
+        for plot in self.query(LossPlot):
+            plot.show(snapshot)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+# The app that hosts it on its own (`ddpg-tui sweep` without --headless) -----------------------------
+
+
+class SweepApp(App):
+    """The sweep screen as an app of its own, until the main app opens it from its forms."""
+
+    TITLE = "ddpg-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit_sweep", "Quit", show=False, priority=True)]
+
+    def __init__(self, source: SweepSource, run: bool = True) -> None:
+        super().__init__()
+        self.source = source
+        self.run_sweep = run
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def on_mount(self) -> None:
+        self.loop = asyncio.get_running_loop()  # for signal handlers, which may only schedule work on it
+        self.push_screen(SweepScreen(self.source, run=self.run_sweep))
+
+    @property
+    def sweep_screen(self) -> SweepScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, SweepScreen)), None)
+
+    def action_quit_sweep(self) -> None:
+        screen = self.sweep_screen
+        if screen is None:
+            self.exit()
+        else:
+            screen.action_quit_sweep()
+
+    def action_quit(self) -> None:  # Ctrl+Q and the palette's Quit: stop the sweep first, as q does
+        self.action_quit_sweep()
+
+
+def run_sweep_app(run: Any, print_line: Callable[[str], None] = print) -> int:
+    """Run the sweep in the app; afterwards print what it left behind, as the headless sweep does."""
+    app = SweepApp(run)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        # A signal handler runs between two bytecodes of the loop: only schedule the quit.
+        if app.loop is not None:
+            app.loop.call_soon_threadsafe(app.action_quit_sweep)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    screen_result = app.return_value
+    if screen_result is None:  # the app closed before Tune's loop reported its end
+        print_line(f"the sweep stopped; carry it on with: ddpg-tui sweep --resume {run.sweep_dir}")
+        return 130
+    print_line(screen_result.markdown)
+    print_line(f"summary: {screen_result.summary_md}, {screen_result.summary_csv}")
+    if screen_result.message:
+        print_line(screen_result.message)
+    return 1 if screen_result.state == "error" else 0
+
