@@ -1,0 +1,196 @@
+"""The runs screen: every run and sweep under runs/, newest first; select several and compare them.
+
+Comparing draws the sweep screen's overlay plot (a run is one line; a sweep one line per config,
+its median over seeds with the min-max band) and a table of the config fields that differ.
+Everything comes from the folders (`agents.sweep_history`): these runs have finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from agents.sweep_history import RunRecord, Series, differing_fields, list_runs, read_any
+from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
+
+# The name and the evaluations first: at 80 columns they are what must stay in view.
+RUN_COLUMNS = (("mark", " "), ("name", "name"), ("final", "final eval"), ("best", "best eval"), ("kind", "kind"),
+               ("steps", "steps"), ("env", "env"), ("date", "date"))
+
+
+def fmt(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.1f}"
+
+
+def date_text(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def steps_text(record: RunRecord) -> str:
+    trials = f" ×{record.trials}" if record.kind == "sweep" else ""
+    return f"{record.steps:,}/{record.total_steps:,}{trials}"
+
+
+class RunsScreen(Screen):
+    DEFAULT_CSS = """
+    RunsScreen #runs-help { height: 1; padding: 0 1; color: $text-muted; }
+    RunsScreen #runs { height: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("r", "reload", "Reload"),
+        Binding("q", "leave", "Quit"),
+    ]
+
+    def __init__(self, load: Callable[[], list[RunRecord]], preselect: Sequence[Path] = ()) -> None:
+        super().__init__()
+        self.load = load
+        self.records: list[RunRecord] = []
+        self.selected: set[str] = {str(Path(p).resolve()) for p in preselect}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("space selects, c compares the selected (or the highlighted one)", id="runs-help")
+        table: DataTable = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        for key, label in RUN_COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "runs and sweeps, newest first"
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.records = sorted(self.load(), key=lambda r: r.modified, reverse=True)
+        table = self.query_one(DataTable)
+        table.clear()
+        for record in self.records:
+            table.add_row(*self._cells(record), key=str(record.path.resolve()))
+        if not self.records:
+            self.query_one("#runs-help", Static).update("no runs or sweeps under runs/ yet: "
+                                                        "ddpg-tui train, or ddpg-tui sweep, makes them")
+
+    def _cells(self, record: RunRecord) -> tuple[object, ...]:
+        mark = "✓" if str(record.path.resolve()) in self.selected else ""
+        return (mark, record.name, fmt(record.final), fmt(record.best), record.kind, steps_text(record),
+                record.env_id, date_text(record.modified))
+
+    def highlighted(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_toggle(self) -> None:
+        key = self.highlighted()
+        if key is None:
+            return
+        self.selected.symmetric_difference_update({key})
+        self.query_one(DataTable).update_cell(key, "mark", "✓" if key in self.selected else "")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # enter on a row: select it, as space does
+        self.action_toggle()
+
+    def action_compare(self) -> None:
+        chosen = [r for r in self.records if str(r.path.resolve()) in self.selected]
+        if not chosen and (key := self.highlighted()) is not None:
+            chosen = [r for r in self.records if str(r.path.resolve()) == key]
+        if chosen:
+            self.app.push_screen(CompareScreen(chosen))
+
+    def action_leave(self) -> None:
+        self.app.exit()
+
+
+def compare_rows(records: Sequence[RunRecord]) -> tuple[list[Series], list[tuple[str, list[str]]]]:
+    """Every series of the chosen runs and sweeps, and the config fields that differ between them."""
+    series = [s for record in records for s in record.series]
+    return series, differing_fields(series)
+
+
+def final_of(series: Series) -> float:
+    return series.median[-1] if series.median else math.nan
+
+
+class CompareScreen(Screen):
+    """The chosen runs' curves on one plot, and what differs between their configs."""
+
+    DEFAULT_CSS = """
+    CompareScreen #compare-plot { height: 1fr; min-height: 8; }
+    CompareScreen #differences { height: auto; max-height: 45%; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back"), Binding("q", "back", "Back")]
+
+    def __init__(self, records: Sequence[RunRecord]) -> None:
+        super().__init__()
+        self.records = list(records)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield OverlayPlot(title="Evaluation return (a sweep: median over seeds, min-max band)", id="compare-plot")
+        table: DataTable = DataTable(id="differences", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"comparing {len(self.records)}: " + ", ".join(r.name for r in self.records)
+        series, differences = compare_rows(self.records)
+        self.query_one(OverlayPlot).show(series, list(range(len(series))))
+        table = self.query_one(DataTable)
+        table.add_column("run / config", key="label")
+        for column in ("seeds", "final", "best"):
+            table.add_column({"final": "final eval", "best": "best eval"}.get(column, column), key=column)
+        for key, _ in differences:
+            table.add_column(key, key=f"field-{key}")
+        for index, s in enumerate(series):
+            best = max(s.high) if s.high else math.nan
+            values = [value[index] for _, value in differences]
+            table.add_row(Text(s.label, style=hex_colour(index)), str(s.seeds), fmt(final_of(s)), fmt(best), *values,
+                          key=f"{index}")
+        if not differences:
+            self.notify("the configs are the same in every field", timeout=4)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class RunsApp(App):
+    """The runs screen as an app of its own (`ddpg-tui compare`), until the main app opens it."""
+
+    TITLE = "ddpg-tui"
+
+    def __init__(self, root: Path = Path("runs"), preselect: Sequence[Path] = (),
+                 load: Callable[[], list[RunRecord]] | None = None) -> None:
+        super().__init__()
+        self.preselect = list(preselect)
+        self.load = load or (lambda: with_chosen(list_runs(root), self.preselect))
+
+    def on_mount(self) -> None:
+        screen = RunsScreen(self.load, self.preselect)
+        self.push_screen(screen)
+        if self.preselect:
+            self.call_after_refresh(screen.action_compare)
+
+
+def with_chosen(records: list[RunRecord], chosen: Sequence[Path]) -> list[RunRecord]:
+    """The runs under runs/, plus those named on the command line that live elsewhere."""
+    known = {r.path.resolve() for r in records}
+    extra = [read_any(p) for p in chosen if Path(p).resolve() not in known]
+    return extra + records
+
+
+def run_runs_app(root: Path, preselect: Sequence[Path]) -> int:
+    RunsApp(root, preselect).run()
+    return 0

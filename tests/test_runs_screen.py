@@ -1,0 +1,112 @@
+"""The runs screen (`ddpg-tui compare`), driven with Pilot on fixed records: list, select, compare; screenshots."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agents.sweep_history import RunRecord, Series
+from ddpg_tui.screens.runs import CompareScreen, RunsApp, RunsScreen, compare_rows
+
+BASE = {"env_id": "Pendulum-v1", "total_steps": 20000, "actor_lr": 0.001, "lr_schedule": "constant",
+        "hidden_sizes": [64, 64], "gamma": 0.98, "seed": 0}
+STAMP = 1_795_000_000.0  # 2026-11-18 in UTC; the fixture pins the zone so the dates are the same everywhere
+
+
+def series(label: str, level: float, seeds: int, **config: object) -> Series:
+    steps = tuple(range(2000, 20001, 2000))
+    median = tuple(level + (-1300 - level) * math.exp(-s / 3000) for s in steps)
+    spread = 40.0 if seeds > 1 else 0.0
+    return Series(label, steps, median, tuple(m - spread for m in median), tuple(m + spread for m in median), seeds,
+                  {**BASE, **config})
+
+
+def fixed_records() -> list[RunRecord]:
+    sweep = (series("lr-demo: actor_lr=0.001", -140, 3), series("lr-demo: actor_lr=0.0003", -260, 3, actor_lr=0.0003))
+    return [
+        RunRecord(Path("runs/sweeps/lr-demo"), "sweep", "lr-demo", "Pendulum-v1", 20000, 20000, -140.0, -118.2,
+                  STAMP, sweep, trials=6),
+        RunRecord(Path("runs/pendulum-20261117-090000"), "run", "pendulum-20261117-090000", "Pendulum-v1", 20000,
+                  20000, -123.4, -117.4, STAMP - 86400, (series("pendulum-20261117-090000", -125, 1, gamma=0.99),)),
+        RunRecord(Path("runs/mountain-car-continuous-20261116-080000"), "run",
+                  "mountain-car-continuous-20261116-080000", "MountainCarContinuous-v0", 60000, 30000, 86.0, 93.6,
+                  STAMP - 2 * 86400, (series("mountain-car-continuous-20261116-080000", 90, 1,
+                                             env_id="MountainCarContinuous-v0"),)),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def app() -> RunsApp:
+    return RunsApp(load=lambda: fixed_records()[::-1])  # oldest first: the screen sorts
+
+
+def test_comparing_lists_every_series_and_only_the_fields_that_differ() -> None:
+    records = fixed_records()
+    lines, differences = compare_rows(records[:2])
+    assert [s.label for s in lines] == ["lr-demo: actor_lr=0.001", "lr-demo: actor_lr=0.0003",
+                                        "pendulum-20261117-090000"]
+    assert differences == [("actor_lr", ["0.001", "0.0003", "0.001"]), ("gamma", ["0.98", "0.98", "0.99"])]
+
+
+async def test_the_list_is_newest_first_and_space_then_c_compares_the_selected() -> None:
+    runs_app = app()
+    async with runs_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = runs_app.screen
+        assert isinstance(screen, RunsScreen)
+        assert [r.name for r in screen.records] == ["lr-demo", "pendulum-20261117-090000",
+                                                    "mountain-car-continuous-20261116-080000"]
+        await pilot.press("space", "down", "space", "c")
+        await pilot.pause()
+        compare = runs_app.screen
+        assert isinstance(compare, CompareScreen)
+        assert [r.name for r in compare.records] == ["lr-demo", "pendulum-20261117-090000"]
+        table = compare.query_one("#differences")
+        assert table.row_count == 3 and len(table.columns) == 4 + 2  # label, seeds, final, best + actor_lr, gamma
+        await pilot.press("escape")
+        assert isinstance(runs_app.screen, RunsScreen)
+
+
+async def test_c_with_nothing_selected_compares_the_highlighted_run() -> None:
+    runs_app = app()
+    async with runs_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("down", "c")
+        await pilot.pause()
+        assert [r.name for r in runs_app.screen.records] == ["pendulum-20261117-090000"]
+
+
+async def test_an_empty_runs_folder_says_how_to_make_runs() -> None:
+    runs_app = RunsApp(load=list)
+    async with runs_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "no runs or sweeps under runs/ yet" in str(runs_app.screen.query_one("#runs-help").render())
+        await pilot.press("c")
+        assert isinstance(runs_app.screen, RunsScreen)
+
+
+def test_runs_screen_at_120x40(snap_compare) -> None:
+    assert snap_compare(app(), terminal_size=(120, 40))
+
+
+def test_runs_screen_at_80x24(snap_compare) -> None:
+    assert snap_compare(app(), terminal_size=(80, 24))
+
+
+def test_compare_view_at_120x40(snap_compare) -> None:
+    assert snap_compare(app(), terminal_size=(120, 40), press=["space", "down", "space", "c"])
+
+
+def test_compare_view_at_80x24(snap_compare) -> None:
+    assert snap_compare(app(), terminal_size=(80, 24), press=["space", "down", "space", "c"])
