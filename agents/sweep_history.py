@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -154,6 +155,32 @@ def list_runs(root: Path = Path("runs")) -> list[RunRecord]:
         except (RunReadError, OSError, ValueError, KeyError):
             continue
     return sorted(records, key=lambda r: r.modified, reverse=True)
+
+
+def compare_rows(records: Sequence[RunRecord]) -> tuple[list[Series], list[tuple[str, list[str]]]]:
+    """Every series of the chosen runs and sweeps, and the config fields that differ between them."""
+    series = [s for record in records for s in record.series]
+    return series, differing_fields(series)
+
+
+def final_of(series: Series) -> float:
+    return series.median[-1] if series.median else math.nan
+
+
+# How a record reads in a table: the runs screen and `compare --headless` print the same ---------------
+
+
+def fmt_return(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.1f}"
+
+
+def date_text(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def steps_text(record: RunRecord) -> str:
+    trials = f" ×{record.trials}" if record.kind == "sweep" else ""
+    return f"{record.steps:,}/{record.total_steps:,}{trials}"
 
 
 def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[str]]]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.sweep_history import RunRecord, Series
-from ddpg_tui.screens.runs import CompareScreen, RunsApp, RunsScreen, compare_rows
+from agents.sweep_history import RunRecord, Series, compare_rows
+from ddpg_tui.screens.runs import CompareScreen, RunsApp, RunsScreen
 
 BASE = {"env_id": "Pendulum-v1", "total_steps": 20000, "actor_lr": 0.001, "lr_schedule": "constant",
         "hidden_sizes": [64, 64], "gamma": 0.98, "seed": 0}

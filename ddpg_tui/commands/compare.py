@@ -78,7 +78,8 @@ def _console() -> Console:
 def print_listing(records: Sequence[RunRecord]) -> None:
     from rich.table import Table
 
-    from ddpg_tui.screens.runs import date_text, fmt, steps_text
+    from agents.sweep_history import date_text, steps_text
+    from agents.sweep_history import fmt_return as fmt
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("kind", "folder", "env", "steps", "final eval", "best eval", "date"):
@@ -92,7 +93,8 @@ def print_comparison(records: Sequence[RunRecord]) -> None:
     """The runs (one row per series, with its plot marker), the fields that differ, and the text plot."""
     from rich.table import Table
 
-    from ddpg_tui.screens.runs import compare_rows, final_of, fmt
+    from agents.sweep_history import compare_rows, final_of
+    from agents.sweep_history import fmt_return as fmt
 
     console = _console()
     series, differences = compare_rows(records)

@@ -8,7 +8,6 @@ Everything comes from the folders (`agents.sweep_history`): these runs have fini
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -19,25 +18,21 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from agents.sweep_history import RunRecord, Series, differing_fields, list_runs, read_any
+from agents.sweep_history import (
+    RunRecord,
+    compare_rows,
+    date_text,
+    final_of,
+    list_runs,
+    read_any,
+    steps_text,
+)
+from agents.sweep_history import fmt_return as fmt
 from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
 
 # The name and the evaluations first: at 80 columns they are what must stay in view.
 RUN_COLUMNS = (("mark", " "), ("name", "name"), ("final", "final eval"), ("best", "best eval"), ("kind", "kind"),
                ("steps", "steps"), ("env", "env"), ("date", "date"))
-
-
-def fmt(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:,.1f}"
-
-
-def date_text(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
-
-
-def steps_text(record: RunRecord) -> str:
-    trials = f" ×{record.trials}" if record.kind == "sweep" else ""
-    return f"{record.steps:,}/{record.total_steps:,}{trials}"
 
 
 class RunsScreen(Screen):
@@ -112,16 +107,6 @@ class RunsScreen(Screen):
 
     def action_leave(self) -> None:
         self.app.exit()
-
-
-def compare_rows(records: Sequence[RunRecord]) -> tuple[list[Series], list[tuple[str, list[str]]]]:
-    """Every series of the chosen runs and sweeps, and the config fields that differ between them."""
-    series = [s for record in records for s in record.series]
-    return series, differing_fields(series)
-
-
-def final_of(series: Series) -> float:
-    return series.median[-1] if series.median else math.nan
 
 
 class CompareScreen(Screen):
