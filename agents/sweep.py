@@ -81,7 +81,8 @@ class SweepSpec:
         seed_text = (f"{seeds[0]}-{seeds[-1]}" if list(seeds) == list(range(seeds[0], seeds[-1] + 1))
                      else ",".join(map(str, seeds)))
         return [f"{self.label} ({self.base.env_id}), {self.base.total_steps:,} steps a trial",
-                f"{len(self.variants())} configs × {len(self.seeds)} seeds ({seed_text}) = {len(self.trials())} trials",
+                f"{_count(len(self.variants()), 'config')} × {_count(len(self.seeds), 'seed')} ({seed_text}) = "
+                f"{_count(len(self.trials()), 'trial')}",
                 "searched: " + (" ".join(searched) or "nothing (the base config on every seed)"),
                 f"scheduler: {self.scheduler or 'none (every trial runs to the end)'}"]
 
@@ -112,6 +113,10 @@ class SweepSpec:
             drawn=tuple({k: validate_field(k, v) for k, v in d.items()} for d in data["drawn"]),
             seeds=tuple(data["seeds"]), scheduler=data["scheduler"], threshold=data["threshold"],
             reeval=data["reeval"])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _plain(value: Any) -> Any:

@@ -214,7 +214,7 @@ class SweepScreen(Screen):
             return
         for row in snapshot.trials:  # in place, so the cursor stays where the user put it
             for (key, _), value in zip(COLUMNS, self._cells(row, colours), strict=True):
-                table.update_cell(row.name, key, value)
+                table.update_cell(row.name, key, value, update_width=True)  # "pending" grows to "early-stopped"
 
     @staticmethod
     def _cells(row: TrialRow, colours: dict[str, str]) -> tuple[Any, ...]:
