@@ -94,7 +94,7 @@ def test_a_two_by_two_sweep_completes_on_both_nodes_and_its_summary_matches_each
         cluster, tmp_path: Path) -> None:
     import csv
 
-    run = new_run(tmp_path, "grid", tiny(), grid={"actor_lr": (1e-3, 3e-4)}, seeds=(0, 1))
+    run = new_run(tmp_path, "grid", tiny(total_steps=400), grid={"actor_lr": (1e-3, 3e-4)}, seeds=(0, 1))
     result = run.fit()
     run.close()
 
@@ -106,12 +106,12 @@ def test_a_two_by_two_sweep_completes_on_both_nodes_and_its_summary_matches_each
     for row in rows:
         run_dir = run.sweep_dir / row["trial"]
         evals = eval_rows(run_dir)
-        assert [e["step"] for e in evals] == [200, 400, 600]
+        assert [e["step"] for e in evals] == [200, 400]
         assert float(row["final_eval"]) == pytest.approx(evals[-1]["mean"], abs=1e-3)
         assert float(row["best_eval"]) == pytest.approx(max(e["mean"] for e in evals), abs=1e-3)
         reached = next((e["step"] for e in evals if e["mean"] >= THRESHOLD), None)
         assert row["steps_to_threshold"] == ("" if reached is None else str(reached))
-        assert (int(row["steps"]), row["state"]) == (600, "finished")
+        assert (int(row["steps"]), row["state"]) == (400, "finished")
         assert float(row["wall_seconds"]) > 0
         config = (run_dir / "config.toml").read_text()
         assert f"actor_lr = {float(row['actor_lr'])!r}" in config and f"seed = {row['seed']}" in config
@@ -124,13 +124,13 @@ def test_a_two_by_two_sweep_completes_on_both_nodes_and_its_summary_matches_each
     from agents.trainer import Trainer
 
     trial = run.sweep_dir / rows[0]["trial"]
-    assert evaluate_checkpoint(trial, episodes=1, seed=0).step == 600
-    outcome = Trainer(None, None, trial, resume_from=trial / "checkpoints" / "latest.pt", total_steps=800).run()
-    assert (outcome.state.value, outcome.step) == ("finished", 800)
+    assert evaluate_checkpoint(trial, episodes=1, seed=0).step == 400
+    outcome = Trainer(None, None, trial, resume_from=trial / "checkpoints" / "latest.pt", total_steps=600).run()
+    assert (outcome.state.value, outcome.step) == ("finished", 600)
 
 
 def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(cluster, tmp_path: Path) -> None:
-    run = new_run(tmp_path, "killed-worker", tiny(total_steps=2000, eval_every=400, save_every=400))
+    run = new_run(tmp_path, "killed-worker", tiny(total_steps=1600, eval_every=400, save_every=400))
     name = run.spec.trials()[0][0]
     killed: list[tuple[int, int]] = []
 
@@ -151,13 +151,13 @@ def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(cluster, tmp_
 
     assert killed, "the worker was never killed"
     row = next(r for r in result.snapshot.trials if r.name == name)
-    assert row.state == "finished" and row.step == 2000
+    assert row.state == "finished" and row.step == 1600
     assert row.attempts == 2 and row.pid != killed[0][0]
     # Saves fall on episode boundaries here (200 steps on Pendulum): the last before the kill was at 800 or later.
     assert 800 <= row.resumed_from <= killed[0][1] and row.resumed_from % 400 == 0
     steps = [e["step"] for e in eval_rows(run.sweep_dir / name)]
-    assert steps == [400, 800, 1200, 1600, 2000], "no evaluation lost or written twice"
-    assert checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt") == 2000
+    assert steps == [400, 800, 1200, 1600], "no evaluation lost or written twice"
+    assert checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt") == 1600
 
 
 def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_the_rest(
@@ -165,7 +165,7 @@ def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_th
     from agents.sweep import load_spec
     from agents.sweep_driver import SweepRun
 
-    run = new_run(tmp_path, "stopped", tiny(total_steps=2400, eval_every=800, save_every=800), seeds=(0, 1, 2))
+    run = new_run(tmp_path, "stopped", tiny(total_steps=1600, eval_every=800, save_every=800), seeds=(0, 1))
     outcome: list = []
     driver = threading.Thread(target=lambda: outcome.append(run.fit()), daemon=True)
     driver.start()
@@ -182,7 +182,7 @@ def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_th
     assert outcome and outcome[0].state == "paused"
     rows = {r.name: r for r in outcome[0].snapshot.trials}
     paused = rows[other.name]
-    assert paused.state == "paused" and 400 <= paused.step < 2400
+    assert paused.state == "paused" and 400 <= paused.step < 1600
     assert checkpoint_step(run.sweep_dir / other.name / "checkpoints" / "latest.pt") == paused.step
     stopped_step = rows[stopped.name].step
     assert checkpoint_step(run.sweep_dir / stopped.name / "checkpoints" / "latest.pt") == stopped_step
@@ -225,7 +225,7 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
                 "--set", "eval_every=500", "--set", "eval_episodes=1", "--set", "save_every=500",
                 "--set", "buffer_size=10000", "--set", "device=cpu"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    driver = subprocess.Popen([*command, "sweep", "--env", "Pendulum-v1", "--seeds", "0-2", "--steps", "1500",
+    driver = subprocess.Popen([*command, "sweep", "--env", "Pendulum-v1", "--seeds", "0-2", "--steps", "1000",
                                *settings, "--name", "killed", "--address", address, "--headless"],
                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sweep_dir = tmp_path / "runs" / "sweeps" / "killed"
@@ -233,7 +233,7 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
     def finished_trials() -> list[Path]:
         done = []
         for metrics in sweep_dir.glob("*/metrics.jsonl"):
-            if any(row["step"] == 1500 for row in eval_rows(metrics.parent)):
+            if any(row["step"] == 1000 for row in eval_rows(metrics.parent)):
                 done.append(metrics.parent)
         return done
     try:
@@ -252,6 +252,6 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
     for name, metrics in done.items():
         assert (sweep_dir / name / "metrics.jsonl").read_bytes() == metrics, f"{name} was trained again"
     summary = (sweep_dir / "summary.csv").read_text().splitlines()
-    assert len(summary) == 4 and all(",finished,1500,1500," in line for line in summary[1:]), summary
+    assert len(summary) == 4 and all(",finished,1000,1000," in line for line in summary[1:]), summary
     for path in sweep_dir.glob("*-seed*"):
-        assert [row["step"] for row in eval_rows(path)] == [500, 1000, 1500]
+        assert [row["step"] for row in eval_rows(path)] == [500, 1000]
