@@ -195,6 +195,12 @@ def address_endpoint(address: str) -> tuple[str, int] | None:
         host, port = None, None
     if not host or not port or parsed.scheme not in ("tcp", "ray"):
         raise SweepError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:10001")
+    if parsed.scheme == "ray":
+        # With Ray Client, Tuner.fit runs Tune's loop in an actor on the head node: the driver-side
+        # callback, the stop keys and the summary would all happen there, out of this process's sight.
+        raise SweepError(f"--address {address}: Ray Client runs Tune's loop on the cluster, out of this "
+                         "command's sight; run ddpg-tui sweep on a node of the cluster with --address auto "
+                         "(or the head's HOST:6379)")
     return host, port
 
 

@@ -82,6 +82,13 @@ def test_a_malformed_address_is_refused(tmp_path: Path) -> None:
     assert_one_line(result, "--address 'ray://nohost': expected auto, HOST:PORT or ray://HOST:10001")
 
 
+def test_a_ray_client_address_is_refused_with_what_to_do_instead(tmp_path: Path) -> None:
+    result = sweep(["sweep", "--seeds", "0", "--address", "ray://127.0.0.1:10001", "--headless"], tmp_path,
+                   prelude="import sys; sys.modules['ray'] = None; ")
+    assert_one_line(result, "Ray Client runs Tune's loop on the cluster, out of this command's sight; run ddpg-tui "
+                            "sweep on a node of the cluster with --address auto")
+
+
 def test_sweep_help_lists_the_issue_flags() -> None:
     result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "sweep", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT)

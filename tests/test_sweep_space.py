@@ -171,3 +171,32 @@ def test_the_trials_reporter_reports_every_evaluation_and_each_latest_save_with_
     last = reports[-1][0]
     assert last["asha_step"] == 400, "the final evaluation is no ASHA rung"
     assert last["best_eval"] == max(e.mean for e in evals)
+
+
+def test_samples_are_drawn_once_with_tunes_domains_and_the_same_seed_draws_the_same() -> None:
+    from agents.sweep_space import draw_samples
+
+    samples = [parse_sample("critic_lr=loguniform(1e-4,1e-2)"), parse_sample("batch_size=randint(64,66)"),
+               parse_sample("noise=choice(gaussian,ou)")]
+    drawn = draw_samples(samples, 20, seed=7)
+    assert drawn == draw_samples(samples, 20, seed=7) != draw_samples(samples, 20, seed=8)
+    assert all(1e-4 <= d["critic_lr"] <= 1e-2 and type(d["critic_lr"]) is float for d in drawn)
+    assert {d["batch_size"] for d in drawn} == {64, 65, 66}, "randint includes its high bound"
+    assert {d["noise"] for d in drawn} == {"gaussian", "ou"}
+
+
+def test_every_trial_tune_resolves_from_the_space_is_one_trial_of_the_spec() -> None:
+    from ray.tune.search.variant_generator import generate_variants
+
+    from agents.sweep_space import param_space, variant_of
+
+    drawn = [{"critic_lr": 0.0005}, {"critic_lr": 0.002}]
+    spec = SweepSpec(name="x", label="pendulum", base=DDPGConfig(), grid={"hidden_sizes": ((64, 64), (32, 32))},
+                     samples=(SampleSpec("critic_lr", "loguniform", (1e-4, 1e-2)),), sample_count=2,
+                     drawn=tuple(drawn), seeds=(0, 1))
+    resolved = [config for _, config in generate_variants(param_space(spec.grid, drawn, spec.seeds))]
+    names = []
+    for config in resolved:
+        variant, seed = variant_of(config, list(spec.grid))
+        names.append(trial_name(variant.label, seed))
+    assert sorted(names) == sorted(name for name, _, _ in spec.trials()) and len(names) == 8
