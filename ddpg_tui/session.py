@@ -92,17 +92,26 @@ class TrainingSession:
         self._lock = threading.Lock()
         self._folded = _Folded()
         self.outcome: TrainingOutcome | None = None
+        self.finished = threading.Event()  # set when run() has returned, whichever way
 
     # The worker's side -------------------------------------------------------------
 
     def run(self) -> TrainingOutcome | None:
         """Build the trainer and train; every failure ends up in the snapshot, not raised."""
+        try:
+            return self._run()
+        finally:
+            self.finished.set()
+
+    def _run(self) -> TrainingOutcome | None:
         request = self.request
         try:
             trainer = Trainer(request.config, self.sink, request.run_dir, resume_from=request.resume_from,
                               total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
                               controls=self.controls, env_id=request.env_id)
         except Exception as error:  # EnvError, ConfigError, CheckpointError, OSError: one line each
+            self.controls.close()  # nothing will ever read a command: refuse them
+            request.discard_unused_run_dir()
             self.sink(StateChanged(0, TrainerState.ERROR, str(error)))
             self.sink(TrainingError(0, str(error)))
             return None
@@ -154,6 +163,8 @@ class TrainingSession:
                 if event.state in (TrainerState.PAUSED, TrainerState.FINISHED, TrainerState.STOPPED) \
                         and not returning:
                     log("state", f"{event.step:>8,} {event.state.value}")
+            case Notice() if event.level == "info":  # e.g. how a command that came too late was answered
+                log("info", f"{event.step:>8,} {event.message}")
             case Notice():
                 log("warning", f"{event.step:>8,} warning: {event.message}")
             case TrainingError():

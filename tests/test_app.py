@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input
+from textual.widgets import Button, DataTable, Input, Label
 
 from agents.checkpoint import load_checkpoint
 from agents.config import DDPGConfig
 from agents.events import TrainerState
 from ddpg_tui.app import DDPGApp
-from ddpg_tui.request import TrainingRequest
+from ddpg_tui.request import EXIT_FAILED, TrainingRequest
 from ddpg_tui.screens.dashboard import DashboardScreen
 from ddpg_tui.screens.hyperparameters import HyperparametersScreen
 from ddpg_tui.screens.modals import ConfirmQuitScreen
+from ddpg_tui.screens.picker import PickerScreen
 
 TINY = DDPGConfig(env_id="Pendulum-v1", total_steps=1_000_000, learning_starts=100, batch_size=32,
                   hidden_sizes=(16, 16), eval_every=0, eval_episodes=2, buffer_size=10_000, threads=1)
@@ -135,14 +138,107 @@ async def test_an_error_in_training_shows_instead_of_crashing(tmp_path: Path) ->
         assert app.is_running
         await pilot.press("q")  # nothing is training: quits without asking
         await wait_until(pilot, lambda: not app.is_running)
+    assert app.exit_code == EXIT_FAILED
 
 
-async def test_dashboard_actions_are_in_the_command_palette(tmp_path: Path) -> None:
+async def test_dashboard_actions_and_one_quit_are_in_the_command_palette(tmp_path: Path) -> None:
     app = DDPGApp(TrainingRequest(TINY, tmp_path / "run"))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         screen = dashboard(app)
-        titles = [command.title for command in app.get_system_commands(screen)]
-        for title in ("Pause / resume training", "Evaluate now", "Save a checkpoint", "Quit"):
-            assert title in titles
-        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
-        screen.session.controls.stop(save=False)
+        try:
+            commands = list(app.get_system_commands(screen))
+            titles = [command.title for command in commands]
+            for title in ("Pause / resume training", "Evaluate now", "Save a checkpoint"):
+                assert title in titles
+            # Exactly one Quit, ours: Textual's own would exit and leave the trainer running.
+            assert titles.count("Quit") == 1
+            (quit_command,) = (c for c in commands if c.title == "Quit")
+            assert "asks first" in quit_command.help
+        finally:
+            screen.session.controls.stop(save=False)
+
+    picker_app = DDPGApp(runs_root=tmp_path)
+    async with picker_app.run_test(size=(120, 40)):
+        commands = [c for c in picker_app.get_system_commands(picker_app.screen) if c.title == "Quit"]
+        assert len(commands) == 1 and "asks first" in commands[0].help
+
+
+async def test_a_slow_env_check_does_not_freeze_the_picker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.envs
+
+    entered, release = threading.Event(), threading.Event()
+    real_make_env = agents.envs.make_env
+
+    def slow_make_env(env_id: str, seed: int | None = None):
+        entered.set()
+        release.wait(10)  # on the UI thread this would freeze the screen until the timeout
+        return real_make_env(env_id, seed)
+
+    monkeypatch.setattr(agents.envs, "make_env", slow_make_env)
+    app = DDPGApp(runs_root=tmp_path)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("enter")  # the cursor starts on the pendulum preset
+            await wait_until(pilot, entered.is_set, timeout=5)
+            status = app.screen.query_one("#env-error", Label)
+            await wait_until(pilot, lambda: "checking Pendulum-v1" in str(status.render()), timeout=5)
+            assert isinstance(app.screen, PickerScreen) and not release.is_set()
+            table = app.screen.query_one("#presets", DataTable)
+            row = table.cursor_row
+            await pilot.press("up" if row else "down")  # the screen still answers while the env is being made
+            assert table.cursor_row != row
+            release.set()
+            await wait_until(pilot, lambda: isinstance(app.screen, HyperparametersScreen), timeout=10)
+            await pilot.pause()  # let the new screen finish mounting before the app closes
+    finally:
+        release.set()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from agents.trainer import Trainer
+
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    config = TINY.replace(total_steps=50, learning_starts=10, batch_size=8, eval_episodes=1)
+    Trainer(config, run_dir=run_dir).run()
+    return run_dir
+
+
+async def resume_in_picker(tmp_path: Path, run_dir: Path) -> tuple[DDPGApp, str]:
+    """Type `run_dir` into the resume box; returns the app and the line shown under it."""
+    app = DDPGApp(runs_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        box = app.screen.query_one("#resume-run", Input)
+        box.focus()
+        box.value = str(run_dir)
+        await pilot.press("enter")
+        status = app.screen.query_one("#env-error", Label)
+        await wait_until(pilot, lambda: status.has_class("invalid") or not isinstance(app.screen, PickerScreen),
+                         timeout=10)
+        assert isinstance(app.screen, PickerScreen), "the resume was not refused"
+        assert box.has_class("-invalid")
+        return app, str(status.render())
+
+
+async def test_resume_box_refuses_a_finished_run_with_the_checkpoints_own_line(
+        tmp_path: Path, finished_run: Path) -> None:
+    from agents.checkpoint_payload import RunFinishedError, resumed_config
+
+    checkpoint = finished_run / "checkpoints" / "latest.pt"
+    with pytest.raises(RunFinishedError) as refusal:
+        resumed_config(load_checkpoint(checkpoint), checkpoint, None, None)
+    _, shown = await resume_in_picker(tmp_path, finished_run)
+    assert shown == str(refusal.value)
+
+
+async def test_resume_box_refuses_a_checkpoint_whose_env_id_would_import_a_module(
+        tmp_path: Path, finished_run: Path) -> None:
+    from agents.checkpoint import save_checkpoint
+
+    payload = load_checkpoint(finished_run / "checkpoints" / "latest.pt")
+    payload["env_id"] = "planted_module:Pendulum-v1"
+    run_dir = tmp_path / "planted"
+    save_checkpoint(run_dir / "checkpoints" / "latest.pt", payload)
+    _, shown = await resume_in_picker(tmp_path, run_dir)
+    assert "would import module 'planted_module'" in shown
+    assert "planted_module" not in sys.modules

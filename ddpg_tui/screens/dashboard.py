@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar, Protocol
 
 from textual import work
@@ -10,11 +11,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label
-from textual.worker import Worker
+from textual.worker import Worker, WorkerError
 
 from agents.config import ConfigError, DDPGConfig
 from agents.controls import Controls
 from agents.events import TrainerState
+from ddpg_tui.request import EXIT_OK
 from ddpg_tui.screens.modals import ConfirmQuitScreen, LiveEditScreen
 from ddpg_tui.session import Snapshot
 from ddpg_tui.widgets.panels import BufferPanel, EventLog, NoisePanel, StatusPanel
@@ -54,6 +56,8 @@ class DashboardScreen(Screen):
         self._ticks = 0
         self._notified_save = ""
         self._error_shown = False
+        self._confirm: ConfirmQuitScreen | None = None
+        self._quitting = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,25 +113,30 @@ class DashboardScreen(Screen):
             self.notify(snapshot.message, title="Training stopped", severity="error", timeout=10)
 
     # Actions: each only asks; the next snapshot shows what the trainer did --------------
+    # The controls refuse (return False) once training has ended; the user hears so.
 
     def action_toggle_pause(self) -> None:
-        if self.last_snapshot.active:
-            self.session.controls.toggle_pause()
+        if not self.session.controls.toggle_pause():
+            self.notify_ended()
 
     def action_evaluate(self) -> None:
-        if self.last_snapshot.active:
-            self.session.controls.evaluate()
+        if self.session.controls.evaluate():
             self.notify("evaluating (noise off)…", timeout=2)
+        else:
+            self.notify_ended()
 
     def action_save(self) -> None:
-        if self.last_snapshot.active:
-            self.session.controls.save()
+        if not self.session.controls.save():
+            self.notify_ended()
 
     def action_edit_live(self) -> None:
         if self.config is None:
             self.config = getattr(self.session, "config", None)
-        if not self.last_snapshot.active or self.config is None:
-            self.notify("nothing is training", severity="warning")
+        if self.session.controls.closed:
+            self.notify_ended()
+            return
+        if self.config is None:
+            self.notify("nothing is training yet", severity="warning")
             return
 
         def apply(changes: dict[str, Any] | None) -> None:
@@ -135,7 +144,7 @@ class DashboardScreen(Screen):
                 return
             try:
                 self.session.controls.set(**changes)
-            except ConfigError as error:
+            except ConfigError as error:  # a bad value, or training ended while the dialog was open
                 self.notify(str(error), severity="error")
                 return
             assert self.config is not None
@@ -143,22 +152,58 @@ class DashboardScreen(Screen):
 
         self.app.push_screen(LiveEditScreen(self.config), apply)
 
+    def notify_ended(self) -> None:
+        self.notify("training has ended", severity="warning", timeout=3)
+
+    # Quitting: q, Ctrl+C, Ctrl+Q, the palette and SIGTERM/SIGHUP all end up here ---------
+
     def action_quit_session(self) -> None:
-        if not self.last_snapshot.active:
-            self.app.exit()
+        """Ask first while training runs; asked again while the question is open, save and quit."""
+        if self._quitting:
+            self.notify("stopping…", timeout=2)
+        elif self._confirm is not None:
+            self._close_confirm()
+            self.stop_and_exit(save=True)
+        elif not self.last_snapshot.active:
+            self.stop_and_exit(save=False)  # nothing to save, but the worker may still be closing its files
+        else:
+            self._confirm = ConfirmQuitScreen()
+            self.app.push_screen(self._confirm, self._quit_chosen)
+
+    def _quit_chosen(self, choice: str | None) -> None:
+        self._confirm = None
+        if choice in ("save", "discard"):
+            self.stop_and_exit(save=choice == "save")
+
+    def _close_confirm(self) -> None:
+        confirm, self._confirm = self._confirm, None
+        if confirm is not None and self.app.screen is confirm:
+            confirm.dismiss(None)  # its callback then does nothing
+
+    def quit_now(self, return_code: int) -> None:
+        """Save and quit without asking (on a signal); an open question is closed unanswered."""
+        self._close_confirm()
+        self.stop_and_exit(save=True, return_code=return_code)
+
+    def stop_and_exit(self, save: bool, return_code: int = EXIT_OK) -> None:
+        if self._quitting:
             return
-
-        def chosen(choice: str | None) -> None:
-            if choice in ("save", "discard"):
-                self.stop_and_exit(save=choice == "save")
-
-        self.app.push_screen(ConfirmQuitScreen(), chosen)
+        self._quitting = True
+        if self.session.controls.stop(save=save) and self.last_snapshot.active:
+            self.notify("stopping…" + (" saving a checkpoint" if save else ""), timeout=5)
+        self._wait_then_exit(return_code)
 
     @work(exclusive=True, group="quit")
-    async def stop_and_exit(self, save: bool) -> None:
-        self.session.controls.stop(save=save)
-        self.notify("stopping…" + (" saving a checkpoint" if save else ""), timeout=5)
+    async def _wait_then_exit(self, return_code: int) -> None:
+        # The trainer stops within one step (or one evaluation episode), saves if asked,
+        # and ends its thread; only then may the app exit, or that thread would keep the
+        # process alive after the screen is gone.
         if self.worker is not None:
-            await self.worker.wait()
+            with contextlib.suppress(WorkerError):
+                await self.worker.wait()
         self.refresh_from_session()
-        self.app.exit()
+        self.app.exit(return_code=return_code)
+
+    def on_unmount(self) -> None:
+        # However the screen goes (a crash, a test ending), training must not run on unseen.
+        self.session.controls.stop(save=True)
