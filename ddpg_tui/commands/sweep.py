@@ -275,7 +275,8 @@ def run_headless_sweep(run_: SweepRun) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
         if len(received) == 1:
-            console.print("stopping: each running trial saves a checkpoint first (Ctrl+C again to stop at once)")
+            console.print("stopping: each running trial saves a checkpoint first (Ctrl+C again to stop at once)",
+                          soft_wrap=True)
             run_.stop_sweep()
         else:
             run_.abort()

@@ -106,7 +106,11 @@ class RunsScreen(Screen):
             self.app.push_screen(CompareScreen(chosen))
 
     def action_leave(self) -> None:
-        self.app.exit()
+        # Opened from the main app's first screen: back to it. As `ddpg-tui compare`'s own app: quit.
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
 
 
 class CompareScreen(Screen):
