@@ -131,8 +131,8 @@ def resumed_config(payload: dict[str, Any], path: Path, total_steps: int | None,
     step = int(payload["counters"]["step"])
     if step >= config.total_steps:
         run = path.parent.parent if path.parent.name == "checkpoints" else path
-        raise RunFinishedError(f"{run} already finished {step:,} of {config.total_steps:,} steps; "
-                               f"pass --steps N with N > {step} to train on")
+        raise RunFinishedError(f"{run} already finished {step:,} of {config.total_steps:,} steps; to train on, "
+                               f"give it more: ddpg-tui train --resume {run} --steps N, with N > {step}")
     return config
 
 

@@ -218,7 +218,8 @@ def test_resuming_rewrites_metrics_so_that_no_step_appears_twice(tiny_config, tm
 
 def test_a_finished_run_is_refused_with_how_to_extend_it(tiny_config, tmp_path: Path) -> None:
     Trainer(tiny_config.replace(total_steps=150), None, tmp_path / "run").run()
-    with pytest.raises(RunFinishedError, match=r"run already finished 150 of 150 steps; pass --steps N with N > 150"):
+    with pytest.raises(RunFinishedError, match=r"run already finished 150 of 150 steps; to train on, give it more: "
+                       r"ddpg-tui train --resume .*run --steps N, with N > 150"):
         Trainer(None, None, tmp_path / "run", resume_from=tmp_path / "run" / "checkpoints" / "latest.pt")
 
 
