@@ -14,7 +14,11 @@ The rooms:
 - `sweep_trial.py`: the Tune trainable, a thin adapter around `Trainer`;
 - `sweep_driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
 - `sweep_board.py`: the driver's picture of all trials, which every front-end draws;
-- `sweep_summary.py`: summary.csv and summary.md.
+- `sweep_summary.py`: summary.csv and summary.md;
+- `sweep_history.py`: finished runs and sweeps read back from their folders, for `ddpg-tui compare`.
+
+Data flows one way: trainer events -> the trial's reporter -> `tune.report` -> Tune's driver-side
+callback -> the board -> the sweep screen or the headless table.
 """
 
 from __future__ import annotations

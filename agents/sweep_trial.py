@@ -175,8 +175,10 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     trial_config = base.replace(**variant.as_dict(), seed=seed, threads=threads)
     reporter.total_steps = trial_config.total_steps
     try:
+        # On resume, the env id is the sweep's own (typed by the user or from a preset), so one that names a
+        # module, which a checkpoint alone may not, is trusted here as it was when the sweep began.
         trainer = Trainer(None if resume_from else trial_config, reporter, files.run_dir, resume_from=resume_from,
-                          front_end="headless")
+                          env_id=trial_config.env_id if resume_from else None, front_end="headless")
     except RunFinishedError:
         _report_finished(reporter, files)  # a restart after the trial had ended: nothing to redo
         return
