@@ -48,7 +48,9 @@ def closing_lines(outcome: TrainingOutcome) -> list[str]:
     if outcome.last_eval is not None:
         best = outcome.best_eval
         best_text = f"; best {best.mean:.1f} at step {best.step:,}" if best is not None else ""
-        lines.append(f"final eval {outcome.last_eval.mean:.1f} ± {outcome.last_eval.std:.1f}{best_text}")
+        last = outcome.last_eval
+        which = "final eval" if last.step == outcome.step else f"last eval (step {last.step:,})"
+        lines.append(f"{which} {last.mean:,.1f} ± {last.std:,.1f}{best_text}")
     if outcome.run_dir is None:
         return lines
     lines.append(f"run folder {outcome.run_dir} ({outcome.state.value} at step {outcome.step:,} "
