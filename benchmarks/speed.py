@@ -14,6 +14,8 @@ Measures, each contender in its own subprocess so thread settings and peak memor
   (c) the limit: our update in a tight loop on a preallocated batch, plus one env step and
       one action per iteration: what this machine can do for the same work;
   (d) peak RSS, and the replay buffer's bytes against capacity x bytes per transition;
+  (e) start-up: `ddpg-tui --help`, and `ddpg-tui` from the command to the preset list drawn in a
+      120x40 pty (what a user waits for; `--startup` measures only this, in seconds);
 plus steps/s against hidden size and batch size.
 """
 
@@ -22,10 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -231,6 +235,61 @@ def spawn(name: str, **kwargs: Any) -> dict[str, Any]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# Start-up: timed from outside, as a user waits for it --------------------------------------
+
+ANSI = re.compile(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
+PICKER_TEXT = "Choose an environment"  # the picker's first line: the preset list is drawn with it
+
+
+def time_help() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "--help"], capture_output=True, check=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def time_first_screen(timeout: float = 30.0) -> float:
+    """Seconds from starting `ddpg-tui` in a 120x40 pty until the picker's text is on the terminal.
+
+    The run's cwd is an empty folder, so the picker's recent-runs line has nothing to list.
+    """
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    with tempfile.TemporaryDirectory() as cwd:
+        start = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "ddpg_tui.cli"], stdin=slave, stdout=slave, stderr=slave,
+                                   cwd=cwd, start_new_session=True,
+                                   env={**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)})
+        os.close(slave)
+        output = bytearray()
+        try:
+            while PICKER_TEXT not in ANSI.sub("", output.decode("utf-8", "replace")):
+                if time.perf_counter() - start > timeout or process.poll() is not None:
+                    raise RuntimeError(f"the picker never appeared:\n{output[-2000:].decode('utf-8', 'replace')}")
+                output.extend(os.read(master, 65536))
+            seconds = time.perf_counter() - start
+            os.write(master, b"\x03")  # Ctrl+C: the picker exits at once
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            os.close(master)
+    return seconds
+
+
+def startup(rounds: int) -> None:
+    """Medians over `rounds`; the first round of each also warms the file cache for the next."""
+    print(f"\n(e) start-up, median (min-max) of {rounds}:")
+    for name, measure in (("ddpg-tui --help", time_help), ("ddpg-tui to the preset list", time_first_screen)):
+        times = [measure() for _ in range(rounds)]
+        print(f"  {name:<28} {statistics.median(times):.2f} s ({min(times):.2f}-{max(times):.2f})")
+
+
 def fmt_solve(result: dict[str, Any]) -> str:
     if result["seconds"] is None:
         return "not solved"
@@ -264,6 +323,7 @@ def main() -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--args", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="one round, one seed, no scaling table")
+    parser.add_argument("--startup", action="store_true", help="measure only the start-up times (e)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2000, help="learning-phase steps per steps/s measurement")
@@ -275,6 +335,9 @@ def main() -> int:
         print(json.dumps(WORKERS[args.worker](**json.loads(args.args))))
         return 0
 
+    if args.startup:
+        startup(rounds=max(args.rounds, 5))
+        return 0
     rounds, seeds = (1, 1) if args.quick else (args.rounds, args.seeds)
     threads = default_threads()
     print(f"speed benchmark: Pendulum-v1, {os.cpu_count()} cores; ddpg-tui's default here: {threads} torch thread(s)")
@@ -296,6 +359,8 @@ def main() -> int:
         print(f"  {name:<5} median {shown}")
     if medians["ours"] and medians["sb3"]:
         print(f"  ratio ours/SB3+zoo time-to-solve {medians['ours'] / medians['sb3']:.2f}")
+
+    startup(rounds=5)
 
     memory = spawn("memory")
     print(f"\n(d) replay buffer, 1M LunarLander transitions: {memory['nbytes'] / 2**20:.1f} MiB = "

@@ -37,10 +37,11 @@ from ddpg_tui.request import (
     TrainingRequest,
     closing_lines,
 )
-from ddpg_tui.screens.dashboard import Session
 
+# The dashboard, the session and everything they import (torch, gymnasium, plotext) load
+# only when a dashboard opens: the picker comes up without them, in well under a second.
 if TYPE_CHECKING:
-    from ddpg_tui.screens.dashboard import DashboardScreen
+    from ddpg_tui.screens.dashboard import DashboardScreen, Session
     from ddpg_tui.session import TrainingSession
 
 SIGNAL_EXIT_CODES = {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP, signal.SIGINT: EXIT_SIGINT}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agents.controls import Controls
 from agents.events import (
@@ -26,8 +27,10 @@ from agents.events import (
     TrainingError,
     UpdateStats,
 )
-from agents.trainer import Trainer, TrainingOutcome
 from ddpg_tui.request import TrainingRequest
+
+if TYPE_CHECKING:
+    from agents.trainer import TrainingOutcome
 
 ACTIVE_STATES = {TrainerState.STARTING, TrainerState.WARMING_UP, TrainerState.TRAINING, TrainerState.PAUSED,
                  TrainerState.EVALUATING}
@@ -104,6 +107,10 @@ class TrainingSession:
             self.finished.set()
 
     def _run(self) -> TrainingOutcome | None:
+        # torch comes in with the trainer, here in the worker: importing it takes 1.5-2.5 s,
+        # which the screen would otherwise spend frozen, or the app spend before its first screen.
+        from agents.trainer import Trainer
+
         request = self.request
         try:
             trainer = Trainer(request.config, self.sink, request.run_dir, resume_from=request.resume_from,
