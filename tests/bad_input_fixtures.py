@@ -30,3 +30,4 @@ class Evil:
 
 torch.save({"format": "ddpg-tui-checkpoint", "format_version": 1, "x": Evil()}, "evil.pt")
 Path("not-a-folder").write_text("a file, not a folder")
+Path("runs/sweeps/existing-sweep").mkdir(parents=True)  # a sweep name already taken
