@@ -1,72 +1,81 @@
-"""Learning benchmark: train a preset on several seeds and report deterministic evaluations.
+"""Learning benchmark: a preset on several seeds, run as one `ddpg-tui sweep`, reported from its results.
 
     python benchmarks/learning.py --preset pendulum --seeds 0 1 2
-    python benchmarks/learning.py --preset mountain-car-continuous --seeds 0 1 2 --jobs 2
+    python benchmarks/learning.py --preset lunar-lander-continuous --jobs 3 --reeval 100
     python benchmarks/learning.py --preset lunar-lander-continuous --set actor_lr=3e-4 --tag alr3e-4
+    python benchmarks/learning.py --summarize benchmarks/results/pendulum-curve.csv
 
-Writes `<out>/<preset>-curve.csv` (one row per evaluation per seed), a text plot of it and
-`<out>/<preset>-summary.txt`: each seed's final and best evaluation return (10 episodes, noise
-off, eval env seeded apart from training) and its training steps per second. Each seed's run
-directory (checkpoints/best.pt and latest.pt) goes to benchmarks/runs/, for `ddpg-tui eval`.
+The seeds run as one sweep on Ray Tune (runs/sweeps/learning-<label>/, one ordinary run folder per seed,
+so `ddpg-tui eval` and `train --resume` work on each). Running the same command again carries an
+interrupted benchmark on (`ddpg-tui sweep --resume`): finished seeds are kept. Afterwards this script
+writes, under benchmarks/results/:
+  <label>-curve.csv     every seed's evaluations (10 episodes, noise off, eval env seeded apart), from
+                        each trial's metrics.jsonl
+  <label>-curve.txt     the text plot of it
+  <label>-summary.txt   each seed's final and best evaluation, first solved step and steps/s
+  <label>-summary.md    the sweep's own summary.md: the median and IQR over seeds (and on fresh
+                        episodes with --reeval), which the README's results tables quote
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import shutil
 import statistics
+import subprocess
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plot_curves import read_curve, write_plot  # a sibling: benchmarks/ is sys.path[0] when run as a script
 
-from agents.config import parse_assignment
-from agents.events import EvalResult, StepStats
-from agents.trainer import Trainer
 from presets import load_preset
 
+ROOT = Path(__file__).resolve().parents[1]
+CURVE_FIELDS = ["preset", "seed", "step", "eval_mean", "eval_std", "train_seconds", "wall_seconds"]
 
-def run_seed(preset_name: str, seed: int, steps: int | None, eval_every: int | None,
-             threads: int, out: Path, overrides: dict[str, object], label: str,
-             runs: Path | None) -> list[dict[str, float]]:
-    preset = load_preset(preset_name)
-    config = preset.config.replace(seed=seed, threads=threads, **overrides)
-    if steps:
-        config = config.replace(total_steps=steps)
-    if eval_every:
-        config = config.replace(eval_every=eval_every)
-    rows: list[dict[str, float]] = []
-    latest: dict[str, float] = {"elapsed": 0.0, "sps": 0.0}
-    started = time.perf_counter()
-    # Each evaluation is written as it happens, so a long run cut short still leaves its curve.
-    partial = out / f"{label}-seed{seed}.partial.csv"
-    out.mkdir(parents=True, exist_ok=True)
-    partial.write_text("preset,seed,step,eval_mean,eval_std,train_seconds,wall_seconds\n")
 
-    def sink(event: object) -> None:
-        if isinstance(event, StepStats):
-            latest["elapsed"] = event.elapsed
-            if event.step > 0 and event.elapsed > 0:
-                latest["sps"] = event.step / event.elapsed
-        elif isinstance(event, EvalResult):
-            rows.append({"preset": preset_name, "seed": seed, "step": event.step, "eval_mean": event.mean,
-                         "eval_std": event.std, "train_seconds": latest["elapsed"],
-                         "wall_seconds": time.perf_counter() - started})
-            with partial.open("a") as handle:
-                handle.write(",".join(str(v) for v in rows[-1].values()) + "\n")
+def run_sweep(args: argparse.Namespace, label: str) -> Path:
+    """Run (or carry on) the seeds as one headless sweep; returns its folder."""
+    sweep_dir = ROOT / "runs" / "sweeps" / f"learning-{label}"
+    command = [sys.executable, "-m", "ddpg_tui.cli", "sweep", "--headless"]
+    if (sweep_dir / "sweep.json").exists():
+        command += ["--resume", str(sweep_dir)]
+    else:
+        command += ["--preset", args.preset, "--seeds", ",".join(str(s) for s in args.seeds),
+                    "--name", sweep_dir.name]
+        for assignment in args.assignments:
+            command += ["--set", assignment]
+        if args.steps:
+            command += ["--steps", str(args.steps)]
+        if args.eval_every:
+            command += ["--set", f"eval_every={args.eval_every}"]
+        if args.reeval:
+            command += ["--reeval", str(args.reeval)]
+    if args.jobs:
+        command += ["--jobs", str(args.jobs)]
+    print("$ " + " ".join(command[1:]), flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+    return sweep_dir
 
-    # The run directory keeps best.pt and latest.pt, so `ddpg-tui eval` can re-evaluate them on fresh episodes.
-    run_dir = runs / f"{label}-seed{seed}" if runs is not None else None
-    outcome = Trainer(config, sink, run_dir, save_replay_buffer=False).run()
-    if outcome.error:
-        raise RuntimeError(f"seed {seed}: {outcome.error}")
-    for row in rows:
-        row["steps_per_second"] = latest["sps"]
-    partial.unlink()
+
+def curve_rows(sweep_dir: Path, preset: str) -> list[dict[str, object]]:
+    """Every trial's evaluations, from its own metrics.jsonl; steps/s from the sweep's summary.csv."""
+    rows: list[dict[str, object]] = []
+    with (sweep_dir / "summary.csv").open(newline="") as handle:
+        trials = list(csv.DictReader(handle))
+    for trial in trials:
+        seconds = float(trial["train_seconds"] or 0)
+        for line in (sweep_dir / trial["trial"] / "metrics.jsonl").read_text().splitlines():
+            event = json.loads(line)
+            if event["kind"] == "eval":
+                rows.append({"preset": preset, "seed": int(trial["seed"]), "step": event["step"],
+                             "eval_mean": event["mean"], "eval_std": event["std"],
+                             # per-evaluation time is not in metrics.jsonl; the trial's total is
+                             "train_seconds": seconds, "wall_seconds": float(trial["wall_seconds"] or 0)})
     return rows
 
 
@@ -81,7 +90,7 @@ def summary_lines(title: str, by_seed: dict[int, list[dict[str, float]]], thresh
         solved = next((r["step"] for r in rows if threshold is not None and r["eval_mean"] >= threshold), None)
         lines.append(f"{seed:>4} {int(final['step']):>8,} {final['eval_mean']:>7.1f}±{final['eval_std']:<4.0f} "
                      f"{best:>10.1f} {'-' if solved is None else f'{int(solved):,}':>16} "
-                     f"{final['steps_per_second']:>8.0f}")
+                     f"{final['step'] / final['train_seconds'] if final['train_seconds'] else 0:>8.0f}")
     lines.append(f"median final eval {statistics.median(finals):.1f} (solved threshold {threshold})")
     by_step: dict[int, list[float]] = {}
     for rows in by_seed.values():
@@ -107,15 +116,13 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, help="override the preset's total_steps")
     parser.add_argument("--eval-every", type=int, help="override the preset's eval_every")
-    parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--jobs", type=int, help="CPUs for the sweep (default: every core); torch threads per "
+                        "seed = CPUs / seeds at once")
+    parser.add_argument("--reeval", type=int, help="also evaluate each final policy on N fresh episodes")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset hyperparameter, e.g. --set hidden_sizes=[256,256]")
     parser.add_argument("--tag", help="suffix for the output files, to keep a variant apart from the preset's own")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--runs", type=Path, default=Path(__file__).parent / "runs",
-                        help="where each seed's run directory (checkpoints, metrics) goes; git-ignored")
-    parser.add_argument("--no-runs", action="store_true", help="keep no checkpoints")
     parser.add_argument("--summarize", type=Path, metavar="CURVE_CSV",
                         help="train nothing: rebuild the summary and plot of an earlier run's curve")
     args = parser.parse_args()
@@ -127,25 +134,20 @@ def main() -> int:
         report(title, by_seed, preset.solved_threshold, args.summarize)
         return 0
     preset = load_preset(args.preset)
-    overrides = dict(parse_assignment(a) for a in args.assignments)
     label = f"{args.preset}-{args.tag}" if args.tag else args.preset
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_seed, args.preset, seed, args.steps, args.eval_every, args.threads, args.out,
-                               overrides, label, None if args.no_runs else args.runs)
-                   for seed in args.seeds]
-        results = [future.result() for future in futures]
+    sweep_dir = run_sweep(args, label)
 
     args.out.mkdir(parents=True, exist_ok=True)
     curve = args.out / f"{label}-curve.csv"
     with curve.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(results[0][0]))
+        writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
         writer.writeheader()
-        for rows in results:
-            writer.writerows(rows)
-
-    changed = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "preset as shipped"
-    title = f"{args.preset} ({preset.env_id}; {changed}), {len(args.seeds)} seeds; eval: 10 episodes, noise off"
-    report(title, dict(zip(args.seeds, results, strict=True)), preset.solved_threshold, curve)
+        writer.writerows(curve_rows(sweep_dir, args.preset))
+    shutil.copyfile(sweep_dir / "summary.md", args.out / f"{label}-summary.md")
+    changed = ", ".join(args.assignments) or "preset as shipped"
+    _, by_seed = read_curve(curve)
+    title = f"{args.preset} ({preset.env_id}; {changed}), {len(by_seed)} seeds; eval: 10 episodes, noise off"
+    report(title, by_seed, preset.solved_threshold, curve)
     return 0
 
 
