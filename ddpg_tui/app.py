@@ -53,6 +53,10 @@ class DDPGApp(App):
     # Ctrl+C quits (asking first while training runs) even where an input would take it as
     # "copy": users press it to get out. Ctrl+Q is Textual's own binding to action_quit.
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+    # Screens get -tiny below 70 columns, -narrow below 100 and -short below 30 rows; app.tcss lays out
+    # small terminals with them.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-tiny"), (70, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-tall")]
 
     def __init__(self, request: TrainingRequest | None = None, runs_root: Path = Path("runs"),
                  session: Session | None = None) -> None:
@@ -148,10 +152,15 @@ class DDPGApp(App):
                 yield command
         if isinstance(screen, DashboardScreen):
             yield SystemCommand("Pause / resume training", "p or space", screen.action_toggle_pause)
-            yield SystemCommand("Evaluate now", "e: eval_episodes episodes with noise off", screen.action_evaluate)
+            config = screen.config or getattr(screen.session, "config", None)
+            episodes = f"{config.eval_episodes} episodes" if config is not None else "a few episodes"
+            yield SystemCommand("Evaluate now", f"e: {episodes} with the exploration noise off, then training "
+                                "goes on", screen.action_evaluate)
             yield SystemCommand("Save a checkpoint", "s: writes checkpoints/latest.pt", screen.action_save)
-            yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau, ...",
-                                screen.action_edit_live)
+            yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau and more, applied "
+                                "between two steps", screen.action_edit_live)
+            yield SystemCommand("Show the event log on the whole screen", "l, and l or esc to come back",
+                                screen.action_toggle_log)
 
     # Navigation ------------------------------------------------------------------------
 

@@ -8,11 +8,15 @@ second, so training is not paced by drawing and drawing is not flooded by traini
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agents.config import DDPGConfig
 from agents.controls import Controls
 from agents.events import (
     ConfigChanged,
@@ -27,6 +31,7 @@ from agents.events import (
     TrainingError,
     UpdateStats,
 )
+from agents.run_files import METRIC_EVENTS
 from ddpg_tui.request import TrainingRequest
 
 if TYPE_CHECKING:
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 ACTIVE_STATES = {TrainerState.STARTING, TrainerState.WARMING_UP, TrainerState.TRAINING, TrainerState.PAUSED,
                  TrainerState.EVALUATING}
 LOG_LINES = 1000
+LogLine = tuple[int, str, int, str]  # (sequence number, level, env step, text)
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Snapshot:
     actor_losses: tuple[float, ...] = ()
     sigma_history: tuple[float, ...] = ()
     last_saved: str = ""
-    log: tuple[tuple[int, str, str], ...] = ()  # (sequence number, level, text)
+    log: tuple[LogLine, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -80,8 +86,44 @@ class _Folded:
     actor_losses: list[float] = field(default_factory=list)
     sigma_history: deque[float] = field(default_factory=lambda: deque(maxlen=240))
     last_saved: str = ""
-    log: deque[tuple[int, str, str]] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     log_count: int = 0
+
+
+HistoryEvent = EpisodeEnd | UpdateStats | EvalResult
+HISTORY_KINDS: dict[str, type[HistoryEvent]] = {kind: cls for cls, kind in METRIC_EVENTS.items()}
+
+
+def read_history(metrics_path: Path, up_to_step: int) -> list[HistoryEvent]:
+    """The events a run recorded in its metrics.jsonl, up to `up_to_step` (the checkpoint's step).
+
+    Rows after that step were never seen by the checkpoint that resumes; the trainer drops
+    them from the file once it starts, and they must not be drawn either. A row cut by a
+    crash mid-write, or one this version does not know, is skipped rather than refused:
+    the history is for the eye, and the run itself does not depend on it.
+    """
+    events: list[HistoryEvent] = []
+    try:
+        lines = metrics_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return events
+    for line in lines:
+        try:
+            row = json.loads(line)
+            cls = HISTORY_KINDS[row["kind"]]
+            if "returns" in row:
+                row["returns"] = tuple(row["returns"])
+            names = {f.name for f in dataclasses.fields(cls)}
+            event = cls(**{key: value for key, value in row.items() if key in names})
+        except (ValueError, KeyError, TypeError):
+            continue
+        if event.step <= up_to_step:
+            events.append(event)
+    return events
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 class TrainingSession:
@@ -124,8 +166,35 @@ class TrainingSession:
             return None
         self.env_id = trainer.config.env_id
         self.config = trainer.config
+        if request.resume_from is not None and trainer.files is not None:
+            # The curves so far, before the first new event, so that they are drawn in order.
+            self.load_history(read_history(trainer.files.metrics_path, trainer.step))
         self.outcome = trainer.run()
         return self.outcome
+
+    def load_history(self, events: list[HistoryEvent]) -> None:
+        """A resumed run's earlier episodes, losses and evaluations; logged as one line, not one per event."""
+        with self._lock:
+            f = self._folded
+            for event in events:
+                match event:
+                    case EpisodeEnd():
+                        f.episode_steps.append(event.step)
+                        f.episode_returns.append(event.episode_return)
+                    case UpdateStats():
+                        f.loss_updates.append(event.updates)
+                        f.critic_losses.append(event.critic_loss)
+                        f.actor_losses.append(event.actor_loss)
+                    case EvalResult():
+                        f.evals.append(event)
+                        if event.best:
+                            f.best_eval = event
+            if events:
+                f.log_count += 1
+                f.log.append((f.log_count, "info", events[-1].step,
+                              f"resumed: {plural(len(f.episode_steps), 'episode')} and "
+                              f"{plural(len(f.evals), 'evaluation')} from metrics.jsonl"))
+            f.version += 1
 
     def sink(self, event: Event) -> None:
         with self._lock:
@@ -134,9 +203,11 @@ class TrainingSession:
 
     @staticmethod
     def _fold(f: _Folded, event: Event) -> None:
+        # Log texts are short: the step has a column of its own, and the side panel is
+        # about 30 columns wide at 80x24 (longer texts wrap).
         def log(level: str, text: str) -> None:
             f.log_count += 1
-            f.log.append((f.log_count, level, text))
+            f.log.append((f.log_count, level, event.step, text))
 
         match event:
             case StepStats():
@@ -145,7 +216,7 @@ class TrainingSession:
             case EpisodeEnd():
                 f.episode_steps.append(event.step)
                 f.episode_returns.append(event.episode_return)
-                log("info", f"{event.step:>8,} ep {event.episode:<4,} R {event.episode_return:.1f}")
+                log("info", f"ep {event.episode:,} R {event.episode_return:.1f}")
             case UpdateStats():
                 f.loss_updates.append(event.updates)
                 f.critic_losses.append(event.critic_loss)
@@ -154,28 +225,28 @@ class TrainingSession:
                 f.evals.append(event)
                 if event.best:
                     f.best_eval = event
-                best = "  (best)" if event.best else ""
-                log("eval", f"{event.step:>8,} eval {event.mean:.1f} ± {event.std:.1f}{best}")
+                best = " best" if event.best else ""
+                log("eval", f"eval {event.mean:.1f} ± {event.std:.0f}{best}")
             case Saved():
                 if event.reason != "best":  # a new best is logged by its evaluation; no toast
                     f.last_saved = str(event.path)
-                    log("save", f"{event.step:>8,} saved {event.path.name} ({event.reason})")
+                    log("save", f"saved {event.path.name} ({event.reason})")
             case ConfigChanged():
                 changes = ", ".join(f"{k}={v}" for k, v in event.changes.items())
-                log("config", f"{event.step:>8,} set {changes}")
+                log("config", f"set {changes}")
             case StateChanged():
                 returning = f.state == TrainerState.EVALUATING  # back to where it was: not news
                 f.state = event.state
                 f.message = event.message
                 if event.state in (TrainerState.PAUSED, TrainerState.FINISHED, TrainerState.STOPPED) \
                         and not returning:
-                    log("state", f"{event.step:>8,} {event.state.value}")
+                    log("state", event.state.value)
             case Notice() if event.level == "info":  # e.g. how a command that came too late was answered
-                log("info", f"{event.step:>8,} {event.message}")
+                log("info", event.message)
             case Notice():
-                log("warning", f"{event.step:>8,} warning: {event.message}")
+                log("warning", f"warning: {event.message}")
             case TrainingError():
-                log("error", f"{event.step:>8,} error: {event.message}")
+                log("error", f"error: {event.message}")
 
     # The UI's side -------------------------------------------------------------------
 
@@ -200,10 +271,11 @@ class TrainingSession:
 class FixedSession:
     """A session that never trains and always shows the same snapshot (screenshots, tests)."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, config: DDPGConfig | None = None) -> None:
         self._snapshot = snapshot
         self.controls = Controls()
         self.env_id = snapshot.env_id
+        self.config = config  # what the `h` dialog edits
         self.outcome = None
 
     def run(self) -> None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerError
 
 from agents.config import ConfigError, DDPGConfig
@@ -19,7 +19,7 @@ from agents.events import TrainerState
 from ddpg_tui.request import EXIT_OK
 from ddpg_tui.screens.modals import ConfirmQuitScreen, LiveEditScreen
 from ddpg_tui.session import Snapshot
-from ddpg_tui.widgets.panels import BufferPanel, EventLog, NoisePanel, StatusPanel
+from ddpg_tui.widgets.panels import EventLog, StatusPanel
 from ddpg_tui.widgets.plots import LossPlot, RewardPlot
 
 REFRESH_HZ = 4  # text panels; the plots redraw only when they have new points
@@ -44,6 +44,7 @@ class DashboardScreen(Screen):
         Binding("e", "evaluate", "Evaluate"),
         Binding("s", "save", "Save"),
         Binding("h", "edit_live", "Hyperparameters"),
+        Binding("l", "toggle_log", "Events"),
         Binding("q", "quit_session", "Quit"),
     ]
 
@@ -69,14 +70,10 @@ class DashboardScreen(Screen):
                     yield LossPlot("Actor loss (-Q)", "actor_losses", log_scale=False, id="actor-plot")
             with Vertical(id="side"):
                 yield StatusPanel(id="status", classes="panel")
-                with Vertical(classes="panel", id="noise-box"):
-                    yield Label("Exploration noise", classes="panel-title")
-                    yield NoisePanel(id="noise")
-                with Vertical(classes="panel", id="buffer-box"):
-                    yield Label("Replay buffer", classes="panel-title")
-                    yield BufferPanel(id="buffer")
+                # Another panel (e.g. the agent's env frames) mounts here, before the log,
+                # with a height of its own; the log takes what is left.
                 yield EventLog(id="log", classes="panel")
-        yield Footer()
+        yield Footer(compact=True)  # six keys and the palette's fit 80 columns only this way
 
     def on_mount(self) -> None:
         for panel, title in (("#status", "Status"), ("#log", "Events")):
@@ -97,8 +94,6 @@ class DashboardScreen(Screen):
         self._ticks += 1
         self.last_snapshot = snapshot
         self.query_one(StatusPanel).show(snapshot)
-        self.query_one(NoisePanel).show(snapshot)
-        self.query_one(BufferPanel).show(snapshot)
         self.query_one(EventLog).show(snapshot)
         if self._ticks % PLOT_EVERY == 1 or not snapshot.active:
             self.query_one(RewardPlot).show(snapshot)
@@ -151,6 +146,13 @@ class DashboardScreen(Screen):
             self.config = self.config.replace(**changes)
 
         self.app.push_screen(LiveEditScreen(self.config), apply)
+
+    def action_toggle_log(self) -> None:
+        """The event log on the whole screen, and back (esc also brings it back): at 80x24 it has a few lines."""
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.maximize(self.query_one(EventLog), container=False)
 
     def notify_ended(self) -> None:
         self.notify("training has ended", severity="warning", timeout=3)
