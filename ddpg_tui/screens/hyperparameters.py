@@ -49,7 +49,7 @@ class HyperparametersScreen(Screen):
     def action_start(self) -> None:
         form = self.query_one(HyperparameterForm)
         if not form.is_valid:
-            self.notify("Fix the marked fields first", severity="error")
+            form.refuse()
             return
         config = DDPGConfig.from_mapping(form.values(), base=self.preset_config)
         self.app.start_training(config, self.label)

@@ -9,14 +9,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button, Footer, Label
 
 from agents.config import LIVE_FIELDS, DDPGConfig
 from ddpg_tui.screens.form import HyperparameterForm
 
 
 class LiveEditScreen(ModalScreen[dict[str, Any] | None]):
-    """The hyperparameters the trainer can change mid-run; dismisses with the changed ones."""
+    """The hyperparameters the trainer can change mid-run; dismisses with the changed ones.
+
+    The form scrolls between a fixed title and fixed buttons, so Apply and Cancel are in
+    view at 80x24 too, and Tab scrolls each field into view as it takes focus.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"),
                                              Binding("ctrl+s", "apply", "Apply", priority=True)]
@@ -32,6 +36,7 @@ class LiveEditScreen(ModalScreen[dict[str, Any] | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Apply", id="apply", variant="primary")
                 yield Button("Cancel", id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(".field-input").focus()
@@ -43,8 +48,10 @@ class LiveEditScreen(ModalScreen[dict[str, Any] | None]):
     @on(Button.Pressed, "#apply")
     def action_apply(self) -> None:
         form = self.query_one(HyperparameterForm)
-        if form.is_valid:
-            self.dismiss(form.changed_values())
+        if not form.is_valid:  # Ctrl+S works while Apply is disabled: say why nothing happens
+            form.refuse()
+            return
+        self.dismiss(form.changed_values())
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
