@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -124,7 +125,7 @@ async def test_live_change_is_applied_and_logged(tmp_path: Path) -> None:
         sigma.value = "0.3"
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: any("set noise_sigma=0.3" in line for _, _, line in screen.last_snapshot.log))
+        await wait_until(pilot, lambda: any("set noise_sigma=0.3" in line for *_, line in screen.last_snapshot.log))
         await wait_until(pilot, lambda: screen.last_snapshot.progress.noise_sigma == pytest.approx(0.3))
         screen.session.controls.stop(save=False)
 
@@ -196,39 +197,63 @@ async def test_a_slow_env_check_does_not_freeze_the_picker(tmp_path: Path, monke
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of 400 steps: two episodes, evaluations at 200 and 400, and losses, all in its metrics.jsonl."""
     from agents.trainer import Trainer
 
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    config = TINY.replace(total_steps=50, learning_starts=10, batch_size=8, eval_episodes=1)
+    config = TINY.replace(total_steps=400, learning_starts=100, batch_size=8, eval_every=200, eval_episodes=1)
     Trainer(config, run_dir=run_dir).run()
     return run_dir
 
 
-async def resume_in_picker(tmp_path: Path, run_dir: Path) -> tuple[DDPGApp, str]:
-    """Type `run_dir` into the resume box; returns the app and the line shown under it."""
-    app = DDPGApp(runs_root=tmp_path)
-    async with app.run_test(size=(120, 40)) as pilot:
-        box = app.screen.query_one("#resume-run", Input)
-        box.focus()
-        box.value = str(run_dir)
-        await pilot.press("enter")
-        status = app.screen.query_one("#env-error", Label)
-        await wait_until(pilot, lambda: status.has_class("invalid") or not isinstance(app.screen, PickerScreen),
-                         timeout=10)
-        assert isinstance(app.screen, PickerScreen), "the resume was not refused"
-        assert box.has_class("-invalid")
-        return app, str(status.render())
+async def resume_in_picker(pilot: Pilot, run_dir: Path) -> str:
+    """Type `run_dir` into the resume box; returns the line shown under it once it is refused."""
+    app = pilot.app
+    box = app.screen.query_one("#resume-run", Input)
+    box.focus()
+    box.value = str(run_dir)
+    await pilot.press("enter")
+    status = app.screen.query_one("#env-error", Label)
+    await wait_until(pilot, lambda: status.has_class("invalid") or not isinstance(app.screen, PickerScreen),
+                     timeout=10)
+    assert isinstance(app.screen, PickerScreen), "the resume was not refused"
+    assert box.has_class("-refused")
+    return str(status.render())
 
 
-async def test_resume_box_refuses_a_finished_run_with_the_checkpoints_own_line(
+async def test_a_finished_run_in_the_resume_box_is_offered_more_steps_and_trains_on_with_its_history(
         tmp_path: Path, finished_run: Path) -> None:
-    from agents.checkpoint_payload import RunFinishedError, resumed_config
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    app = DDPGApp(runs_root=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        shown = await resume_in_picker(pilot, run_dir)
+        assert shown.startswith(f"{run_dir} already finished 400 of 400 steps.")
+        assert "above 400" in shown
+        extend = app.screen.query_one("#extend-steps", Input)
+        assert extend.display and app.focused is extend and extend.value == "800"
 
-    checkpoint = finished_run / "checkpoints" / "latest.pt"
-    with pytest.raises(RunFinishedError) as refusal:
-        resumed_config(load_checkpoint(checkpoint), checkpoint, None, None)
-    _, shown = await resume_in_picker(tmp_path, finished_run)
-    assert shown == str(refusal.value)
+        extend.value = "300"  # not more than what is done: refused, says why
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "not more than the 400 steps already done" in str(app.screen.query_one("#env-error").render())
+        assert isinstance(app.screen, PickerScreen)
+
+        extend.value = "600"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=20)
+        screen = dashboard(app)
+        # The history comes first: the episodes and evaluations of the first 400 steps are drawn
+        # although this session's trainer has not reported them.
+        await wait_until(pilot, lambda: screen.last_snapshot.progress is not None)
+        first = screen.last_snapshot
+        assert first.episode_steps[:2] == (200, 400)
+        assert [e.step for e in first.evals][:2] == [200, 400] and first.best_eval is not None
+        assert first.loss_updates and first.loss_updates[0] <= 400
+        assert first.progress.total_steps == 600
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.FINISHED)
+        assert screen.last_snapshot.episode_steps == (200, 400, 600)
+    assert load_checkpoint(run_dir / "checkpoints" / "latest.pt")["counters"]["step"] == 600
 
 
 async def test_resume_box_refuses_a_checkpoint_whose_env_id_would_import_a_module(
@@ -239,6 +264,8 @@ async def test_resume_box_refuses_a_checkpoint_whose_env_id_would_import_a_modul
     payload["env_id"] = "planted_module:Pendulum-v1"
     run_dir = tmp_path / "planted"
     save_checkpoint(run_dir / "checkpoints" / "latest.pt", payload)
-    _, shown = await resume_in_picker(tmp_path, run_dir)
+    app = DDPGApp(runs_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        shown = await resume_in_picker(pilot, run_dir)
     assert "would import module 'planted_module'" in shown
     assert "planted_module" not in sys.modules
