@@ -57,12 +57,16 @@ def check_env_id_from_file(env_id: object, source: str) -> str:
     return env_id
 
 
-def make_env(env_id: str, seed: int | None = None) -> gym.Env:
-    """`gym.make(env_id)`, with errors rewritten as one line that says what to do."""
-    if "mujoco" in env_id.lower() or env_id.split("-")[0] in _MUJOCO_ENVS:
+def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """`gym.make(env_id)`, with errors rewritten as one line that says what to do.
+
+    `render_mode` is passed on only when given: training and evaluation envs are made
+    without one, so that they never load a renderer (pygame, OpenGL).
+    """
+    if is_mujoco_env(env_id):
         _silence_mujoco()
     try:
-        env = gym.make(env_id)
+        env = gym.make(env_id) if render_mode is None else gym.make(env_id, render_mode=render_mode)
     except gym.error.DependencyNotInstalled as error:
         extra = next((e for m, e in _EXTRA_FOR_MODULE.items() if m in str(error).lower()), None)
         if extra is None:
@@ -91,6 +95,10 @@ def make_env(env_id: str, seed: int | None = None) -> gym.Env:
     if seed is not None:
         env.action_space.seed(seed)
     return env
+
+
+def is_mujoco_env(env_id: str) -> bool:
+    return "mujoco" in env_id.lower() or env_id.split("-")[0] in _MUJOCO_ENVS
 
 
 def env_spec(env: gym.Env, env_id: str) -> EnvSpec:

@@ -24,24 +24,40 @@ class Evaluation:
         return float(np.std(self.returns))
 
 
+FrameSink = Callable[[int, int, np.ndarray], None]
+"""(episode, step, frame): a frame of an env made with render_mode="rgb_array"; step 0 is the reset state."""
+StepSink = Callable[[int, np.ndarray, float], None]
+"""(episode, action, reward): the action exactly as given to env.step, and what it earned."""
+
+
 def evaluate(
     policy: Callable[[np.ndarray], np.ndarray],
     env: gym.Env,
     episodes: int,
     seed: int,
     should_stop: Callable[[], bool] = lambda: False,
+    *,
+    frame_sink: FrameSink | None = None,
+    frame_every: int = 1,
+    step_sink: StepSink | None = None,
 ) -> Evaluation:
     """Run `episodes` full episodes; episode i starts from `reset(seed=seed + i)`.
 
     Re-seeding every episode makes every evaluation in a run face the same start states,
     so changes in the score come from the policy and not from luck of the draw. Actions
     are clipped to the env's own bounds, whatever the policy returns.
+
+    `frame_sink` gets the reset frame and every `frame_every`-th step's frame (only the
+    frames it gets are drawn: drawing costs far more than stepping). `step_sink` sees
+    every step, which is what a replay needs.
     """
     low, high = env.action_space.low, env.action_space.high
     returns: list[float] = []
     lengths: list[int] = []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
+        if frame_sink is not None:
+            frame_sink(i, 0, env.render())
         total, length, done = 0.0, 0, False
         while not done:
             action = np.clip(np.asarray(policy(obs), dtype=env.action_space.dtype).reshape(low.shape), low, high)
@@ -49,6 +65,10 @@ def evaluate(
             total += float(reward)
             length += 1
             done = terminated or truncated
+            if step_sink is not None:
+                step_sink(i, action, float(reward))
+            if frame_sink is not None and length % frame_every == 0:
+                frame_sink(i, length, env.render())
         returns.append(total)
         lengths.append(length)
         if should_stop():
@@ -64,11 +84,24 @@ class CheckpointEvaluation:
     evaluation: Evaluation
 
 
-def evaluate_checkpoint(path: str | Path, episodes: int, seed: int, env_id: str | None = None) -> CheckpointEvaluation:
-    """Load the actor from a checkpoint (weights only) and evaluate it.
+@dataclass(frozen=True, slots=True)
+class CheckpointPolicy:
+    """A checkpoint's actor, noise off, and the env it was checked against (close it when done)."""
+
+    env_id: str
+    step: int
+    path: Path
+    env: gym.Env
+    policy: Callable[[np.ndarray], np.ndarray]
+
+
+def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
+                           render_mode: str | None = None) -> CheckpointPolicy:
+    """Load the actor from a checkpoint (weights only) with an env to run it on.
 
     The env is the checkpoint's own, if making it imports nothing, or `env_id` given by
-    the user; either way it must have the checkpoint's dims and action bounds.
+    the user; either way it must have the checkpoint's dims and action bounds. With
+    `render_mode="rgb_array"` the env draws frames (`agents.recording.make_render_env`).
     """
     import torch
 
@@ -83,7 +116,12 @@ def evaluate_checkpoint(path: str | Path, episodes: int, seed: int, env_id: str 
     require_keys(payload, path, FOR_EVALUATION)
     config = read_config(payload, path, env_id=env_id)
     step = int(payload["counters"]["step"])
-    env = make_env(config.env_id)
+    if render_mode is None:
+        env = make_env(config.env_id)
+    else:
+        from agents.recording import make_render_env
+
+        env = make_render_env(config.env_id)
     try:
         spec = env_spec(env, config.env_id)
         check_fits_env(payload, path, spec)
@@ -92,13 +130,23 @@ def evaluate_checkpoint(path: str | Path, episodes: int, seed: int, env_id: str 
             actor.load_state_dict(payload["agent"]["actor"])
         except RuntimeError as error:
             raise CheckpointError(f"checkpoint {path} does not fit its actor network: {first_line(error)}") from None
-        actor.eval()
-
-        @torch.inference_mode()
-        def policy(obs: np.ndarray) -> np.ndarray:
-            return actor(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))[0].numpy()
-
-        result = evaluate(policy, env, episodes, seed)
-    finally:
+    except BaseException:
         env.close()
-    return CheckpointEvaluation(config.env_id, step, path, result)
+        raise
+    actor.eval()
+
+    @torch.inference_mode()
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return actor(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))[0].numpy()
+
+    return CheckpointPolicy(config.env_id, step, path, env, policy)
+
+
+def evaluate_checkpoint(path: str | Path, episodes: int, seed: int, env_id: str | None = None) -> CheckpointEvaluation:
+    """Load the actor from a checkpoint (weights only) and evaluate it."""
+    loaded = load_checkpoint_policy(path, env_id)
+    try:
+        result = evaluate(loaded.policy, loaded.env, episodes, seed)
+    finally:
+        loaded.env.close()
+    return CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, result)

@@ -64,6 +64,27 @@ class EvalResult:
 
 
 @dataclass(frozen=True, slots=True)
+class EvalRecording:
+    """An evaluation's first episode as its actions and rewards, emitted after its EvalResult.
+
+    Enough to redraw the episode frame by frame: reset(seed=seed), then the actions in
+    order (see agents/recording.py for why not the frames themselves). Emitted only while
+    a front-end asks for it (`Trainer.record_evaluations`), so headless runs pay nothing.
+    """
+
+    step: int  # the training step of the evaluation
+    env_id: str
+    seed: int
+    actions: tuple[tuple[float, ...], ...]  # as given to env.step, clipped to the bounds
+    rewards: tuple[float, ...]
+    render_fps: float = 0.0  # the env's metadata["render_fps"]; 0 when it gives none
+
+    @property
+    def episode_return(self) -> float:
+        return float(sum(self.rewards))
+
+
+@dataclass(frozen=True, slots=True)
 class Saved:
     step: int
     path: Path
@@ -100,6 +121,6 @@ class TrainingError:
 
 
 Event = (
-    StepStats | EpisodeEnd | UpdateStats | EvalResult | Saved | ConfigChanged | StateChanged | Notice
-    | TrainingError
+    StepStats | EpisodeEnd | UpdateStats | EvalResult | EvalRecording | Saved | ConfigChanged | StateChanged
+    | Notice | TrainingError
 )

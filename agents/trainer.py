@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -50,6 +51,7 @@ from agents.events import (
     UpdateStats,
 )
 from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
+from agents.recording import EpisodeTracer
 from agents.replay_buffer import ReplayBuffer
 from agents.run_files import RunFiles
 from agents.schedules import LinearDecay
@@ -134,6 +136,7 @@ class Trainer:
         controls: Controls | None = None,
         env_id: str | None = None,
         front_end: str = "app",
+        record_evaluations: threading.Event | None = None,
     ) -> None:
         """Build everything a run needs; raises EnvError, ConfigError or CheckpointError
         (each with a one-line message) before any training starts.
@@ -142,9 +145,12 @@ class Trainer:
         `total_steps` extends a resumed run, and `env_id` (typed by the user) replaces the
         checkpoint's env id, which is otherwise accepted only if making it imports nothing.
         `front_end` ("app" or "headless") picks the torch thread count when config.threads is 0.
+        While `record_evaluations` is set (by a front-end that shows the agent), each
+        evaluation's first episode is also emitted as an EvalRecording.
         """
         self.sink = sink if sink is not None else (lambda event: None)
         self.controls = controls if controls is not None else Controls()
+        self.record_evaluations = record_evaluations if record_evaluations is not None else threading.Event()
         self.save_replay_buffer = save_replay_buffer
         self.files = RunFiles(run_dir) if run_dir is not None else None
         self.resumed_from = Path(resume_from) if resume_from is not None else None
@@ -409,8 +415,12 @@ class Trainer:
         previous = self.state
         self._set_state(TrainerState.EVALUATING)
         episodes = self.config.eval_episodes
-        result = evaluate(self.agent.act, self.eval_env, episodes, seed=self.config.seed + EVAL_SEED_OFFSET,
-                          should_stop=lambda: self.controls.stop_requested)
+        seed = self.config.seed + EVAL_SEED_OFFSET
+        # A watcher asked to see the agent: keep the first episode's actions (not frames: drawing
+        # would cost several times the evaluation; agents/recording.py replays them elsewhere).
+        tracer = EpisodeTracer() if self.record_evaluations.is_set() else None
+        result = evaluate(self.agent.act, self.eval_env, episodes, seed=seed,
+                          should_stop=lambda: self.controls.stop_requested, step_sink=tracer)
         if len(result.returns) < episodes:
             # A stop cut it short: a mean of fewer episodes is not comparable, so it
             # neither counts as the last evaluation nor may replace best.pt.
@@ -423,6 +433,9 @@ class Trainer:
             if is_best:
                 self.best_eval = event
             self._emit(event)
+            if tracer is not None:
+                fps = float(self.eval_env.metadata.get("render_fps") or 0.0)
+                self._emit(tracer.recording(self.step, self.config.env_id, seed, fps))
             if is_best:
                 self._save("best")
         self._set_state(previous if previous != TrainerState.EVALUATING else self._running_state())
