@@ -4,37 +4,70 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_OK, UsageError
 
+if TYPE_CHECKING:
+    from agents.evaluation import CheckpointEvaluation
+
 NAME = "eval"
 HELP = "evaluate a checkpoint with noise off"
-DESCRIPTION = "Run the checkpoint's actor deterministically and report the mean return."
+DESCRIPTION = ("Run the checkpoint's actor deterministically and report the mean return; with --record, "
+               "also write the episodes as an animated GIF or MP4.")
+EXAMPLES = """\
+examples:
+  ddpg-tui eval runs/pendulum-20261124-120000 --episodes 20
+  ddpg-tui eval runs/pendulum-20261124-120000 --record pendulum.gif
+  ddpg-tui eval runs/lunar-20261124-120000 --record lander.mp4 --episodes 3 --fps 25   (needs ddpg-tui[video])
+"""
+DEFAULT_EPISODES, DEFAULT_RECORDED_EPISODES = 10, 1  # an episode of LunarLander is up to 1,000 frames
+MAX_RECORD_FPS = 50.0  # GIF delays are counted in hundredths of a second
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file, or a run folder (its latest)")
-    parser.add_argument("--episodes", type=int, default=10, metavar="N", help="episodes (default: 10)")
+    parser.add_argument("--episodes", type=int, metavar="N",
+                        help=f"episodes (default: {DEFAULT_EPISODES}, or {DEFAULT_RECORDED_EPISODES} with --record)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                           help="env seed of the first episode; episode i uses S+i (default: 0)")
     parser.add_argument("--env", metavar="ENV_ID",
                           help="evaluate on this env instead of the one the checkpoint names (same dims and "
                           "action bounds); needed when that id would import a module")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="write the episodes as an animation: FILE.gif, or FILE.mp4 with ddpg-tui[video]")
+    parser.add_argument("--fps", type=float, metavar="F",
+                        help=f"with --record: frames a second, at most the env's own (default: the env's, up to 30; "
+                        f"at most {MAX_RECORD_FPS:g}); the animation plays in real time, keeping every k-th step")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.episodes is None:
+        args.episodes = DEFAULT_RECORDED_EPISODES if args.record else DEFAULT_EPISODES
     if args.episodes < 1:
         raise UsageError(f"--episodes: {args.episodes} is not allowed; expected an integer >= 1")
+    if args.fps is not None and args.record is None:
+        raise UsageError("--fps is the frame rate of an animation; it needs --record FILE")
+    if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= MAX_RECORD_FPS):
+        raise UsageError(f"--fps: {args.fps:g} is not allowed; expected a number > 0 and <= {MAX_RECORD_FPS:g}")
     from agents.checkpoint import CheckpointError
     from agents.envs import EnvError
-    from agents.evaluation import evaluate_checkpoint
+    from agents.recording import RecordingError
 
+    recorded: Recorded | None = None
     try:
-        result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, env_id=args.env)
-    except (CheckpointError, EnvError) as error:
+        if args.record is not None:
+            result, recorded = _evaluate_recording(args)
+        else:
+            from agents.evaluation import evaluate_checkpoint
+
+            result = evaluate_checkpoint(args.checkpoint, args.episodes, args.seed, env_id=args.env)
+    except (CheckpointError, EnvError, RecordingError) as error:
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     evaluation = result.evaluation
@@ -44,11 +77,63 @@ def run(args: argparse.Namespace) -> int:
             "env_id": result.env_id, "step": result.step,
             "episodes": len(evaluation.returns), "mean": evaluation.mean, "std": evaluation.std,
             "returns": list(evaluation.returns),
+            **({"record": str(args.record), "frames": recorded.frames, "fps": recorded.fps}
+               if recorded is not None else {}),
         }))
     else:
+        count = len(evaluation.returns)
         print(f"{result.path}: {result.env_id} at step {result.step:,}: mean return {evaluation.mean:.1f} "
-              f"± {evaluation.std:.1f} over {len(evaluation.returns)} episodes (noise off)")
+              f"± {evaluation.std:.1f} over {count} episode{'' if count == 1 else 's'} (noise off)")
+        if recorded is not None:
+            print(f"wrote {args.record}: {recorded.frames:,} frames, {recorded.size}, {recorded.fps:.3g} fps"
+                  f"{recorded.note}")
     return EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    frames: int
+    size: str
+    fps: float
+    note: str  # how the frames relate to the steps, when it is not one to one
+
+
+def _evaluate_recording(args: argparse.Namespace) -> tuple[CheckpointEvaluation, Recorded]:
+    """Evaluate on an env that draws, sending every k-th frame to the animation file.
+
+    The file's folder and format are checked first (the writer makes its temporary file at
+    once), then the env draws one frame, so that nothing is evaluated for a file that cannot
+    be written or an env that cannot draw.
+    """
+    from agents.evaluation import CheckpointEvaluation, evaluate, load_checkpoint_policy
+    from agents.recording import AnimationWriter, check_record_path, first_frame, frame_stride
+
+    check_record_path(args.record)
+    loaded = load_checkpoint_policy(args.checkpoint, args.env, render_mode="rgb_array")
+    try:
+        first_frame(loaded.env, loaded.env_id, args.seed)
+        env_fps = float(loaded.env.metadata.get("render_fps") or 0.0)
+        stride, fps = frame_stride(env_fps, args.fps or min(env_fps or 30.0, 30.0))
+        writer = AnimationWriter(args.record, fps)
+        try:
+            evaluation = evaluate(loaded.policy, loaded.env, args.episodes, args.seed,
+                                  frame_sink=lambda episode, step, frame: writer.add(frame), frame_every=stride)
+            frames = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        loaded.env.close()
+    size = f"{writer.size[0]}x{writer.size[1]}" if writer.size else "0x0"
+    merged = writer.frames_added - frames
+    note = "" if stride == 1 else f", every {_ordinal(stride)} step"
+    if merged:
+        note += f"; {merged:,} unchanged frames merged into their predecessors"
+    return CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, evaluation), Recorded(frames, size, fps, note)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def _run_dir_of(checkpoint: Path) -> Path:
