@@ -7,6 +7,7 @@ that is cut off or scrolled out of view, not only on text that is missing.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,21 @@ async def test_the_event_log_has_room_at_80x24_and_l_gives_it_the_screen() -> No
         assert "set noise_sigma=0.3, noise=ou, actor_lr=0.0005" in shown  # one line now: rewrapped to the width
         await pilot.press("l")
         assert screen.maximized is None
+
+
+async def test_the_event_log_follows_new_lines_and_stays_at_the_end_when_rewrapped() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        log = app.screen.query_one(EventLog)
+        many = tuple((10 + i, "info", 200 * i, f"ep {i} R -{i}.5 and a long tail to wrap at 80 columns")
+                     for i in range(1, 1201))  # more than the log keeps
+        log.show(replace(fixed_snapshot(), log=many))
+        await pilot.pause()
+        assert "ep 1200 R -1200.5" in visible_text(log) and "ep 1 R" not in visible_text(log)
+        await pilot.press("l")
+        await pilot.pause()
+        assert "ep 1200 R -1200.5 and a long tail to wrap at 80 columns" in visible_text(log)
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
