@@ -24,6 +24,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,13 @@ def prepare_headless_rendering(env_id: str) -> None:
 def make_render_env(env_id: str, seed: int | None = None) -> gym.Env:
     """An env that returns rgb_array frames; raises EnvError or RecordingError, one line each."""
     prepare_headless_rendering(env_id)
+    if is_mujoco_env(env_id):
+        try:  # MuJoCo picks its OpenGL backend (MUJOCO_GL) when imported, and a missing library fails there
+            import mujoco  # noqa: F401
+        except ImportError:
+            pass  # not installed: make_env names the extra
+        except Exception as error:
+            raise RecordingError(_render_failure(env_id, error)) from None
     # Asked first, on an env made without a renderer: for a mode it lacks, gym.make only warns.
     probe = make_env(env_id)
     modes = list(probe.metadata.get("render_modes") or [])
@@ -137,8 +145,10 @@ def make_render_env(env_id: str, seed: int | None = None) -> gym.Env:
 def first_frame(env: gym.Env, env_id: str, seed: int = 0) -> np.ndarray:
     """Reset and render once, turning a renderer's failure into one line that says what to do."""
     try:
-        env.reset(seed=seed)
-        frame = env.render()
+        with warnings.catch_warnings():  # GLFW and friends warn before they fail: the one line below says it all
+            warnings.simplefilter("ignore")
+            env.reset(seed=seed)
+            frame = env.render()
     except gym.error.DependencyNotInstalled as error:
         raise RecordingError(f"{env_id} cannot render: {first_line(error)}") from None
     except Exception as error:  # a renderer's own failure: OpenGL, a missing library, a bad env
