@@ -5,4 +5,4 @@ imports only light modules at its top: `cli.py` imports every one of them to bui
 parser, and `ddpg-tui --help` must answer at once. Heavy imports go inside `run`.
 """
 
-COMMAND_MODULES = ("train", "evaluate", "presets_list", "sweep", "compare")
+COMMAND_MODULES = ("train", "evaluate", "presets_list", "sweep", "compare", "watch")
