@@ -150,3 +150,27 @@ def test_the_protocol_is_half_blocks_in_tmux_and_when_nobody_asked(monkeypatch) 
     assert frames.detect_graphics() == "kitty" and frames.graphics_protocol() == "kitty"
     assert isinstance(frame_view("kitty"), frames.PixelFrameView)
     assert isinstance(frame_view("halfblock"), FrameView)
+
+
+async def test_kitty_frames_go_through_textual_image_fitted_to_the_widgets_pixels(monkeypatch) -> None:
+    from textual_image.renderable import tgp
+
+    sent: list[dict[str, object]] = []
+    monkeypatch.setattr(tgp, "_send_tgp_message", lambda **message: sent.append(message))  # no real terminal here
+    monkeypatch.setattr(frames, "_cell_pixels", lambda: (10, 20))
+
+    class KittyHost(App):
+        def compose(self) -> ComposeResult:
+            yield frame_view("kitty", id="view")
+
+    frame = np.zeros((400, 600, 3), dtype=np.uint8)
+    frame[:, :300] = RED
+    async with KittyHost().run_test(size=(40, 12)) as pilot:
+        view = pilot.app.query_one(frames.PixelFrameView)
+        assert view.show_frame(frame)
+        await pilot.pause()
+        image = view.children[0].image
+        assert image.size == (360, 240)  # 40x12 cells of 10x20 pixels hold 400x240: 3:2 fits 360x240
+        assert not view.show_frame(frame.copy())
+        await pilot.pause()
+    assert any(message.get("a") == "p" for message in sent)  # a placement was sent for the image

@@ -244,17 +244,27 @@ class PixelFrameView(Widget):
 
     def _push(self) -> None:
         from PIL import Image
-        from textual_image._terminal import get_cell_size
 
         assert self.frame is not None
-        cell = get_cell_size()
         width, height = self.size
         if width <= 0 or height <= 0:
             return
-        pixels = fit(self.frame, width * cell.width, height * cell.height)
+        cell_width, cell_height = _cell_pixels()
+        pixels = fit(self.frame, width * cell_width, height * cell_height)
         image: Any = self.children[0]
         image.image = Image.fromarray(pixels)
         self.draws += 1
+
+
+def _cell_pixels() -> tuple[int, int]:
+    """A cell's size in pixels, as textual-image measured it (it asks once, before the app starts)."""
+    try:
+        from textual_image._terminal import get_cell_size  # not public API: the fallback below covers a rename
+
+        cell = get_cell_size()
+        return (cell.width, cell.height)
+    except Exception:  # a rename, or its TerminalError when stdout is closed
+        return (10, 20)  # VT340's cell, textual-image's own default
 
 
 def frame_view(protocol: GraphicsProtocol | None = None, *, id: str | None = None,
