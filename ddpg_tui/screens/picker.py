@@ -60,6 +60,7 @@ class PickerScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "choose", "Choose", show=True),
         Binding("slash", "focus_env", "Type an env id"),
+        Binding("c", "open_runs", "Compare runs"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -148,6 +149,13 @@ class PickerScreen(Screen):
 
     def action_focus_env(self) -> None:
         self.query_one("#env-id", Input).focus()
+
+    def action_open_runs(self) -> None:
+        from agents.sweep_history import list_runs
+        from ddpg_tui.screens.runs import RunsScreen
+
+        root = self.app.runs_root
+        self.app.push_screen(RunsScreen(lambda: list_runs(root)))
 
     # Choosing: each choice is checked in a thread worker, so a slow env never freezes the screen
 
