@@ -269,3 +269,17 @@ async def test_resume_box_refuses_a_checkpoint_whose_env_id_would_import_a_modul
         shown = await resume_in_picker(pilot, run_dir)
     assert "would import module 'planted_module'" in shown
     assert "planted_module" not in sys.modules
+
+
+async def test_c_on_the_picker_opens_the_runs_screen_and_q_comes_back(tmp_path: Path) -> None:
+    from ddpg_tui.screens.picker import PickerScreen
+    from ddpg_tui.screens.runs import RunsScreen
+
+    app = DDPGApp(runs_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert app.is_running
