@@ -62,6 +62,7 @@ class Snapshot:
     actor_losses: tuple[float, ...] = ()
     sigma_history: tuple[float, ...] = ()
     last_saved: str = ""
+    toasted_saves: int = 0  # saves worth a notification: requested, interrupted, final (not periodic or best)
     log: tuple[LogLine, ...] = ()
 
     @property
@@ -86,6 +87,7 @@ class _Folded:
     actor_losses: list[float] = field(default_factory=list)
     sigma_history: deque[float] = field(default_factory=lambda: deque(maxlen=240))
     last_saved: str = ""
+    toasted_saves: int = 0  # saves worth a notification: requested, interrupted, final (not periodic or best)
     log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     log_count: int = 0
 
@@ -228,9 +230,11 @@ class TrainingSession:
                 best = " best" if event.best else ""
                 log("eval", f"eval {event.mean:.1f} ± {event.std:.0f}{best}")
             case Saved():
-                if event.reason != "best":  # a new best is logged by its evaluation; no toast
+                if event.reason != "best":  # a new best is logged by its evaluation
                     f.last_saved = str(event.path)
                     log("save", f"saved {event.path.name} ({event.reason})")
+                if event.reason not in ("best", "periodic"):  # the user asked, or the run ended: say so
+                    f.toasted_saves += 1
             case ConfigChanged():
                 changes = ", ".join(f"{k}={v}" for k, v in event.changes.items())
                 log("config", f"set {changes}")
@@ -264,7 +268,7 @@ class TrainingSession:
                 episode_returns=tuple(f.episode_returns), evals=tuple(f.evals), best_eval=f.best_eval,
                 loss_updates=tuple(f.loss_updates), critic_losses=tuple(f.critic_losses),
                 actor_losses=tuple(f.actor_losses), sigma_history=tuple(f.sigma_history),
-                last_saved=f.last_saved, log=tuple(f.log),
+                last_saved=f.last_saved, toasted_saves=f.toasted_saves, log=tuple(f.log),
             )
 
 

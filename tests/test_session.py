@@ -45,3 +45,19 @@ def test_loaded_history_is_drawn_and_logged_once(tmp_path: Path) -> None:
     assert snapshot.episode_steps == (200, 400) and snapshot.episode_returns == (-1200.0, -1000.0)
     assert snapshot.loss_updates == (300,) and snapshot.best_eval == EvalResult(400, -950.0, 5.0, (), best=True)
     assert [text for *_, text in snapshot.log] == ["resumed: 2 episodes and 1 evaluation from metrics.jsonl"]
+
+
+def test_every_requested_save_is_news_but_periodic_ones_only_go_to_the_log(tmp_path: Path) -> None:
+    from agents.events import Saved
+    from ddpg_tui.request import TrainingRequest
+    from ddpg_tui.session import TrainingSession
+
+    session = TrainingSession(TrainingRequest(None, tmp_path))
+    latest = tmp_path / "checkpoints" / "latest.pt"
+    session.sink(Saved(5000, latest, "periodic"))
+    assert session.snapshot().toasted_saves == 0
+    session.sink(Saved(6100, latest, "requested"))
+    session.sink(Saved(7300, latest, "requested"))  # the same path again must still be news
+    snapshot = session.snapshot()
+    assert snapshot.toasted_saves == 2 and snapshot.last_saved == str(latest)
+    assert sum("saved latest.pt" in str(entry) for entry in snapshot.log) == 3

@@ -55,7 +55,7 @@ class DashboardScreen(Screen):
         self.worker: Worker | None = None
         self.last_snapshot = Snapshot()
         self._ticks = 0
-        self._notified_save = ""
+        self._toasted_saves = 0
         self._error_shown = False
         self._confirm: ConfirmQuitScreen | None = None
         self._quitting = False
@@ -100,8 +100,8 @@ class DashboardScreen(Screen):
             for plot in self.query(LossPlot):
                 plot.show(snapshot)
         self.sub_title = f"{snapshot.env_id}  {snapshot.state.value}"
-        if snapshot.last_saved and snapshot.last_saved != self._notified_save:
-            self._notified_save = snapshot.last_saved
+        if snapshot.toasted_saves != self._toasted_saves:  # the same latest.pt is saved again and again
+            self._toasted_saves = snapshot.toasted_saves
             self.notify(f"saved {snapshot.last_saved}", title="Checkpoint")
         if snapshot.state == TrainerState.ERROR and snapshot.message and not self._error_shown:
             self._error_shown = True
