@@ -121,6 +121,8 @@ async def test_after_an_evaluation_the_panel_plays_its_first_episode_in_colour()
         first_step = panel.loop.steps[panel.loop.index]
         await pilot.pause(0.5)
         assert panel.loop.steps[panel.loop.index] != first_step  # it plays
+        assert panel.renderer.running
+    assert not panel.renderer.running  # the helper process ends with the panel
 
 
 async def test_a_newer_evaluation_replaces_the_loop() -> None:
@@ -215,3 +217,85 @@ def test_agent_panel_at_120x40(snap_compare) -> None:
 
 def test_agent_panel_at_80x24(snap_compare) -> None:
     assert snap_compare(PanelHost(FixedFrames()), terminal_size=(80, 24), run_before=_settle)
+
+
+# In the dashboard: these run once the dashboard has the panel (the `w` key); until then they are skipped.
+
+
+def dashboard_has_the_panel() -> bool:
+    from ddpg_tui.screens.dashboard import DashboardScreen
+
+    return hasattr(DashboardScreen, "action_toggle_agent")
+
+
+needs_dashboard = pytest.mark.skipif(not dashboard_has_the_panel(), reason="the dashboard has no Agent panel yet")
+
+
+def fixed_dashboard_app(monkeypatch):
+    import math
+
+    from agents.events import EvalResult, StepStats, TrainerState
+    from ddpg_tui import session as session_module
+    from ddpg_tui.app import DDPGApp
+    from ddpg_tui.widgets import agent_panel
+
+    monkeypatch.setattr(agent_panel, "ReplayRenderer", FixedFrames)  # a fixed picture, no helper process
+    evals = tuple(EvalResult(s, -1300 + 1150 * (1 - math.exp(-s / 2500)), 40.0, (), best=True)
+                  for s in range(2000, 12001, 2000))
+    snapshot = session_module.Snapshot(
+        version=1, env_id="Pendulum-v1", run_dir="runs/pendulum-demo", state=TrainerState.TRAINING,
+        progress=StepStats(step=12000, total_steps=20000, episode=60, steps_per_second=161.0, buffer_size=12000,
+                           buffer_capacity=200000, noise_sigma=0.1, elapsed=74.0, updates=11000),
+        evals=evals, best_eval=evals[-1], recording=fixed_recording(fps=0.01),  # type: ignore[call-arg]
+    )
+    return DDPGApp(session=session_module.FixedSession(snapshot))
+
+
+async def _open_the_panel(pilot) -> None:
+    await pilot.press("w")
+    panel = pilot.app.screen.query_one(AgentPanel)
+    await wait_for(lambda: panel.loop is not None and panel.loop.complete, pilot)
+    await pilot.pause()
+
+
+@needs_dashboard
+def test_dashboard_with_the_agent_panel_at_120x40(snap_compare, monkeypatch) -> None:
+    assert snap_compare(fixed_dashboard_app(monkeypatch), terminal_size=(120, 40), run_before=_open_the_panel)
+
+
+@needs_dashboard
+def test_dashboard_with_the_agent_panel_at_80x24(snap_compare, monkeypatch) -> None:
+    assert snap_compare(fixed_dashboard_app(monkeypatch), terminal_size=(80, 24), run_before=_open_the_panel)
+
+
+@needs_dashboard
+async def test_w_shows_the_agent_after_the_next_evaluation_and_records_only_while_open(tmp_path) -> None:
+    from ddpg_tui.app import DDPGApp
+    from ddpg_tui.request import TrainingRequest
+
+    config = DDPGConfig(total_steps=3000, learning_starts=100, batch_size=32, hidden_sizes=(16, 16), eval_every=300,
+                        eval_episodes=1, threads=1)
+    app = DDPGApp(TrainingRequest(config, tmp_path / "run"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_for(lambda: len(screen.last_snapshot.evals) >= 1, pilot, timeout=60)
+        session = app.training_session
+        assert session is not None and not session.record_evaluations.is_set()
+        session.controls.pause()  # so that no evaluation comes between the key and the message
+        await wait_for(lambda: screen.last_snapshot.state.value == "paused", pilot)
+        assert screen.last_snapshot.recording is None  # nobody watched: nothing was recorded
+        await pilot.press("w")
+        panel = screen.query_one(AgentPanel)
+        assert panel.display and not screen.query_one("#reward-plot").display
+        assert session.record_evaluations.is_set()
+        await pilot.pause()
+        assert "Recording from now on" in str(panel.query_one("#agent-message", Static).render())
+        session.controls.resume()
+        view = panel.query_one(FrameView)
+        await wait_for(lambda: panel.loop is not None and len(panel.loop.frames) > 3 and view.draws > 0, pilot,
+                       timeout=90)
+        assert any(r > 150 and g < 120 and b < 120 for r, g, b in coloured_cells(view))
+        await pilot.press("w")
+        assert not panel.display and screen.query_one("#reward-plot").display
+        assert not session.record_evaluations.is_set()
+        screen.session.controls.stop(save=False)
