@@ -113,6 +113,7 @@ class AgentPanel(Vertical):
         self._waiting = ("No evaluation yet.", "")
         self._caption = ""
         self._message = ""
+        self._mounted = False  # show() may come before the children exist (a dashboard mounting it late)
 
     def compose(self) -> ComposeResult:
         yield frame_view(id="agent-frame")
@@ -120,6 +121,8 @@ class AgentPanel(Vertical):
         yield Static(id="agent-caption")
 
     def on_mount(self) -> None:
+        self._mounted = True
+        self._start_rendering()
         self._update()
 
     # The dashboard's side --------------------------------------------------------------
@@ -146,7 +149,7 @@ class AgentPanel(Vertical):
     # Rendering, in the helper process ----------------------------------------------------
 
     def _start_rendering(self) -> None:
-        if not self.display or self.recording is None or self.recording is self._rendering:
+        if not (self._mounted and self.display) or self.recording is None or self.recording is self._rendering:
             return  # hidden: nothing is drawn until the panel is shown (on_show starts it)
         if self.loop is not None and self.loop.recording is self.recording:
             return
@@ -237,6 +240,8 @@ class AgentPanel(Vertical):
     # Drawing -----------------------------------------------------------------------------
 
     def _update(self) -> None:
+        if not self._mounted:
+            return
         view = self.query_one("#agent-frame")
         message = self.query_one("#agent-message", Static)
         loop = self.loop

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from rich.color import Color
 from rich.color_triplet import ColorTriplet
 from rich.segment import Segment
@@ -32,7 +31,11 @@ from textual.app import ComposeResult
 from textual.strip import Strip
 from textual.widget import Widget
 
-from agents.recording import fit, fit_size
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and agents.recording (which brings gymnasium) are imported where they are used: the
+# app calls detect_graphics() before it starts, and the preset list must come up quickly.
 
 HALF_BLOCK = "▀"
 GraphicsProtocol = Literal["halfblock", "kitty", "sixel"]
@@ -86,11 +89,15 @@ def _forced_protocol() -> GraphicsProtocol | None:
 
 def pixel_size(frame_width: int, frame_height: int, columns: int, rows: int) -> tuple[int, int]:
     """The pixels a frame is fitted to in `columns` x `rows` half-block cells (two pixels a cell, stacked)."""
+    from agents.recording import fit_size
+
     return fit_size(frame_width, frame_height, columns, 2 * rows)
 
 
 def color_keys(pixels: np.ndarray) -> np.ndarray:
     """(rows, columns) int64 keys, one per cell: the upper pixel's 24-bit RGB << 25 | the lower pixel's."""
+    import numpy as np
+
     rgb = pixels[..., :3].astype(np.int64)
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     if packed.shape[0] % 2:
@@ -118,6 +125,8 @@ class HalfBlockPainter:
         return style
 
     def rows(self, pixels: np.ndarray) -> list[list[Segment]]:
+        import numpy as np
+
         keys = color_keys(pixels)
         out: list[list[Segment]] = []
         for row in keys:
@@ -129,6 +138,8 @@ class HalfBlockPainter:
 
     def strips(self, frame: np.ndarray, width: int, height: int, blank: Style) -> list[Strip]:
         """`frame` fitted into width x height cells and centred; `blank` styles the margins."""
+        from agents.recording import fit
+
         if width <= 0 or height <= 0:
             return []
         w, h = pixel_size(frame.shape[1], frame.shape[0], width, height)
@@ -143,6 +154,12 @@ class HalfBlockPainter:
         strips += [Strip(margin_left + row + margin_right, width) for row in rows]
         strips += [Strip.blank(width, blank)] * (height - len(strips))
         return strips
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    import numpy as np
+
+    return a is b or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
 
 
 def _color(rgb: int) -> Color:
@@ -172,8 +189,7 @@ class FrameView(Widget):
 
     def show_frame(self, frame: np.ndarray | None) -> bool:
         """Show `frame` (HxWx3 uint8); returns False, drawing nothing, when it is what is shown."""
-        if frame is self.frame or (frame is not None and self.frame is not None
-                                   and frame.shape == self.frame.shape and np.array_equal(frame, self.frame)):
+        if _same(frame, self.frame):
             return False
         self.frame = frame
         self._strips = None
@@ -225,8 +241,7 @@ class PixelFrameView(Widget):
         yield (TGPImage if self.protocol == "kitty" else SixelImage)()
 
     def show_frame(self, frame: np.ndarray | None) -> bool:
-        if frame is self.frame or (frame is not None and self.frame is not None
-                                   and frame.shape == self.frame.shape and np.array_equal(frame, self.frame)):
+        if _same(frame, self.frame):
             return False
         self.frame = frame
         if not self.children:
@@ -244,6 +259,8 @@ class PixelFrameView(Widget):
 
     def _push(self) -> None:
         from PIL import Image
+
+        from agents.recording import fit
 
         assert self.frame is not None
         width, height = self.size
