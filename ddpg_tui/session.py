@@ -21,6 +21,7 @@ from agents.controls import Controls
 from agents.events import (
     ConfigChanged,
     EpisodeEnd,
+    EvalRecording,
     EvalResult,
     Event,
     Notice,
@@ -64,6 +65,7 @@ class Snapshot:
     last_saved: str = ""
     toasted_saves: int = 0  # saves worth a notification: requested, interrupted, final (not periodic or best)
     log: tuple[LogLine, ...] = ()
+    recording: EvalRecording | None = None  # the latest evaluation's first episode, while the Agent panel is open
 
     @property
     def active(self) -> bool:
@@ -90,6 +92,7 @@ class _Folded:
     toasted_saves: int = 0  # saves worth a notification: requested, interrupted, final (not periodic or best)
     log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     log_count: int = 0
+    recording: EvalRecording | None = None
 
 
 HistoryEvent = EpisodeEnd | UpdateStats | EvalResult
@@ -134,6 +137,7 @@ class TrainingSession:
     def __init__(self, request: TrainingRequest) -> None:
         self.request = request
         self.controls = Controls()
+        self.record_evaluations = threading.Event()  # set by the dashboard while its Agent panel is open
         self.env_id = request.config.env_id if request.config else ""
         self.config = request.config  # a resumed run's config is known once its trainer is built
         self._lock = threading.Lock()
@@ -159,7 +163,8 @@ class TrainingSession:
         try:
             trainer = Trainer(request.config, self.sink, request.run_dir, resume_from=request.resume_from,
                               total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
-                              controls=self.controls, env_id=request.env_id)
+                              controls=self.controls, env_id=request.env_id,
+                              record_evaluations=self.record_evaluations)
         except Exception as error:  # EnvError, ConfigError, CheckpointError, OSError: one line each
             self.controls.close()  # nothing will ever read a command: refuse them
             request.discard_unused_run_dir()
@@ -229,6 +234,8 @@ class TrainingSession:
                     f.best_eval = event
                 best = " best" if event.best else ""
                 log("eval", f"eval {event.mean:.1f} ± {event.std:.0f}{best}")
+            case EvalRecording():
+                f.recording = event  # only the newest: the panel replays one episode
             case Saved():
                 if event.reason != "best":  # a new best is logged by its evaluation
                     f.last_saved = str(event.path)
@@ -268,7 +275,7 @@ class TrainingSession:
                 episode_returns=tuple(f.episode_returns), evals=tuple(f.evals), best_eval=f.best_eval,
                 loss_updates=tuple(f.loss_updates), critic_losses=tuple(f.critic_losses),
                 actor_losses=tuple(f.actor_losses), sigma_history=tuple(f.sigma_history),
-                last_saved=f.last_saved, toasted_saves=f.toasted_saves, log=tuple(f.log),
+                last_saved=f.last_saved, toasted_saves=f.toasted_saves, log=tuple(f.log), recording=f.recording,
             )
 
 
@@ -278,6 +285,7 @@ class FixedSession:
     def __init__(self, snapshot: Snapshot, config: DDPGConfig | None = None) -> None:
         self._snapshot = snapshot
         self.controls = Controls()
+        self.record_evaluations = threading.Event()
         self.env_id = snapshot.env_id
         self.config = config  # what the `h` dialog edits
         self.outcome = None

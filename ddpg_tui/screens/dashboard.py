@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, ClassVar, Protocol
 
 from textual import work
@@ -19,6 +20,7 @@ from agents.events import TrainerState
 from ddpg_tui.request import EXIT_OK
 from ddpg_tui.screens.modals import ConfirmQuitScreen, LiveEditScreen
 from ddpg_tui.session import Snapshot
+from ddpg_tui.widgets.agent_panel import AgentPanel
 from ddpg_tui.widgets.panels import EventLog, StatusPanel
 from ddpg_tui.widgets.plots import LossPlot, RewardPlot
 
@@ -28,6 +30,7 @@ PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds
 
 class Session(Protocol):
     controls: Controls
+    record_evaluations: threading.Event
 
     def run(self) -> Any: ...
 
@@ -39,12 +42,13 @@ class Session(Protocol):
 
 class DashboardScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause/Resume"),
+        Binding("p", "toggle_pause", "Pause"),  # short: with w the footer holds 7 keys at 80 columns
         Binding("space", "toggle_pause", "Pause", show=False),
         Binding("e", "evaluate", "Evaluate"),
         Binding("s", "save", "Save"),
         Binding("h", "edit_live", "Hyperparameters"),
         Binding("l", "toggle_log", "Events"),
+        Binding("w", "toggle_agent", "Agent"),
         Binding("q", "quit_session", "Quit"),
     ]
 
@@ -68,6 +72,7 @@ class DashboardScreen(Screen):
                 with Horizontal(id="loss-plots"):
                     yield LossPlot("Critic loss", "critic_losses", log_scale=True, id="critic-plot")
                     yield LossPlot("Actor loss (-Q)", "actor_losses", log_scale=False, id="actor-plot")
+                yield AgentPanel(id="agent")  # hidden until w; then it takes the plots' place
             with Vertical(id="side"):
                 yield StatusPanel(id="status", classes="panel")
                 # Another panel (e.g. the agent's env frames) mounts here, before the log,
@@ -95,6 +100,8 @@ class DashboardScreen(Screen):
         self.last_snapshot = snapshot
         self.query_one(StatusPanel).show(snapshot)
         self.query_one(EventLog).show(snapshot)
+        self.query_one(AgentPanel).show(snapshot.recording, evaluations=len(snapshot.evals), active=snapshot.active,
+                                        run_dir=snapshot.run_dir)
         if self._ticks % PLOT_EVERY == 1 or not snapshot.active:
             self.query_one(RewardPlot).show(snapshot)
             for plot in self.query(LossPlot):
@@ -153,6 +160,16 @@ class DashboardScreen(Screen):
             self.minimize()
         else:
             self.maximize(self.query_one(EventLog), container=False)
+
+    def action_toggle_agent(self) -> None:
+        """The agent in place of the curves, and back. Evaluations are recorded only while it shows."""
+        panel = self.query_one(AgentPanel)
+        panel.display = not panel.display
+        self.query_one("#reward-plot").display = self.query_one("#loss-plots").display = not panel.display
+        if panel.display:
+            self.session.record_evaluations.set()
+        else:
+            self.session.record_evaluations.clear()
 
     def notify_ended(self) -> None:
         self.notify("training has ended", severity="warning", timeout=3)
