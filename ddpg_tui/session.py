@@ -184,18 +184,7 @@ class TrainingSession:
         with self._lock:
             f = self._folded
             for event in events:
-                match event:
-                    case EpisodeEnd():
-                        f.episode_steps.append(event.step)
-                        f.episode_returns.append(event.episode_return)
-                    case UpdateStats():
-                        f.loss_updates.append(event.updates)
-                        f.critic_losses.append(event.critic_loss)
-                        f.actor_losses.append(event.actor_loss)
-                    case EvalResult():
-                        f.evals.append(event)
-                        if event.best:
-                            f.best_eval = event
+                self._fold_curve(f, event)
             if events:
                 f.log_count += 1
                 f.log.append((f.log_count, "info", events[-1].step,
@@ -209,7 +198,23 @@ class TrainingSession:
             self._folded.version += 1
 
     @staticmethod
-    def _fold(f: _Folded, event: Event) -> None:
+    def _fold_curve(f: _Folded, event: HistoryEvent) -> None:
+        """The points an episode, update or evaluation adds to the plots; live and resumed alike."""
+        match event:
+            case EpisodeEnd():
+                f.episode_steps.append(event.step)
+                f.episode_returns.append(event.episode_return)
+            case UpdateStats():
+                f.loss_updates.append(event.updates)
+                f.critic_losses.append(event.critic_loss)
+                f.actor_losses.append(event.actor_loss)
+            case EvalResult():
+                f.evals.append(event)
+                if event.best:
+                    f.best_eval = event
+
+    @classmethod
+    def _fold(cls, f: _Folded, event: Event) -> None:
         # Log texts are short: the step has a column of its own, and the side panel is
         # about 30 columns wide at 80x24 (longer texts wrap).
         def log(level: str, text: str) -> None:
@@ -221,17 +226,12 @@ class TrainingSession:
                 f.progress = event
                 f.sigma_history.append(event.noise_sigma)
             case EpisodeEnd():
-                f.episode_steps.append(event.step)
-                f.episode_returns.append(event.episode_return)
+                cls._fold_curve(f, event)
                 log("info", f"ep {event.episode:,} R {event.episode_return:.1f}")
             case UpdateStats():
-                f.loss_updates.append(event.updates)
-                f.critic_losses.append(event.critic_loss)
-                f.actor_losses.append(event.actor_loss)
+                cls._fold_curve(f, event)
             case EvalResult():
-                f.evals.append(event)
-                if event.best:
-                    f.best_eval = event
+                cls._fold_curve(f, event)
                 best = " best" if event.best else ""
                 log("eval", f"eval {event.mean:.1f} ± {event.std:.0f}{best}")
             case EvalRecording():
