@@ -152,64 +152,17 @@ def worker_limit(steps: int, hidden: int, batch: int, threads: int) -> dict[str,
 
 
 def worker_solve_ours(seed: int, threads: int) -> dict[str, Any]:
-    from agents.events import EvalResult, StepStats
-    from agents.trainer import Trainer
-    from presets import load_preset
+    """The pendulum preset, evaluated every 1000 steps: time_to_solve.py's own worker."""
+    from time_to_solve import worker_ours  # a sibling: benchmarks/ is sys.path[0] when run as a script
 
-    config = load_preset("pendulum").config.replace(seed=seed, eval_every=1000, eval_episodes=10, threads=threads)
-    state: dict[str, Any] = {"elapsed": 0.0, "solved": None}
-    trainer: Trainer
-
-    def sink(event: object) -> None:
-        if isinstance(event, StepStats):
-            state["elapsed"] = event.elapsed
-        elif isinstance(event, EvalResult) and event.mean >= -200 and state["solved"] is None:
-            state["solved"] = {"seconds": state["elapsed"], "step": event.step, "eval": event.mean}
-            trainer.controls.stop(save=False)
-
-    trainer = Trainer(config, sink)
-    trainer.run()
-    return state["solved"] or {"seconds": None, "step": None}
+    return worker_ours("pendulum", seed, threads, eval_every=1000, max_steps=30_000)
 
 
 def worker_solve_sb3(seed: int, threads: int) -> dict[str, Any]:
-    """rl-zoo's DDPG Pendulum-v1: gamma 0.98, buffer 200k, learning_starts 10k, noise 0.1, lr 1e-3, 400x300."""
-    import numpy as np
-    import torch
-    from stable_baselines3.common.callbacks import BaseCallback
+    """SB3 DDPG with rl-zoo's Pendulum config (gamma 0.98, buffer 200k, learning_starts 10k, noise 0.1, 400x300)."""
+    from time_to_solve import worker_sb3
 
-    torch.set_num_threads(threads)
-    model, _ = _sb3_pendulum((400, 300), 256, 10_000, seed=seed, gamma=0.98)
-    eval_env = __import__("gymnasium").make("Pendulum-v1")
-    state: dict[str, Any] = {"train": 0.0, "since": None, "solved": None}
-
-    class EvalEvery1000(BaseCallback):
-        def _on_training_start(self) -> None:
-            state["since"] = time.perf_counter()
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps % 1000:
-                return True
-            state["train"] += time.perf_counter() - state["since"]
-            returns = []
-            for i in range(10):
-                obs, _ = eval_env.reset(seed=10_000 + i)
-                done, total = False, 0.0
-                while not done:
-                    action, _ = model.predict(obs, deterministic=True)
-                    obs, reward, terminated, truncated, _ = eval_env.step(action)
-                    total += float(reward)
-                    done = terminated or truncated
-                returns.append(total)
-            state["since"] = time.perf_counter()
-            if np.mean(returns) >= -200:
-                state["solved"] = {"seconds": state["train"], "step": self.num_timesteps,
-                                   "eval": float(np.mean(returns))}
-                return False
-            return True
-
-    model.learn(total_timesteps=30_000, callback=EvalEvery1000())
-    return state["solved"] or {"seconds": None, "step": None}
+    return worker_sb3("pendulum", seed, threads, eval_every=1000, max_steps=30_000)
 
 
 def worker_memory() -> dict[str, Any]:
