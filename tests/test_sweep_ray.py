@@ -130,15 +130,17 @@ def test_a_two_by_two_sweep_completes_on_both_nodes_and_its_summary_matches_each
 
 
 def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(cluster, tmp_path: Path) -> None:
-    run = new_run(tmp_path, "killed-worker", tiny(total_steps=1600, eval_every=400, save_every=400))
+    # Far more steps after the kill point than a slow machine runs between two progress reports, so the
+    # kill always lands on a running trial.
+    run = new_run(tmp_path, "killed-worker", tiny(total_steps=6000, eval_every=1000, save_every=1000))
     name = run.spec.trials()[0][0]
     killed: list[tuple[int, int]] = []
 
     def kill_after_a_save() -> None:
         def ready() -> bool:
             row = run.board.row(name)
-            return row is not None and row.pid > 0 and row.step >= 1000
-        wait_for(ready, 120, "the trial to pass step 1000")
+            return row is not None and row.pid > 0 and row.step >= 2200
+        wait_for(ready, 120, "the trial to pass step 2200")
         row = run.board.row(name)
         killed.append((row.pid, row.step))
         os.kill(row.pid, signal.SIGKILL)
@@ -151,13 +153,13 @@ def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(cluster, tmp_
 
     assert killed, "the worker was never killed"
     row = next(r for r in result.snapshot.trials if r.name == name)
-    assert row.state == "finished" and row.step == 1600
+    assert row.state == "finished" and row.step == 6000
     assert row.attempts == 2 and row.pid != killed[0][0]
-    # Saves fall on episode boundaries here (200 steps on Pendulum): the last before the kill was at 800 or later.
-    assert 800 <= row.resumed_from <= killed[0][1] and row.resumed_from % 400 == 0
+    # Saves fall on episode boundaries here (200 steps on Pendulum): the last before the kill was at 2000 or later.
+    assert 2000 <= row.resumed_from <= killed[0][1] and row.resumed_from % 1000 == 0
     steps = [e["step"] for e in eval_rows(run.sweep_dir / name)]
-    assert steps == [400, 800, 1200, 1600], "no evaluation lost or written twice"
-    assert checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt") == 1600
+    assert steps == [1000, 2000, 3000, 4000, 5000, 6000], "no evaluation lost or written twice"
+    assert checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt") == 6000
 
 
 def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_the_rest(
@@ -165,7 +167,9 @@ def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_th
     from agents.sweep import load_spec
     from agents.sweep_driver import SweepRun
 
-    run = new_run(tmp_path, "stopped", tiny(total_steps=1600, eval_every=800, save_every=800), seeds=(0, 1))
+    # Long enough that the other trial cannot finish while the first one is being stopped, even on a slow
+    # machine (at 1,600 steps it once did on CI, and the sweep then ended "finished" instead of "paused").
+    run = new_run(tmp_path, "stopped", tiny(total_steps=8000, eval_every=2000, save_every=2000), seeds=(0, 1))
     outcome: list = []
     driver = threading.Thread(target=lambda: outcome.append(run.fit()), daemon=True)
     driver.start()
@@ -182,7 +186,7 @@ def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_th
     assert outcome and outcome[0].state == "paused"
     rows = {r.name: r for r in outcome[0].snapshot.trials}
     paused = rows[other.name]
-    assert paused.state == "paused" and 400 <= paused.step < 1600
+    assert paused.state == "paused" and 400 <= paused.step < 8000
     assert checkpoint_step(run.sweep_dir / other.name / "checkpoints" / "latest.pt") == paused.step
     stopped_step = rows[stopped.name].step
     assert checkpoint_step(run.sweep_dir / stopped.name / "checkpoints" / "latest.pt") == stopped_step
