@@ -124,14 +124,21 @@ def parse_grid(text: str) -> tuple[str, tuple[Any, ...]]:
     if not sep:
         raise SweepSpaceError(f"--grid {text!r}: expected key=value1,value2, e.g. --grid actor_lr=1e-3,3e-4")
     _searchable_key("--grid", key, "actor_lr=1e-3,3e-4")
+    try:
+        return key, parse_values(key, raw)
+    except SweepSpaceError as error:
+        raise SweepSpaceError(f"--grid {text!r}: {error}") from None
+
+
+def parse_values(key: str, raw: str) -> tuple[Any, ...]:
+    """`1e-3, 3e-4` -> (0.001, 0.0003): the values of one swept key, each checked as --set checks it."""
     pieces = split_top_level(raw)
     if any(not piece for piece in pieces):
-        raise SweepSpaceError(f"--grid {text!r}: an empty value; expected key=value1,value2, "
-                              "e.g. --grid actor_lr=1e-3,3e-4")
+        raise SweepSpaceError("an empty value; separate the values with commas, e.g. 1e-3,3e-4")
     values = tuple(parse_value(key, piece) for piece in pieces)
     if len(set(map(format_value, values))) != len(values):
-        raise SweepSpaceError(f"--grid {text!r}: a value is repeated")
-    return key, values
+        raise SweepSpaceError("a value is repeated")
+    return values
 
 
 _CALL = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$")

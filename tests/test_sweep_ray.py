@@ -259,3 +259,59 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
     assert len(summary) == 4 and all(",finished,1000,1000," in line for line in summary[1:]), summary
     for path in sweep_dir.glob("*-seed*"):
         assert [row["step"] for row in eval_rows(path)] == [500, 1000]
+
+
+async def test_a_sweep_started_from_the_form_runs_in_the_app_and_q_goes_back_to_the_form(
+        cluster, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from ddpg_tui.app import DDPGApp
+    from ddpg_tui.screens.hyperparameters import HyperparametersScreen
+    from ddpg_tui.screens.sweep import SweepScreen
+
+    app = DDPGApp(runs_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(HyperparametersScreen(tiny(total_steps=400), "Pendulum-v1"))
+        await pilot.pause()
+        box = app.screen.query_one("#field-actor_lr", Input)
+        box.focus()
+        await pilot.press("ctrl+g")
+        box.value = "1e-3, 3e-4"
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        app.screen.query_one("#sweep-seeds", Input).value = "0"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SweepScreen) and app.sweep is not None
+        deadline = time.monotonic() + 180
+        while not app.sweep.finished.is_set():
+            assert time.monotonic() < deadline, "the sweep did not end"
+            await pilot.pause(0.2)
+        await pilot.pause(0.5)
+        assert app.sweep.result is not None, app.sweep.board.snapshot().message
+        assert app.sweep.result.state == "finished"
+        assert {(r.variant, r.state) for r in app.screen.last.trials} == {
+            ("actor_lr=0.001", "finished"), ("actor_lr=0.0003", "finished")}
+        await pilot.press("q")  # the sweep has ended: back to the form it came from
+        await pilot.pause()
+        assert isinstance(app.screen, HyperparametersScreen)
+    sweep_dir = app.sweep.sweep_dir
+    assert sweep_dir.parent == tmp_path / "sweeps"
+    assert len((sweep_dir / "summary.csv").read_text().splitlines()) == 3
+    assert app.sweep.closing_lines()[0].startswith(f"sweep {sweep_dir.name}: finished; summary: ")
+
+
+def test_ray_tune_imports_inside_the_app_whose_stdout_has_no_encoding() -> None:
+    # Textual replaces sys.stdout with a capture that has no `encoding`; Tune's import reads it.
+    script = """
+import sys
+class Capture:
+    def write(self, text): return len(text)
+    def flush(self): pass
+sys.stdout = Capture()
+from ddpg_tui.screens.sweep import import_ray_tune
+import_ray_tune()
+assert "ray.tune" in sys.modules and isinstance(sys.stdout, Capture)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -96,8 +96,8 @@ class SweepRequest:
 
 def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / "sweeps") -> SweepRequest:
     """Every check that needs no Ray: UsageError, ConfigError or PresetError, each one line."""
-    from agents.sweep import SweepError, SweepSpec, address_endpoint
-    from agents.sweep_space import check_disjoint, count_trials, parse_grid, parse_sample, parse_seeds
+    from agents.sweep import SweepError, address_endpoint
+    from agents.sweep_space import check_disjoint, parse_grid, parse_sample, parse_seeds
 
     if args.address is not None:
         try:
@@ -149,12 +149,26 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
     else:
         preset = load_preset(args.preset or DEFAULT_PRESET)
         base, label, threshold = preset.config.with_overrides(overrides), preset.name, preset.solved_threshold
-    if args.scheduler == "asha" and not base.eval_every:
+    return new_sweep_request(base, label, threshold, seeds, grid, samples=samples, sample_count=sample_count,
+                             sample_seed=args.sample_seed, scheduler=args.scheduler, name=args.name,
+                             jobs=args.jobs, address=args.address, headless=args.headless, reeval=args.reeval,
+                             root=root)
+
+
+def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, seeds: tuple[int, ...],
+                      grid: dict[str, tuple[Any, ...]], *, samples: tuple[Any, ...] = (), sample_count: int = 0,
+                      sample_seed: int = 0, scheduler: str | None = None, name: str | None = None,
+                      jobs: int | None = None, address: str | None = None, headless: bool = False,
+                      reeval: int | None = None, root: Path = Path("runs") / "sweeps") -> SweepRequest:
+    """The checks a new sweep needs once its configs are known (the command line's and the app's form's)."""
+    from agents.sweep import SweepSpec
+    from agents.sweep_space import count_trials
+
+    if scheduler == "asha" and not base.eval_every:
         raise UsageError("--scheduler asha compares evaluations during training; set eval_every > 0")
     if not base.save_every:
         # A trial whose worker dies resumes from its last save; with none, it would start over.
         base = base.replace(save_every=base.eval_every or max(1, base.total_steps // 10))
-    name = args.name
     if name is not None and not NAME_PATTERN.match(name):
         raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-' (a folder name under {root})")
     if name is None:
@@ -170,9 +184,9 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
         raise UsageError(f"{count:,} trials is too many for one sweep (at most 10,000); use fewer values or seeds")
     validate_field("seed", seeds[0])
     spec = SweepSpec(name=name, label=label, base=base, grid=grid, samples=samples, sample_count=sample_count,
-                     sample_seed=args.sample_seed, seeds=seeds, scheduler=args.scheduler, threshold=threshold,
-                     reeval=args.reeval or 0)
-    return SweepRequest(spec, sweep_dir, False, args.jobs, args.address, args.headless, args.reeval)
+                     sample_seed=sample_seed, seeds=seeds, scheduler=scheduler, threshold=threshold,
+                     reeval=reeval or 0)
+    return SweepRequest(spec, sweep_dir, False, jobs, address, headless, reeval)
 
 
 def run(args: argparse.Namespace) -> int:

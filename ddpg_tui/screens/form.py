@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual import events
@@ -14,18 +14,29 @@ from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from agents.config import FIELDS, ConfigError, DDPGConfig, parse_value
+from agents.sweep_space import NOT_SEARCHABLE, parse_values
+
+SWEPT_MARK = "≈"
 
 
 class FieldValidator(Validator):
-    """Runs the engine's own validation, so the form and the CLI refuse the same values."""
+    """Runs the engine's own validation, so the form and the CLI refuse the same values.
 
-    def __init__(self, name: str) -> None:
+    A field marked to sweep takes several values, separated by commas, each checked the
+    same way (as `ddpg-tui sweep --grid` checks them).
+    """
+
+    def __init__(self, name: str, swept: Callable[[str], bool] = lambda name: False) -> None:
         super().__init__()
         self.field_name = name
+        self.swept = swept
 
     def validate(self, value: str) -> ValidationResult:
         try:
-            parse_value(self.field_name, value)
+            if self.swept(self.field_name):
+                parse_values(self.field_name, value)
+            else:
+                parse_value(self.field_name, value)
         except ConfigError as error:
             return self.failure(str(error))
         return self.success()
@@ -42,8 +53,10 @@ def display(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def field_help(name: str) -> str:
+def field_help(name: str, swept: bool = False) -> str:
     spec = FIELDS[name]
+    if swept:
+        return f"swept: one trial per value, separated by commas; each {spec.allowed()}"
     return f"{spec.help}; {spec.allowed()}"
 
 
@@ -66,15 +79,17 @@ class HyperparameterForm(VerticalScroll):
         super().__init__(**kwargs)
         self.config = config
         self.names = list(names)
+        self.swept: set[str] = set()  # fields marked to sweep: several values, one trial each
 
     def compose(self) -> ComposeResult:
         for name in self.names:
-            with Horizontal(classes="field-row"):
+            with Horizontal(classes="field-row", id=f"row-{name}"):
                 yield Label("▶", classes="field-marker")
+                yield Label("", id=f"swept-{name}", classes="field-swept")
                 yield Label(name, classes="field-name")
                 yield Input(display(getattr(self.config, name)), id=f"field-{name}", classes="field-input",
-                            validators=[FieldValidator(name)], validate_on=["changed", "blur", "submitted"],
-                            compact=True)
+                            validators=[FieldValidator(name, self.is_swept)],
+                            validate_on=["changed", "blur", "submitted"], compact=True)
                 # markup=False: reasons quote values such as [0], which are not markup
                 yield Label(field_help(name), id=f"hint-{name}", classes="field-hint", markup=False)
 
@@ -88,15 +103,47 @@ class HyperparameterForm(VerticalScroll):
         name = (event.input.id or "").removeprefix("field-")
         if name not in FIELDS:
             return
+        self._show_validity(name, event.validation_result)
+
+    def _show_validity(self, name: str, result: ValidationResult | None) -> None:
         hint = self.query_one(f"#hint-{name}", Label)
-        result = event.validation_result
         if result is not None and not result.is_valid:
             hint.update(result.failure_descriptions[0])
             hint.add_class("invalid")
         else:
-            hint.update(field_help(name))
+            hint.update(field_help(name, name in self.swept))
             hint.remove_class("invalid")
         self.post_message(self.Validity(self.is_valid))
+
+    # Sweeping ----------------------------------------------------------------------------
+
+    def is_swept(self, name: str) -> bool:
+        return name in self.swept
+
+    def toggle_sweep(self, name: str) -> str | None:
+        """Mark `name` to sweep, or unmark it; returns why it cannot be swept, if it cannot."""
+        if name in NOT_SEARCHABLE:
+            reason = NOT_SEARCHABLE[name].replace("use --seeds", "choose the seeds when the sweep starts")
+            return f"{name} is the same in every trial of a sweep" + (f" ({reason})" if reason else "")
+        field = self.query_one(f"#field-{name}", Input)
+        if name in self.swept:
+            self.swept.discard(name)
+            try:  # back to one value: keep the first, which is what a user most likely meant
+                values = parse_values(name, field.value)
+                field.value = display(values[0])
+            except ConfigError:
+                pass
+        else:
+            self.swept.add(name)
+        self.query_one(f"#swept-{name}", Label).update(SWEPT_MARK if name in self.swept else "")
+        self.query_one(f"#row-{name}").set_class(name in self.swept, "-swept")
+        self._show_validity(name, field.validate(field.value))
+        return None
+
+    def grid(self) -> dict[str, tuple[Any, ...]]:
+        """The swept fields' values, in form order; call only when `is_valid`."""
+        return {name: parse_values(name, self.query_one(f"#field-{name}", Input).value)
+                for name in self.names if name in self.swept}
 
     @property
     def is_valid(self) -> bool:
@@ -112,13 +159,16 @@ class HyperparameterForm(VerticalScroll):
         self.query_one(f"#field-{names[0]}", Input).focus()
 
     def values(self) -> dict[str, Any]:
-        """The parsed values; call only when `is_valid`."""
-        return {name: parse_value(name, self.query_one(f"#field-{name}", Input).value) for name in self.names}
+        """The parsed values of the fields not swept; call only when `is_valid`."""
+        return {name: parse_value(name, self.query_one(f"#field-{name}", Input).value) for name in self.names
+                if name not in self.swept}
 
     def changed_values(self) -> dict[str, Any]:
         return {name: value for name, value in self.values().items() if value != getattr(self.config, name)}
 
     def reset(self, config: DDPGConfig) -> None:
         self.config = config
+        for name in list(self.swept):
+            self.toggle_sweep(name)
         for name in self.names:
             self.query_one(f"#field-{name}", Input).value = display(getattr(config, name))

@@ -1,4 +1,4 @@
-"""Edit every hyperparameter of the chosen preset, then start training."""
+"""Edit every hyperparameter of the chosen preset, then start training, or a sweep over seeds and marked fields."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Label
+from textual.widgets import Button, Footer, Header, Input, Label
 
 from agents.config import FIELDS, DDPGConfig
 from ddpg_tui.screens.form import HyperparameterForm
@@ -18,6 +18,9 @@ from ddpg_tui.screens.form import HyperparameterForm
 class HyperparametersScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start training", priority=True),
+        # Neither key is an Input's own (ctrl+w deletes a word there).
+        Binding("ctrl+g", "toggle_sweep", "Sweep this field", priority=True),
+        Binding("ctrl+t", "sweep", "Sweep…", priority=True),
         Binding("ctrl+r", "reset", "Reset to preset"),
         Binding("escape", "back", "Back"),
     ]
@@ -34,6 +37,7 @@ class HyperparametersScreen(Screen):
             yield HyperparameterForm(self.preset_config, FIELDS, id="form")
             with Horizontal(id="form-buttons"):
                 yield Button("Start training", id="start", variant="success")
+                yield Button("Sweep…", id="sweep")
                 yield Button("Reset to preset", id="reset")
                 yield Button("Back", id="back")
         yield Footer()
@@ -51,8 +55,47 @@ class HyperparametersScreen(Screen):
         if not form.is_valid:
             form.refuse()
             return
+        if form.swept:
+            self.notify(f"{', '.join(sorted(form.swept))} marked to sweep: start a sweep (ctrl+t), or unmark "
+                        "with ctrl+g on the field", severity="warning")
+            return
         config = DDPGConfig.from_mapping(form.values(), base=self.preset_config)
         self.app.start_training(config, self.label)
+
+    def action_toggle_sweep(self) -> None:
+        focused = self.focused
+        name = (focused.id or "").removeprefix("field-") if isinstance(focused, Input) else ""
+        if name not in FIELDS:
+            self.notify("put the cursor in a field first, then ctrl+g marks it to sweep", severity="warning")
+            return
+        form = self.query_one(HyperparameterForm)
+        refused = form.toggle_sweep(name)
+        if refused:
+            self.notify(refused, severity="warning")
+        elif name in form.swept:
+            self.notify(f"{name}: type the values to sweep, separated by commas (ctrl+g again: one value)",
+                        timeout=6)
+
+    @on(Button.Pressed, "#sweep")
+    def action_sweep(self) -> None:
+        from ddpg_tui.screens.sweep_setup import SweepSetupScreen
+        from presets import PresetError, load_preset
+
+        form = self.query_one(HyperparameterForm)
+        if not form.is_valid:
+            form.refuse()
+            return
+        base = DDPGConfig.from_mapping(form.values(), base=self.preset_config)
+        try:
+            threshold = load_preset(self.label).solved_threshold
+        except PresetError:  # an env id typed in the picker: no solved threshold to count steps to
+            threshold = None
+        setup = SweepSetupScreen(base, form.grid(), self.label, threshold, self.app.runs_root / "sweeps")
+
+        def started(request: object) -> None:
+            if request is not None:
+                self.app.start_sweep(request)
+        self.app.push_screen(setup, started)
 
     @on(Button.Pressed, "#reset")
     def action_reset(self) -> None:

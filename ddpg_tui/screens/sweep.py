@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import math
 import signal
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
@@ -135,15 +137,18 @@ class SweepScreen(Screen):
         Binding("q", "quit_sweep", "Quit"),
     ]
 
-    def __init__(self, source: SweepSource, run: bool = True) -> None:
+    def __init__(self, source: SweepSource, run: bool = True, leave: Callable[[Any], None] | None = None) -> None:
+        """`leave(result)` is how q leaves once the sweep has ended: by default the app exits with
+        the result (the sweep's own app); the main app goes back to its form instead."""
         super().__init__()
         self.source = source
         self.run_sweep = run
+        self.leave = leave
         self.worker: Worker | None = None
         self.result: Any = None
         self.last = SweepSnapshot(version=-1)
         self._ticks = 0
-        self._quit_when_done = False
+        self._leave_when_done: Callable[[Any], None] | None = None
         self._rows: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -183,8 +188,8 @@ class SweepScreen(Screen):
             elif state == "error":
                 self.notify(getattr(self.result, "message", ""), title="Sweep failed", severity="error", timeout=15)
         self.refresh_view()
-        if self._quit_when_done:
-            self.app.exit(self.result)
+        if self._leave_when_done is not None:
+            self._leave_when_done(self.result)
 
     # Drawing -----------------------------------------------------------------------------------
 
@@ -259,20 +264,35 @@ class SweepScreen(Screen):
 
     def action_quit_sweep(self) -> None:
         """q: stop the sweep (each trial saves), then close when Tune's loop has ended. Again: at once."""
+        self.stop_then(self.leave or (lambda result: self.app.exit(result)))
+
+    def stop_then(self, leave: Callable[[Any], None]) -> None:
+        """Call `leave(result)` once the sweep has ended, stopping it first; a second call stops it at once."""
         if self._ended():
-            self.app.exit(self.result)
-        elif self._quit_when_done:
+            leave(self.result)
+        elif self._leave_when_done is not None:
+            self._leave_when_done = leave
             self.source.abort()
             self.notify("stopping now, without waiting for saves", severity="warning", timeout=4)
         else:
-            self._quit_when_done = True
+            self._leave_when_done = leave
             self.source.stop_sweep()
             self.notify("stopping: each running trial saves, then this closes (q again: at once)", timeout=8)
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and not self._ended()
 
     def _ended(self) -> bool:
         if self.worker is None:  # showing a sweep run elsewhere (or fixed data): its own state says
             return self.last.state in SWEEP_STATES
         return self.worker.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+
+
+class FormSweepScreen(SweepScreen):
+    """The sweep screen in the main app, started from the form: q goes back to it (stopping the sweep first)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit_sweep", "Back to the form")]
 
 
 # One trial, read-only --------------------------------------------------------------------------------
@@ -354,6 +374,98 @@ class TrialScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+# A sweep the main app starts from its form ---------------------------------------------------------
+
+
+class _EncodedStdout:
+    """Textual's captured stdout with the `encoding` that Ray Tune reads as it is imported."""
+
+    encoding = "utf-8"  # what the app writes to the terminal
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def import_ray_tune() -> None:
+    """Import Ray Tune inside a running app, whose stdout has no `encoding` (Tune's import reads it)."""
+    if "ray.tune" in sys.modules or hasattr(sys.stdout, "encoding"):
+        return
+    proxy = sys.stdout = _EncodedStdout(sys.stdout)
+    try:
+        import ray.tune  # noqa: F401
+    finally:
+        if sys.stdout is proxy:  # the app may have put its own back in the meantime
+            sys.stdout = proxy._stream
+
+
+class LaunchingSweep:
+    """A sweep whose Ray is not up yet: `fit` connects (seconds), then runs it; until then, an empty board.
+
+    The form's dialog has checked the request; connecting can still fail (Ray missing, a
+    dead address), and that ends the worker with one line. A stop asked for before Ray is
+    up is kept and given to the run as soon as it exists.
+    """
+
+    def __init__(self, request: Any) -> None:
+        from agents.sweep_board import SweepBoard
+
+        spec = request.spec
+        self.request = request
+        self.sweep_dir = request.sweep_dir
+        self.board: Any = SweepBoard(spec.name, str(request.sweep_dir.resolve()), spec.base.env_id, spec.threshold,
+                                     spec.trials(), spec.base.total_steps)
+        self.board.set_state("starting", "starting Ray")
+        self.run: Any = None
+        self.result: Any = None
+        self.finished = threading.Event()
+        self._stop = ""  # "", "stop" or "abort"
+
+    def fit(self) -> Any:
+        from ddpg_tui.commands.sweep import start_sweep
+
+        try:
+            try:
+                import_ray_tune()
+                self.run = start_sweep(self.request)
+            except Exception as error:
+                self.board.set_state("error", str(error))
+                raise
+            self.board = self.run.board
+            try:
+                if self._stop:
+                    self.run.abort() if self._stop == "abort" else self.run.stop_sweep()
+                self.result = self.run.fit()
+            finally:
+                self.run.close()
+            return self.result
+        finally:
+            self.finished.set()
+
+    def stop_trial(self, name: str) -> bool:
+        return self.run is not None and self.run.stop_trial(name)
+
+    def stop_sweep(self) -> None:
+        self._stop = self._stop or "stop"
+        if self.run is not None:
+            self.run.stop_sweep()
+
+    def abort(self) -> None:
+        self._stop = "abort"
+        if self.run is not None:
+            self.run.abort()
+
+    def closing_lines(self) -> list[str]:
+        """What the app prints after it closes, as `ddpg-tui sweep` does."""
+        result = self.result
+        if result is None:
+            return [f"the sweep stopped; carry it on with: ddpg-tui sweep --resume {self.sweep_dir}"]
+        lines = [f"sweep {self.request.spec.name}: {result.state}; summary: {result.summary_md}"]
+        return lines + ([result.message] if result.message else [])
 
 
 # The app that hosts it on its own (`ddpg-tui sweep` without --headless) -----------------------------
