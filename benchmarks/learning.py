@@ -15,6 +15,8 @@ writes, under benchmarks/results/:
   <label>-summary.txt   each seed's final and best evaluation, first solved step and steps/s
   <label>-summary.md    the sweep's own summary.md: the median and IQR over seeds (and on fresh
                         episodes with --reeval), which the README's results tables quote
+  <label>-reeval.txt    with --reeval N: each seed's final policy on N fresh episodes (the sweep's
+                        summary.csv), with the step it was measured at
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plot_curves import read_curve, write_plot  # a sibling: benchmarks/ is sys.path[0] when run as a script
+from readme_results import update_readme
 
 from presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "benchmarks" / "results"
 CURVE_FIELDS = ["preset", "seed", "step", "eval_mean", "eval_std", "train_seconds", "wall_seconds"]
 
 
@@ -77,6 +81,24 @@ def curve_rows(sweep_dir: Path, preset: str) -> list[dict[str, object]]:
                              # per-evaluation time is not in metrics.jsonl; the trial's total is
                              "train_seconds": seconds, "wall_seconds": float(trial["wall_seconds"] or 0)})
     return rows
+
+
+def reeval_report(sweep_dir: Path, label: str) -> list[str]:
+    """Each trial's final policy on fresh episodes, as the sweep measured it (`--reeval N`); [] if it did not."""
+    with (sweep_dir / "summary.csv").open(newline="") as handle:
+        trials = [t for t in csv.DictReader(handle) if t.get("reeval_mean")]
+    if not trials:
+        return []
+    spec = json.loads((sweep_dir / "sweep.json").read_text())
+    episodes = spec.get("reeval", 0)
+    means = [float(t["reeval_mean"]) for t in trials]
+    lines = [f"{label}: each seed's final policy (latest.pt) on {episodes} fresh episodes, noise off "
+             f"(ddpg-tui sweep --reeval {episodes}; env seeds apart from training and evaluation)",
+             f"{'seed':>4} {'step':>8} {'mean':>8} {'std':>7}"]
+    lines += [f"{t['seed']:>4} {int(t['steps']):>8,} {float(t['reeval_mean']):>8.1f} {float(t['reeval_std']):>7.1f}"
+              for t in trials]
+    lines.append(f"median {statistics.median(means):.1f}, worst seed {min(means):.1f}")
+    return lines
 
 
 def summary_lines(title: str, by_seed: dict[int, list[dict[str, float]]], threshold: float | None) -> list[str]:
@@ -122,7 +144,7 @@ def main() -> int:
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset hyperparameter, e.g. --set hidden_sizes=[256,256]")
     parser.add_argument("--tag", help="suffix for the output files, to keep a variant apart from the preset's own")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--summarize", type=Path, metavar="CURVE_CSV",
                         help="train nothing: rebuild the summary and plot of an earlier run's curve")
     args = parser.parse_args()
@@ -144,6 +166,12 @@ def main() -> int:
         writer.writeheader()
         writer.writerows(curve_rows(sweep_dir, args.preset))
     shutil.copyfile(sweep_dir / "summary.md", args.out / f"{label}-summary.md")
+    if args.out == DEFAULT_OUT:
+        update_readme(ROOT / "README.md")  # its results table comes from the summaries, never typed
+    reeval_lines = reeval_report(sweep_dir, label)
+    if reeval_lines:
+        (args.out / f"{label}-reeval.txt").write_text("\n".join(reeval_lines) + "\n")
+        print("\n".join(reeval_lines))
     changed = ", ".join(args.assignments) or "preset as shipped"
     _, by_seed = read_curve(curve)
     title = f"{args.preset} ({preset.env_id}; {changed}), {len(by_seed)} seeds; eval: 10 episodes, noise off"
