@@ -75,17 +75,20 @@ class HyperparameterForm(VerticalScroll):
             super().__init__()
             self.valid = valid
 
-    def __init__(self, config: DDPGConfig, names: Iterable[str], **kwargs: Any) -> None:
+    def __init__(self, config: DDPGConfig, names: Iterable[str], sweepable: bool = False, **kwargs: Any) -> None:
+        """`sweepable`: fields may be marked to sweep (the start form; not the live dialog)."""
         super().__init__(**kwargs)
         self.config = config
         self.names = list(names)
+        self.sweepable = sweepable
         self.swept: set[str] = set()  # fields marked to sweep: several values, one trial each
 
     def compose(self) -> ComposeResult:
         for name in self.names:
             with Horizontal(classes="field-row", id=f"row-{name}"):
                 yield Label("▶", classes="field-marker")
-                yield Label("", id=f"swept-{name}", classes="field-swept")
+                if self.sweepable:
+                    yield Label("", id=f"swept-{name}", classes="field-swept")
                 yield Label(name, classes="field-name")
                 yield Input(display(getattr(self.config, name)), id=f"field-{name}", classes="field-input",
                             validators=[FieldValidator(name, self.is_swept)],
@@ -122,6 +125,8 @@ class HyperparameterForm(VerticalScroll):
 
     def toggle_sweep(self, name: str) -> str | None:
         """Mark `name` to sweep, or unmark it; returns why it cannot be swept, if it cannot."""
+        if not self.sweepable:
+            return "these fields apply to this run only"
         if name in NOT_SEARCHABLE:
             reason = NOT_SEARCHABLE[name].replace("use --seeds", "choose the seeds when the sweep starts")
             return f"{name} is the same in every trial of a sweep" + (f" ({reason})" if reason else "")

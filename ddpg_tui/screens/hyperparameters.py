@@ -34,7 +34,7 @@ class HyperparametersScreen(Screen):
         yield Header()
         with Vertical(id="hyperparameters"):
             yield Label(f"{self.label}: {self.preset_config.env_id}", id="form-title")
-            yield HyperparameterForm(self.preset_config, FIELDS, id="form")
+            yield HyperparameterForm(self.preset_config, FIELDS, sweepable=True, id="form")
             with Horizontal(id="form-buttons"):
                 yield Button("Start training", id="start", variant="success")
                 yield Button("Sweep…", id="sweep")
