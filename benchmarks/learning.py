@@ -7,8 +7,10 @@
 
 The seeds run as one sweep on Ray Tune (runs/sweeps/learning-<label>/, one ordinary run folder per seed,
 so `ddpg-tui eval` and `train --resume` work on each). Running the same command again carries an
-interrupted benchmark on (`ddpg-tui sweep --resume`): finished seeds are kept. Afterwards this script
-writes, under benchmarks/results/:
+interrupted benchmark on (`ddpg-tui sweep --resume`): finished seeds are kept. Ctrl+C (or SIGTERM to
+this script) stops the sweep with every trial saving, and the files below are then written as
+<label>-partial-*, until a later run of the same command finishes and replaces them. Afterwards this
+script writes, under benchmarks/results/:
   <label>-curve.csv     every seed's evaluations (10 episodes, noise off, eval env seeded apart), from
                         each trial's metrics.jsonl
   <label>-curve.txt     the text plot of it
@@ -25,6 +27,7 @@ import argparse
 import csv
 import json
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -42,8 +45,13 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results"
 CURVE_FIELDS = ["preset", "seed", "step", "eval_mean", "eval_std", "train_seconds", "wall_seconds"]
 
 
-def run_sweep(args: argparse.Namespace, label: str) -> Path:
-    """Run (or carry on) the seeds as one headless sweep; returns its folder."""
+def run_sweep(args: argparse.Namespace, label: str) -> tuple[Path, bool]:
+    """Run (or carry on) the seeds as one headless sweep; returns its folder and whether it finished.
+
+    Ctrl+C (or SIGTERM to this script) stops the sweep with every trial saving, as it does for
+    `ddpg-tui sweep`; this script then still writes what was measured, labelled partial, and the
+    same command carries the sweep on later.
+    """
     sweep_dir = ROOT / "runs" / "sweeps" / f"learning-{label}"
     command = [sys.executable, "-m", "ddpg_tui.cli", "sweep", "--headless"]
     if (sweep_dir / "sweep.json").exists():
@@ -62,8 +70,14 @@ def run_sweep(args: argparse.Namespace, label: str) -> Path:
     if args.jobs:
         command += ["--jobs", str(args.jobs)]
     print("$ " + " ".join(command[1:]), flush=True)
-    subprocess.run(command, cwd=ROOT, check=True)
-    return sweep_dir
+    sweep = subprocess.Popen(command, cwd=ROOT)
+    # Ctrl+C reaches the sweep from the terminal; SIGTERM is passed on. Either way, wait for its saves.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sweep.send_signal(signal.SIGTERM))
+    code = sweep.wait()
+    if code != 0 and not (sweep_dir / "summary.csv").exists():
+        raise SystemExit(f"the sweep ended with exit code {code} before writing any summary")
+    return sweep_dir, code == 0
 
 
 def curve_rows(sweep_dir: Path, preset: str) -> list[dict[str, object]]:
@@ -73,7 +87,10 @@ def curve_rows(sweep_dir: Path, preset: str) -> list[dict[str, object]]:
         trials = list(csv.DictReader(handle))
     for trial in trials:
         seconds = float(trial["train_seconds"] or 0)
-        for line in (sweep_dir / trial["trial"] / "metrics.jsonl").read_text().splitlines():
+        metrics = sweep_dir / trial["trial"] / "metrics.jsonl"
+        if not metrics.exists():  # a trial an interrupted sweep never started
+            continue
+        for line in metrics.read_text().splitlines():
             event = json.loads(line)
             if event["kind"] == "eval":
                 rows.append({"preset": preset, "seed": int(trial["seed"]), "step": event["step"],
@@ -157,9 +174,15 @@ def main() -> int:
         return 0
     preset = load_preset(args.preset)
     label = f"{args.preset}-{args.tag}" if args.tag else args.preset
-    sweep_dir = run_sweep(args, label)
+    sweep_dir, finished = run_sweep(args, label)
 
     args.out.mkdir(parents=True, exist_ok=True)
+    for stale in args.out.glob(f"{label}-partial-*"):
+        stale.unlink()  # a finished sweep replaces what an interrupted one left; an interrupted one, its own
+    if not finished:
+        label = f"{label}-partial"
+        print(f"PARTIAL: the sweep did not finish; its results so far are written as {label}-*; "
+              "the same command carries it on")
     curve = args.out / f"{label}-curve.csv"
     with curve.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
@@ -175,6 +198,8 @@ def main() -> int:
     changed = ", ".join(args.assignments) or "preset as shipped"
     _, by_seed = read_curve(curve)
     title = f"{args.preset} ({preset.env_id}; {changed}), {len(by_seed)} seeds; eval: 10 episodes, noise off"
+    if not finished:
+        title = "PARTIAL (the sweep was stopped; rerun the same command to carry it on): " + title
     report(title, by_seed, preset.solved_threshold, curve)
     return 0
 

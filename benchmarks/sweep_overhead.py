@@ -232,7 +232,8 @@ def main() -> int:
         f"plain 2 at a time {alone:.1f} s ({each(plain, 'running')}); ratio {ratio:.2f}, "
         f"target <= 1.10 {'met' if ratio <= 1.10 else 'NOT met'}",
         f"(c) scaling: --jobs 1 {one:.1f} s, --jobs 2 {two:.1f} s; trials/hour with 2 jobs "
-        f"{3600 * 4 / two:.0f} against {3600 * 4 / one:.0f} with 1: {scaling:.2f}x, target >= 1.7 {'met' if scaling >= 1.7 else 'NOT met'}",
+        f"{3600 * 4 / two:.0f} against {3600 * 4 / one:.0f} with 1: {scaling:.2f}x, "
+        f"target >= 1.7 {'met' if scaling >= 1.7 else 'NOT met'}",
         f"(d) peak RSS: sweep driver {mb(max(s.memory.driver for s in sweep2))}, driver + all of Ray's processes "
         f"{mb(max(s.memory.total for s in sweep2))} (--jobs 1: {mb(max(s.memory.total for s in sweep1))}), "
         f"largest single Ray process {mb(max(s.memory.largest_child for s in sweep2))}; "
