@@ -23,10 +23,13 @@ callback -> the board -> the sweep screen or the headless table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,6 +238,26 @@ class Cluster:
     started_here: bool  # a local Ray instance this process started (and stops at the end)
 
 
+@contextlib.contextmanager
+def hangups_blocked() -> Iterator[None]:
+    """Start Ray's own services (GCS, raylet, and the workers they start) deaf to SIGHUP.
+
+    They share the driver's process group, and a closing terminal sends SIGHUP to the whole
+    group: they would end at once, while the driver was asking each trial to save, and the
+    trials would lose everything since their last periodic save. A blocked signal stays
+    blocked in the children and across exec (Ray itself starts them with SIGINT blocked, for
+    Ctrl+C); the driver unblocks it again and handles it.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no SIGHUP
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def connect(address: str | None, jobs: int | None) -> Cluster:
     """Start a quiet local Ray instance with `jobs` CPUs, or join the cluster at `address`.
 
@@ -249,8 +272,9 @@ def connect(address: str | None, jobs: int | None) -> Cluster:
     started = False
     if not ray.is_initialized():
         if address is None:
-            ray.init(num_cpus=jobs or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR, namespace=NAMESPACE)
+            with hangups_blocked():
+                ray.init(num_cpus=jobs or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.ERROR, namespace=NAMESPACE)
             started = True
         else:
             check_address(address)

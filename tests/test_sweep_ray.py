@@ -315,3 +315,40 @@ assert "ray.tune" in sys.modules and isinstance(sys.stdout, Capture)
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_closing_terminal_hangs_up_the_whole_job_and_every_trial_still_saves(tmp_path: Path) -> None:
+    # A shell runs a command as a process group of its own and, when the terminal closes, sends SIGHUP
+    # to that whole group: Ray's GCS and raylet are in it too, and they must outlive the trials' saves.
+    installed = shutil.which("ddpg-tui")
+    command = [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
+    settings = ["--set", "learning_starts=100", "--set", "batch_size=32", "--set", "hidden_sizes=[16,16]",
+                "--set", "eval_every=500", "--set", "eval_episodes=1", "--set", "save_every=100000",
+                "--set", "buffer_size=10000", "--set", "device=cpu"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)
+    driver = subprocess.Popen([*command, "sweep", "--env", "Pendulum-v1", "--seeds", "0-1", "--steps", "200000",
+                               *settings, "--name", "hangup", "--jobs", "2", "--headless"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              process_group=0)
+    sweep_dir = tmp_path / "runs" / "sweeps" / "hangup"
+    try:
+        def both_evaluated() -> bool:
+            return driver.poll() is not None or sum(
+                bool(eval_rows(m.parent)) for m in sweep_dir.glob("*/metrics.jsonl")) == 2
+        wait_for(both_evaluated, 180, "both trials' first evaluation")
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+        os.killpg(driver.pid, signal.SIGHUP)
+        code = driver.wait(120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert code == 129, driver.stderr.read().decode()[-2000:]
+    import csv
+
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert [r["state"] for r in rows] == ["paused", "paused"]
+    for row in rows:  # saved on the way out (the periodic saves were 100,000 steps apart)
+        assert 500 <= int(row["steps"]) < 200_000
+        assert checkpoint_step(sweep_dir / row["trial"] / "checkpoints" / "latest.pt") == int(row["steps"])

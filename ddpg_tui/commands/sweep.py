@@ -7,6 +7,7 @@ load, so a typo answers at once in one line. The sweep itself lives in `agents/s
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -17,7 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agents.config import DDPGConfig, validate_field
-from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, UsageError
+from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError
 from presets import DEFAULT_PRESET, load_preset
 
 if TYPE_CHECKING:
@@ -277,8 +278,9 @@ def headline(snapshot: SweepSnapshot) -> str:
 def run_headless_sweep(run_: SweepRun) -> int:
     """The sweep in this terminal: a live table (or plain lines when piped), then the summary.
 
-    The first Ctrl+C (or SIGTERM) stops the sweep with every running trial saving first;
-    a second one stops it at once. Either way, `sweep --resume` carries it on.
+    The first Ctrl+C (or SIGTERM, or SIGHUP when the terminal closes) stops the sweep with every
+    running trial saving first; a second one stops it at once. Either way, `sweep --resume`
+    carries it on.
     """
     from rich.console import Console
     from rich.live import Live
@@ -288,6 +290,12 @@ def run_headless_sweep(run_: SweepRun) -> int:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
+        if signum == signal.SIGHUP:
+            # The terminal is gone: writing to it would raise EIO and end this process before the
+            # trials have saved. What is still printed goes nowhere; the files say what happened.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, sys.stderr.fileno())
         if len(received) == 1:
             console.print("stopping: each running trial saves a checkpoint first (Ctrl+C again to stop at once)",
                           soft_wrap=True)
@@ -297,7 +305,7 @@ def run_headless_sweep(run_: SweepRun) -> int:
 
     outcome: list[SweepResult] = []
     worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     console.print(f"sweep {run_.spec.name}: {len(run_.spec.trials())} trials, {run_.per_trial} CPU(s) and torch "
                   f"thread(s) each, up to {run_.concurrent} at once on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
                   soft_wrap=True)
@@ -325,7 +333,7 @@ def run_headless_sweep(run_: SweepRun) -> int:
     if result.state == "error":
         return EXIT_FAILED
     if received:
-        return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
+        return {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}.get(received[0], EXIT_SIGINT)
     return EXIT_OK
 
 
