@@ -272,9 +272,11 @@ def connect(address: str | None, jobs: int | None) -> Cluster:
     started = False
     if not ray.is_initialized():
         if address is None:
+            # address="local": a new instance even when `ray start` left one running on this machine (without
+            # it, ray.init joins that one, and refuses num_cpus with a traceback).
             with hangups_blocked():
-                ray.init(num_cpus=jobs or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.ERROR, namespace=NAMESPACE)
+                ray.init(address="local", num_cpus=jobs or os.cpu_count() or 1, include_dashboard=False,
+                         log_to_driver=False, logging_level=logging.ERROR, namespace=NAMESPACE)
             started = True
         else:
             check_address(address)

@@ -317,9 +317,10 @@ assert "ray.tune" in sys.modules and isinstance(sys.stdout, Capture)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_a_closing_terminal_hangs_up_the_whole_job_and_every_trial_still_saves(tmp_path: Path) -> None:
+def test_a_closing_terminal_hangs_up_the_whole_job_and_every_trial_still_saves(cluster, tmp_path: Path) -> None:
     # A shell runs a command as a process group of its own and, when the terminal closes, sends SIGHUP
     # to that whole group: Ray's GCS and raylet are in it too, and they must outlive the trials' saves.
+    # With the module's cluster running (as `ray start` would leave one), the sweep still starts its own.
     installed = shutil.which("ddpg-tui")
     command = [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
     settings = ["--set", "learning_starts=100", "--set", "batch_size=32", "--set", "hidden_sizes=[16,16]",
