@@ -18,6 +18,7 @@ import numpy as np
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
@@ -205,12 +206,16 @@ class WatchApp(App[int]):
 
     def on_watch_app_shown(self, message: Shown) -> None:
         self.state = message.state
-        if message.frame is not None:
+        try:
             view = self.query_one("#watch-frame")
+            status = self.query_one("#watch-status", Static)
+        except NoMatches:  # the player's last frame can arrive after q has taken the screen down
+            return
+        if message.frame is not None:
             assert isinstance(view, FrameView | PixelFrameView)
             if view.show_frame(message.frame):
                 self.frames_shown += 1
-        self.query_one("#watch-status", Static).update(self.status_text(message.state))
+        status.update(self.status_text(message.state))
 
     def status_text(self, state: PlayState) -> str:
         shown = min(state.episode + 1, state.episodes)
