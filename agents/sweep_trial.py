@@ -219,6 +219,10 @@ def _prepare_run_folder(files: Any, checkpoint: Any) -> Path | None:
     """The checkpoint to resume from, with the run folder made to match it; None to start afresh."""
     if checkpoint is not None:
         with checkpoint.as_directory() as source:
+            if _saved_step(files.latest) > _saved_step(Path(source) / files.latest.name):
+                # The folder saved again after the save Tune knows of: the driver was killed before
+                # Tune recorded the newer one (or the trial's end). Going back would redo that work.
+                return files.latest
             _restore_from_tune(Path(source), files.checkpoint_dir)
         return files.latest
     if files.latest.exists():
@@ -228,6 +232,16 @@ def _prepare_run_folder(files: Any, checkpoint: Any) -> Path | None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return None
+
+
+def _saved_step(path: Path) -> int:
+    """The step a checkpoint file was saved at; -1 if there is none or it cannot be read."""
+    from agents.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return int(load_checkpoint(path)["counters"]["step"])
+    except (CheckpointError, OSError, KeyError, TypeError, ValueError):
+        return -1
 
 
 def _restore_from_tune(source: Path, target: Path) -> None:
