@@ -275,12 +275,12 @@ class SweepRun:
                                         reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer),
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=str(self.sweep_dir), verbose=0, callbacks=[SweepCallback(self.spec.name)],
-                # Two kept checkpoints per trial bound the disk, and make Tune snapshot its experiment state
-                # after every trial checkpoint. Not one: a driver killed after Tune had deleted the older
-                # copy but before its snapshot named the newer one left a snapshot whose checkpoint was gone,
-                # and the trial could never be restored (seen on CI); the trial itself then prefers its own
-                # run folder when that is newer.
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                # One kept checkpoint per trial bounds the disk, and makes Tune snapshot its experiment
+                # state after every trial checkpoint (it does so every num_to_keep checkpoints; with 2, a
+                # stopped trial's end could miss the snapshot and --resume trained it on). Known gap: a
+                # driver killed between Tune deleting the older copy and that snapshot leaves a state whose
+                # checkpoint is gone, and the trial cannot be restored (seen once on CI).
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)),
         )
 

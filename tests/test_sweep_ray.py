@@ -252,7 +252,8 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
         wait_for(lambda: bool(finished_trials()) or driver.poll() is not None, 180, "a first trial to finish")
         assert driver.poll() is None, driver.stderr.read().decode()
         assert len(finished_trials()) < 3
-        time.sleep(0.5)
+        # Let Tune record the trial's end before the kill (see the known gap at CheckpointConfig).
+        time.sleep(2.0)
     finally:
         driver.kill()
         driver.wait()
