@@ -126,6 +126,10 @@ class SweepCallback(tune.Callback):
         if (run := self._run()) is not None:
             run.on_trial_status(trial, ERROR, f"failed {MAX_FAILURES + 1} times; see {trial.path}")
 
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.adopt_restored(trials)  # a restored sweep with nothing left to run has no step at all
+
 
 def _trial_folder_name(trial: Any, grid_keys: tuple[str, ...]) -> str:
     variant, seed = variant_of(trial.config, grid_keys)
@@ -205,16 +209,21 @@ class SweepRun:
 
     # Tune's side (the callback, in the thread that runs fit) -----------------------------------------
 
+    def adopt_restored(self, trials: list[Any]) -> None:
+        """Put the trials a restored run will not start again on the board, once, as they ended."""
+        if self._restored_seen:
+            return
+        self._restored_seen = True
+        for trial in trials:
+            if trial.last_result:
+                self.on_result(trial, trial.last_result)
+            if trial.status == "TERMINATED":
+                self.on_complete(trial)
+            elif trial.status == "ERROR":
+                self.on_trial_status(trial, ERROR)
+
     def on_step(self, trials: list[Any]) -> None:
-        if not self._restored_seen:
-            self._restored_seen = True
-            for trial in trials:  # trials a restored run will not start again still belong on the board
-                if trial.last_result:
-                    self.on_result(trial, trial.last_result)
-                if trial.status == "TERMINATED":
-                    self.on_complete(trial)
-                elif trial.status == "ERROR":
-                    self.on_trial_status(trial, ERROR)
+        self.adopt_restored(trials)
         if self._stop_requested_at is None:
             return
         running = [_trial_folder_name(t, self.grid_keys) for t in trials if t.status == "RUNNING"]

@@ -362,3 +362,22 @@ def test_a_closing_terminal_hangs_up_the_whole_job_and_every_trial_still_saves(c
     for row in rows:  # saved on the way out (the periodic saves were 100,000 steps apart)
         assert 500 <= int(row["steps"]) < 200_000
         assert checkpoint_step(sweep_dir / row["trial"] / "checkpoints" / "latest.pt") == int(row["steps"])
+
+
+def test_resuming_a_sweep_whose_trials_all_finished_keeps_their_results(cluster, tmp_path: Path) -> None:
+    # The driver killed after the last trial ended but before the summary: Tune has nothing left to run,
+    # and its loop then never steps; the board must still get every trial as it ended.
+    from agents.sweep import load_spec
+    from agents.sweep_driver import SweepRun
+
+    run = new_run(tmp_path, "all-done", tiny(total_steps=400), seeds=(0, 1))
+    first = run.fit()
+    run.close()
+    assert first.state == "finished"
+    (run.sweep_dir / "summary.csv").unlink()
+    resumed = SweepRun(load_spec(run.sweep_dir), run.sweep_dir, connect(None, None), resume=True, progress_every=0.3)
+    result = resumed.fit()
+    resumed.close()
+    assert result.state == "finished"
+    assert {(r.state, r.step) for r in result.snapshot.trials} == {("finished", 400)}
+    assert all(",finished,400,400," in line for line in (run.sweep_dir / "summary.csv").read_text().splitlines()[1:])
