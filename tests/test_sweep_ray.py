@@ -92,6 +92,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def sweep_command(save_every: int) -> tuple[list[str], list[str]]:
+    """`ddpg-tui sweep` as a user runs it, and --set options that make its Pendulum trials tiny."""
+    installed = shutil.which("ddpg-tui")
+    command = [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
+    settings = ["learning_starts=100", "batch_size=32", "hidden_sizes=[16,16]", "eval_every=500", "eval_episodes=1",
+                f"save_every={save_every}", "buffer_size=10000", "device=cpu"]
+    return command, [part for setting in settings for part in ("--set", setting)]
+
+
 def checkpoint_step(path: Path) -> int:
     from agents.checkpoint import load_checkpoint
 
@@ -231,11 +240,7 @@ def test_asha_stops_the_worse_config_first_on_a_rigged_env(cluster, tmp_path: Pa
 
 def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp_path: Path) -> None:
     address = cluster.address
-    installed = shutil.which("ddpg-tui")
-    command = [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
-    settings = ["--set", "learning_starts=100", "--set", "batch_size=32", "--set", "hidden_sizes=[16,16]",
-                "--set", "eval_every=500", "--set", "eval_episodes=1", "--set", "save_every=500",
-                "--set", "buffer_size=10000", "--set", "device=cpu"]
+    command, settings = sweep_command(save_every=500)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     driver = subprocess.Popen([*command, "sweep", "--env", "Pendulum-v1", "--seeds", "0-2", "--steps", "1000",
                                *settings, "--name", "killed", "--address", address, "--headless"],
@@ -330,11 +335,7 @@ def test_a_closing_terminal_hangs_up_the_whole_job_and_every_trial_still_saves(c
     # A shell runs a command as a process group of its own and, when the terminal closes, sends SIGHUP
     # to that whole group: Ray's GCS and raylet are in it too, and they must outlive the trials' saves.
     # With the module's cluster running (as `ray start` would leave one), the sweep still starts its own.
-    installed = shutil.which("ddpg-tui")
-    command = [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
-    settings = ["--set", "learning_starts=100", "--set", "batch_size=32", "--set", "hidden_sizes=[16,16]",
-                "--set", "eval_every=500", "--set", "eval_episodes=1", "--set", "save_every=100000",
-                "--set", "buffer_size=10000", "--set", "device=cpu"]
+    command, settings = sweep_command(save_every=100_000)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("RAY_ADDRESS", None)
     driver = subprocess.Popen([*command, "sweep", "--env", "Pendulum-v1", "--seeds", "0-1", "--steps", "200000",
