@@ -14,7 +14,10 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agents.sweep import SweepSpec
 
 # Trial states beyond the trainer's own (warming up, training, evaluating, finished, stopped, error).
 PENDING, STARTING, PAUSED, EARLY_STOPPED, RETRYING = "pending", "starting", "paused", "early-stopped", "retrying"
@@ -157,6 +160,11 @@ class SweepBoard:
         for name_, variant, seed in trials:
             trial = self._add(name_, variant, seed)
             trial.row = replace(trial.row, total_steps=total_steps)
+
+    @classmethod
+    def for_sweep(cls, spec: SweepSpec, sweep_dir: str) -> SweepBoard:
+        """Every trial of a `SweepSpec`, pending, before anything has run."""
+        return cls(spec.name, sweep_dir, spec.base.env_id, spec.threshold, spec.trials(), spec.base.total_steps)
 
     # The driver's side ------------------------------------------------------------------
 

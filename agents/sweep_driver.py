@@ -161,8 +161,7 @@ class SweepRun:
         self.sweep_dir = Path(sweep_dir).resolve()
         self.cluster = cluster
         self.resume = resume
-        self.board = SweepBoard(spec.name, str(self.sweep_dir), spec.base.env_id, spec.threshold, spec.trials(),
-                                spec.base.total_steps)
+        self.board = SweepBoard.for_sweep(spec, str(self.sweep_dir))
         self.per_trial, self.concurrent = cpus_per_trial(spec, cluster, jobs)
         self.grid_keys = tuple(spec.grid)
         self._controls_name = f"sweep-controls-{spec.name}"

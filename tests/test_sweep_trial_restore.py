@@ -36,23 +36,26 @@ def step_of(path: Path) -> int:
     return int(load_checkpoint(path)["counters"]["step"])
 
 
+def trial_with_tune_copy(tmp_path: Path, folder_steps: int, tune_steps: int) -> tuple[RunFiles, Path]:
+    """A trial folder saved at `folder_steps`, and Tune's copy of another run's save at `tune_steps`."""
+    other = trained(tmp_path / "other", tune_steps)
+    files = trained(tmp_path / "trial", folder_steps)
+    tune_copy = tmp_path / "tune-checkpoint"
+    shutil.copytree(other.checkpoint_dir, tune_copy)
+    return files, tune_copy
+
+
 def test_a_folder_that_saved_after_tunes_copy_is_kept(tmp_path: Path) -> None:
     # The driver was killed after the trial's last save but before Tune recorded it: going back to
     # Tune's older copy would train those steps again (and rewrite the metrics of a finished trial).
-    older = trained(tmp_path / "older", 200)
-    files = trained(tmp_path / "trial", 400)
-    tune_copy = tmp_path / "tune-checkpoint"
-    shutil.copytree(older.checkpoint_dir, tune_copy)
+    files, tune_copy = trial_with_tune_copy(tmp_path, folder_steps=400, tune_steps=200)
     assert _prepare_run_folder(files, TuneCheckpoint(tune_copy)) == files.latest
     assert step_of(files.latest) == 400
 
 
 def test_tunes_copy_wins_when_the_folder_is_not_newer(tmp_path: Path) -> None:
     # e.g. a worker killed between writing the buffer and latest.pt: Tune's pair is the consistent one.
-    newer = trained(tmp_path / "newer", 400)
-    files = trained(tmp_path / "trial", 200)
-    tune_copy = tmp_path / "tune-checkpoint"
-    shutil.copytree(newer.checkpoint_dir, tune_copy)
+    files, tune_copy = trial_with_tune_copy(tmp_path, folder_steps=200, tune_steps=400)
     assert _prepare_run_folder(files, TuneCheckpoint(tune_copy)) == files.latest
     assert step_of(files.latest) == 400
     assert (files.checkpoint_dir / "replay_buffer.pt").read_bytes() == (tune_copy / "replay_buffer.pt").read_bytes()

@@ -49,11 +49,18 @@ class HyperparametersScreen(Screen):
     def update_start(self, event: HyperparameterForm.Validity) -> None:
         self.query_one("#start", Button).disabled = not event.valid
 
+    def checked_form(self) -> HyperparameterForm | None:
+        """The form if every field is valid; otherwise None, after taking the user to the first bad field."""
+        form = self.query_one(HyperparameterForm)
+        if form.is_valid:
+            return form
+        form.refuse()
+        return None
+
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
-        form = self.query_one(HyperparameterForm)
-        if not form.is_valid:
-            form.refuse()
+        form = self.checked_form()
+        if form is None:
             return
         if form.swept:
             self.notify(f"{', '.join(sorted(form.swept))} marked to sweep: start a sweep (ctrl+t), or unmark "
@@ -81,9 +88,8 @@ class HyperparametersScreen(Screen):
         from ddpg_tui.screens.sweep_setup import SweepSetupScreen
         from presets import PresetError, load_preset
 
-        form = self.query_one(HyperparameterForm)
-        if not form.is_valid:
-            form.refuse()
+        form = self.checked_form()
+        if form is None:
             return
         base = DDPGConfig.from_mapping(form.values(), base=self.preset_config)
         try:

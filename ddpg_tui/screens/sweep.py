@@ -414,11 +414,9 @@ class LaunchingSweep:
     def __init__(self, request: Any) -> None:
         from agents.sweep_board import SweepBoard
 
-        spec = request.spec
         self.request = request
         self.sweep_dir = request.sweep_dir
-        self.board: Any = SweepBoard(spec.name, str(request.sweep_dir.resolve()), spec.base.env_id, spec.threshold,
-                                     spec.trials(), spec.base.total_steps)
+        self.board: Any = SweepBoard.for_sweep(request.spec, str(request.sweep_dir.resolve()))
         self.board.set_state("starting", "starting Ray")
         self.run: Any = None
         self.result: Any = None
