@@ -118,7 +118,7 @@ class SweepSetupScreen(ModalScreen[SweepRequest | None]):
             request = self.request()
         except (UsageError, ConfigError) as error:
             message = self.query_one("#sweep-error", Label)
-            message.update(str(error))
+            message.update(str(error).replace("--seeds ", "seeds ", 1))  # the box here, not the CLI flag
             message.add_class("invalid")
             return
         self.dismiss(request)
