@@ -315,17 +315,23 @@ async def test_a_sweep_started_from_the_form_runs_in_the_app_and_q_goes_back_to_
     assert app.sweep.closing_lines()[0].startswith(f"sweep {sweep_dir.name}: finished; summary: ")
 
 
-def test_ray_tune_imports_inside_the_app_whose_stdout_has_no_encoding() -> None:
-    # Textual replaces sys.stdout with a capture that has no `encoding`; Tune's import reads it.
+def test_ray_tune_imports_and_ray_starts_inside_the_app_whose_stdio_has_no_encoding_or_fileno() -> None:
+    # Textual replaces sys.stdout and sys.stderr with captures that have no `encoding` (Tune's import
+    # reads it) and a fileno of -1 (ray.init enables faulthandler on stderr).
     script = """
-import sys
+import logging, sys
 class Capture:
     def write(self, text): return len(text)
     def flush(self): pass
-sys.stdout = Capture()
-from ddpg_tui.screens.sweep import import_ray_tune
-import_ray_tune()
-assert "ray.tune" in sys.modules and isinstance(sys.stdout, Capture)
+    def fileno(self): return -1
+sys.stdout = sys.stderr = Capture()
+from ddpg_tui.screens.sweep import stdio_for_ray
+with stdio_for_ray():
+    import ray.tune
+    import ray
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+ray.shutdown()
+assert isinstance(sys.stdout, Capture) and isinstance(sys.stderr, Capture)
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -9,11 +9,13 @@ cluster they are on other machines). Keys only ask: the next snapshot shows what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Protocol
 
 from rich.text import Text
@@ -379,28 +381,27 @@ class TrialScreen(Screen):
 # A sweep the main app starts from its form ---------------------------------------------------------
 
 
-class _EncodedStdout:
-    """Textual's captured stdout with the `encoding` that Ray Tune reads as it is imported."""
-
-    encoding = "utf-8"  # what the app writes to the terminal
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+_DEVNULL: Any = None
 
 
-def import_ray_tune() -> None:
-    """Import Ray Tune inside a running app, whose stdout has no `encoding` (Tune's import reads it)."""
-    if "ray.tune" in sys.modules or hasattr(sys.stdout, "encoding"):
-        return
-    proxy = sys.stdout = _EncodedStdout(sys.stdout)
+@contextlib.contextmanager
+def stdio_for_ray() -> Iterator[None]:
+    """Real files as sys.stdout and sys.stderr while Ray Tune is imported and Ray starts, inside the app.
+
+    Textual captures both with objects that have no `encoding` (Tune's import reads it) and a
+    fileno of -1 (Ray's start enables faulthandler on stderr, which refuses it). Both go to
+    /dev/null meanwhile: nothing Ray prints belongs on the app's screen.
+    """
+    global _DEVNULL
+    if _DEVNULL is None:
+        _DEVNULL = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (kept open: faulthandler keeps its fd)
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = _DEVNULL
     try:
-        import ray.tune  # noqa: F401
+        yield
     finally:
-        if sys.stdout is proxy:  # the app may have put its own back in the meantime
-            sys.stdout = proxy._stream
+        if sys.stdout is _DEVNULL:  # the app may have put its own back in the meantime
+            sys.stdout, sys.stderr = saved
 
 
 class LaunchingSweep:
@@ -428,8 +429,9 @@ class LaunchingSweep:
 
         try:
             try:
-                import_ray_tune()
-                self.run = start_sweep(self.request)
+                with stdio_for_ray():
+                    import ray.tune  # noqa: F401
+                    self.run = start_sweep(self.request)
             except Exception as error:
                 self.board.set_state("error", str(error))
                 raise
