@@ -5,6 +5,12 @@
     python benchmarks/time_to_solve.py --preset mountain-car-continuous --seeds 0 1 2
     python benchmarks/time_to_solve.py --preset lunar-lander-continuous --seeds 0 1 2 --sb3-seeds 0
 
+    # a long pair, one side per core (taskset keeps them off each other's core):
+    taskset -c 1 python benchmarks/time_to_solve.py --preset lunar-lander-continuous --sb3-seeds \
+        --out benchmarks/results/time-to-solve-lunar-lander-continuous-ours.txt
+    taskset -c 0 python benchmarks/time_to_solve.py --preset lunar-lander-continuous --seeds --sb3-seeds 0 \
+        --out benchmarks/results/time-to-solve-lunar-lander-continuous-sb3.txt
+
 Time-to-solve is training wall seconds (evaluations excluded) until the first periodic evaluation
 reaches the preset's solved threshold. Both sides evaluate on the same schedule (every
 `--eval-every` env steps, 10 episodes, noise off, episode i from reset(seed=10000 + i)), each run
@@ -22,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,13 @@ ZOO_DDPG: dict[str, dict[str, Any]] = {
     "LunarLanderContinuous-v3": {"gamma": 0.98, "buffer_size": 200_000, "learning_starts": 10_000,
                                  "noise": ("normal", 0.1), "learning_rate": 1e-3, "net_arch": [400, 300]},
 }
+PROGRESS = "progress "  # a worker's stderr line that reports an evaluation, for a long run to show
+
+
+def report_progress(step: int, mean: float, seconds: float) -> None:
+    print(PROGRESS + json.dumps({"step": step, "eval": mean, "seconds": seconds}), file=sys.stderr, flush=True)
+
+
 DEFAULT_EVAL_EVERY = {"pendulum": 1000, "mountain-car-continuous": 5000, "lunar-lander-continuous": 10_000}
 DEFAULT_MAX_STEPS = {"pendulum": 30_000, "mountain-car-continuous": 300_000, "lunar-lander-continuous": 300_000}
 
@@ -55,6 +69,8 @@ def worker_ours(preset: str, seed: int, threads: int, eval_every: int, max_steps
     trainer: Trainer
 
     def sink(event: object) -> None:
+        if isinstance(event, EvalResult):
+            report_progress(event.step, event.mean, trainer.clock.elapsed)
         if isinstance(event, EvalResult) and event.mean >= loaded.solved_threshold and not solved:
             # The trainer's clock excludes evaluations; it stopped when this evaluation began.
             solved.update(seconds=trainer.clock.elapsed, step=event.step, eval=event.mean)
@@ -109,6 +125,7 @@ def worker_sb3(preset: str, seed: int, threads: int, eval_every: int, max_steps:
                     done = terminated or truncated
                 returns.append(total)
             state["since"] = time.perf_counter()
+            report_progress(self.num_timesteps, float(np.mean(returns)), state["train"])
             if np.mean(returns) >= loaded.solved_threshold:
                 state["solved"] = {"seconds": state["train"], "step": self.num_timesteps,
                                    "eval": float(np.mean(returns))}
@@ -122,12 +139,21 @@ def worker_sb3(preset: str, seed: int, threads: int, eval_every: int, max_steps:
 WORKERS = {"ours": worker_ours, "sb3": worker_sb3}
 
 
-def spawn(name: str, **kwargs: Any) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, __file__, "--worker", name, "--args", json.dumps(kwargs)],
-                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    if result.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def spawn(name: str, on_progress: Callable[[dict[str, Any]], None], **kwargs: Any) -> dict[str, Any]:
+    worker = subprocess.Popen([sys.executable, __file__, "--worker", name, "--args", json.dumps(kwargs)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert worker.stdout is not None and worker.stderr is not None
+    errors: list[str] = []
+    for line in worker.stderr:  # the worker prints only its result on stdout, so that pipe cannot fill
+        if line.startswith(PROGRESS):
+            on_progress(json.loads(line.removeprefix(PROGRESS)))
+        else:
+            errors.append(line)
+    output = worker.stdout.read()
+    if worker.wait() != 0:
+        raise RuntimeError(f"{name} failed:\n{''.join(errors)[-2000:]}")
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def shown(result: dict[str, Any]) -> str:
@@ -141,11 +167,14 @@ def main() -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--args", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--preset", default="pendulum", choices=sorted(DEFAULT_EVAL_EVERY))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="our seeds")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="our seeds (none: SB3 only)")
     parser.add_argument("--sb3-seeds", type=int, nargs="*", help="SB3's seeds (default: the same as ours)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for both sides")
     parser.add_argument("--eval-every", type=int)
     parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--out", type=Path,
+                        help="results file (default: benchmarks/results/time-to-solve-<preset>.txt); "
+                        "name one per side when the two sides run at once, one per core")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](**json.loads(args.args))))
@@ -155,7 +184,7 @@ def main() -> int:
               "eval_every": args.eval_every or DEFAULT_EVAL_EVERY[args.preset],
               "max_steps": args.max_steps or DEFAULT_MAX_STEPS[args.preset]}
     sb3_seeds = args.seeds if args.sb3_seeds is None else args.sb3_seeds
-    out = ROOT / "benchmarks" / "results" / f"time-to-solve-{args.preset}.txt"
+    out = args.out or ROOT / "benchmarks" / "results" / f"time-to-solve-{args.preset}.txt"
     lines = [f"time-to-solve {args.preset}: training seconds to the first eval >= threshold; eval every "
              f"{common['eval_every']:,} steps (10 episodes); {args.threads} torch thread(s); {os.cpu_count()} cores; "
              f"{time.strftime('%Y-%m-%d')}"]
@@ -165,21 +194,32 @@ def main() -> int:
         print(line, flush=True)
         out.write_text("\n".join(lines) + "\n")  # as it goes: a cut-short run keeps its seeds
 
+    def progress_of(seed: int, side: str) -> Callable[[dict[str, Any]], None]:
+        def show(latest: dict[str, Any]) -> None:
+            # Replaced by the next evaluation and by the result, so a run cut short says how far it got.
+            line = (f"  seed {seed}: {side:<10} in progress: last eval {latest['eval']:.0f} at step {latest['step']:,} "
+                    f"after {latest['seconds']:.1f} s of training")
+            print(line, flush=True)
+            out.write_text("\n".join([*lines, line]) + "\n")
+        return show
+
     note(lines.pop())
     results: dict[str, list[dict[str, Any]]] = {"ours": [], "sb3": []}
     for seed in sorted(set(args.seeds) | set(sb3_seeds)):
         if seed in args.seeds:
-            results["ours"].append(spawn("ours", seed=seed, **common))
+            results["ours"].append(spawn("ours", progress_of(seed, "ours"), seed=seed, **common))
             note(f"  seed {seed}: ours       {shown(results['ours'][-1])}")
         if seed in sb3_seeds:
-            results["sb3"].append(spawn("sb3", seed=seed, **common))
+            results["sb3"].append(spawn("sb3", progress_of(seed, "SB3 + zoo"), seed=seed, **common))
             note(f"  seed {seed}: SB3 + zoo  {shown(results['sb3'][-1])}")
     medians: dict[str, float | None] = {}
     for name, runs in results.items():
+        if not runs:
+            continue
         seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
         medians[name] = statistics.median(seconds) if runs and len(seconds) == len(runs) else None
         note(f"  {name:<5} median " + ("not every seed solved" if medians[name] is None else f"{medians[name]:.1f} s"))
-    if medians["ours"] and medians["sb3"]:
+    if medians.get("ours") and medians.get("sb3"):
         note(f"  ratio ours / SB3+zoo: {medians['ours'] / medians['sb3']:.2f}")
     return 0
 
