@@ -66,3 +66,25 @@ def test_every_preset_saves_periodically_so_a_crash_loses_little(name: str) -> N
     config = load_preset(name).config
     assert 0 < config.save_every < config.total_steps
     assert config.total_steps // config.save_every >= 4
+
+
+def readme_section(name: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    return text[text.index(f"<!-- section: {name} -->"):text.index("<!-- end: " + name + " -->")]
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_the_readme_lists_every_preset_with_its_env_and_steps(name: str) -> None:
+    preset = load_preset(name)
+    rows = [line for line in readme_section("presets").splitlines() if line.startswith(f"| `{name}`")]
+    assert len(rows) == 1, f"README's presets table has {len(rows)} rows for {name}"
+    cells = [cell.strip() for cell in rows[0].split("|")]
+    assert cells[2] == preset.env_id
+    assert cells[4] == f"{preset.config.total_steps:,}"
+
+
+def test_the_readme_names_every_hyperparameter() -> None:
+    from agents.config import FIELDS
+
+    section = readme_section("presets")
+    assert [field for field in FIELDS if f"`{field}`" not in section] == []
