@@ -201,7 +201,7 @@ def address_endpoint(address: str) -> tuple[str, int] | None:
     except ValueError:
         host, port = None, None
     if not host or not port or parsed.scheme not in ("tcp", "ray"):
-        raise SweepError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:10001")
+        raise SweepError(f"--address {address!r}: expected auto or HOST:PORT")
     if parsed.scheme == "ray":
         # With Ray Client, Tuner.fit runs Tune's loop in an actor on the head node: the driver-side
         # callback, the stop keys and the summary would all happen there, out of this process's sight.

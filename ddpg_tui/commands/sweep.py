@@ -70,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPUs to use (default: every core here, or the whole cluster with --address); "
                         "torch threads per trial = CPUs / trials at once")
     parser.add_argument("--address", metavar="ADDR",
-                        help="join a running Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: start a "
-                        "quiet local Ray on this machine). Trial folders must be on storage every node shares")
+                        help="join a running Ray cluster: auto or HOST:PORT, not a ray:// client address "
+                        "(default: start a quiet local Ray on this machine). Trial folders must be on storage "
+                        "every node shares")
     parser.add_argument("--scheduler", choices=("asha",),
                         help="asha: stop trials with a hopeless evaluation return early (default: run all to the end)")
     parser.add_argument("--name", metavar="NAME", help="the sweep's folder under runs/sweeps/ (default: preset-time)")
