@@ -307,8 +307,10 @@ def run_headless_sweep(run_: SweepRun) -> int:
     outcome: list[SweepResult] = []
     worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    console.print(f"sweep {run_.spec.name}: {len(run_.spec.trials())} trials, {run_.per_trial} CPU(s) and torch "
-                  f"thread(s) each, up to {run_.concurrent} at once on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
+    trials = len(run_.spec.trials())
+    console.print(f"sweep {run_.spec.name}: {trials} trial{'s' if trials != 1 else ''}, "
+                  f"{run_.per_trial} CPU(s) and torch thread(s) each, up to {run_.concurrent} at once "
+                  f"on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
                   soft_wrap=True)
     try:
         worker.start()

@@ -94,7 +94,7 @@ class SweepSetupScreen(ModalScreen[SweepRequest | None]):
             text = f"{configs} config{'s' if configs != 1 else ''}"
         else:
             text = (f"{configs} config{'s' if configs != 1 else ''} × {seeds} seed{'s' if seeds != 1 else ''} = "
-                    f"{configs * seeds} trials of {self.base.total_steps:,} steps")
+                    f"{configs * seeds} trial{'s' if configs * seeds != 1 else ''} of {self.base.total_steps:,} steps")
         self.query_one("#sweep-count", Label).update(text)
 
     def request(self) -> SweepRequest:
