@@ -197,7 +197,8 @@ def main() -> int:
         print("\n".join(reeval_lines))
     changed = ", ".join(args.assignments) or "preset as shipped"
     _, by_seed = read_curve(curve)
-    title = f"{args.preset} ({preset.env_id}; {changed}), {len(by_seed)} seeds; eval: 10 episodes, noise off"
+    seeds = f"{len(by_seed)} seed{'s' if len(by_seed) != 1 else ''}"
+    title = f"{args.preset} ({preset.env_id}; {changed}), {seeds}; eval: 10 episodes, noise off"
     if not finished:
         title = "PARTIAL (the sweep was stopped; rerun the same command to carry it on): " + title
     report(title, by_seed, preset.solved_threshold, curve)
