@@ -125,7 +125,8 @@ async def test_every_field_shows_its_whole_help_and_range(tmp_path: Path, size: 
         form = screen.query_one(HyperparameterForm)
         for name, spec in FIELDS.items():
             box = screen.query_one(f"#field-{name}", Input)
-            box.focus()  # scrolls the field into view
+            box.focus()  # scrolls the field into view, animated: on a loaded machine that takes several frames
+            await pilot.wait_for_scheduled_animations()
             await pilot.pause()
             hint = screen.query_one(f"#hint-{name}", Label)
             assert on_screen(pilot, hint), name
