@@ -63,3 +63,8 @@ def closing_lines(outcome: TrainingOutcome) -> list[str]:
     steps = "" if outcome.step < outcome.total_steps else f" --steps {outcome.total_steps * 2}"
     lines.append(f"  resume:   ddpg-tui train --resume {outcome.run_dir}{steps}")
     return lines
+
+
+def plural(count: int, noun: str) -> str:
+    """"1 trial", "2 trials": counts in messages."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

@@ -33,7 +33,7 @@ from agents.events import (
     UpdateStats,
 )
 from agents.run_files import METRIC_EVENTS
-from ddpg_tui.request import TrainingRequest
+from ddpg_tui.request import TrainingRequest, plural
 
 if TYPE_CHECKING:
     from agents.trainer import TrainingOutcome
@@ -125,10 +125,6 @@ def read_history(metrics_path: Path, up_to_step: int) -> list[HistoryEvent]:
         if event.step <= up_to_step:
             events.append(event)
     return events
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 class TrainingSession:

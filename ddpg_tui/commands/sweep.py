@@ -18,7 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agents.config import DDPGConfig, validate_field
-from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError
+from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError, plural
 from presets import DEFAULT_PRESET, load_preset
 
 if TYPE_CHECKING:
@@ -307,8 +307,7 @@ def run_headless_sweep(run_: SweepRun) -> int:
     outcome: list[SweepResult] = []
     worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    trials = len(run_.spec.trials())
-    console.print(f"sweep {run_.spec.name}: {trials} trial{'s' if trials != 1 else ''}, "
+    console.print(f"sweep {run_.spec.name}: {plural(len(run_.spec.trials()), 'trial')}, "
                   f"{run_.per_trial} CPU(s) and torch thread(s) each, up to {run_.concurrent} at once "
                   f"on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
                   soft_wrap=True)

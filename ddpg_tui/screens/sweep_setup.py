@@ -22,7 +22,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label
 from agents.config import ConfigError, DDPGConfig
 from agents.sweep_space import format_value, parse_seeds
 from ddpg_tui.commands.sweep import SweepRequest, new_sweep_request
-from ddpg_tui.request import UsageError
+from ddpg_tui.request import UsageError, plural
 
 DEFAULT_SEEDS = "0-2"
 
@@ -91,10 +91,10 @@ class SweepSetupScreen(ModalScreen[SweepRequest | None]):
         try:
             seeds = len(parse_seeds(self.query_one("#sweep-seeds", Input).value))
         except ConfigError:
-            text = f"{configs} config{'s' if configs != 1 else ''}"
+            text = plural(configs, "config")
         else:
-            text = (f"{configs} config{'s' if configs != 1 else ''} × {seeds} seed{'s' if seeds != 1 else ''} = "
-                    f"{configs * seeds} trial{'s' if configs * seeds != 1 else ''} of {self.base.total_steps:,} steps")
+            text = (f"{plural(configs, 'config')} × {plural(seeds, 'seed')} = "
+                    f"{plural(configs * seeds, 'trial')} of {self.base.total_steps:,} steps")
         self.query_one("#sweep-count", Label).update(text)
 
     def request(self) -> SweepRequest:
