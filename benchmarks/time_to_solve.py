@@ -37,15 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 EVAL_SEED = 10_000
 
-# rl-baselines3-zoo's hyperparams/ddpg.yml for each env (SB3 defaults where the zoo says nothing:
-# lr 1e-3, buffer 1M, learning_starts 100, batch 256, tau 0.005, gamma 0.99, [400, 300]).
-ZOO_DDPG: dict[str, dict[str, Any]] = {
-    "Pendulum-v1": {"gamma": 0.98, "buffer_size": 200_000, "learning_starts": 10_000, "noise": ("normal", 0.1),
-                    "learning_rate": 1e-3, "net_arch": [400, 300]},
-    "MountainCarContinuous-v0": {"noise": ("ornstein-uhlenbeck", 0.5)},
-    "LunarLanderContinuous-v3": {"gamma": 0.98, "buffer_size": 200_000, "learning_starts": 10_000,
-                                 "noise": ("normal", 0.1), "learning_rate": 1e-3, "net_arch": [400, 300]},
-}
 PROGRESS = "progress "  # a worker's stderr line that reports an evaluation, for a long run to show
 
 
@@ -87,23 +78,15 @@ def worker_sb3(preset: str, seed: int, threads: int, eval_every: int, max_steps:
     import gymnasium as gym
     import numpy as np
     import torch
-    from stable_baselines3 import DDPG
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+    from zoo import zoo_model  # a sibling: benchmarks/ is sys.path[0] when run as a script
 
     from presets import load_preset
 
     torch.set_num_threads(threads)
     loaded = load_preset(preset)
-    zoo = dict(ZOO_DDPG[loaded.env_id])
     env, eval_env = gym.make(loaded.env_id), gym.make(loaded.env_id)
-    act_dim = env.action_space.shape[0]
-    kind, std = zoo.pop("noise")
-    noise_class = NormalActionNoise if kind == "normal" else OrnsteinUhlenbeckActionNoise
-    noise = noise_class(mean=np.zeros(act_dim), sigma=std * np.ones(act_dim))
-    net_arch = zoo.pop("net_arch", [400, 300])
-    model = DDPG("MlpPolicy", env, action_noise=noise, policy_kwargs={"net_arch": net_arch}, seed=seed,
-                 device="cpu", verbose=0, **zoo)
+    model = zoo_model("ddpg", loaded.env_id, env, seed)
     state: dict[str, Any] = {"train": 0.0, "since": None, "solved": None}
 
     class Evaluate(BaseCallback):
