@@ -24,6 +24,8 @@ class Evaluation:
         return float(np.std(self.returns))
 
 
+REEVAL_SEED = 50_000  # fresh episodes: no in-run evaluation (seed + 10000 + i) starts there
+
 FrameSink = Callable[[int, int, np.ndarray], None]
 """(episode, step, frame): a frame of an env made with render_mode="rgb_array"; step 0 is the reset state."""
 StepSink = Callable[[int, np.ndarray, float], None]

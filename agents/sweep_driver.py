@@ -29,6 +29,7 @@ import ray
 from ray import tune
 
 from agents.errors import first_line
+from agents.evaluation import REEVAL_SEED
 from agents.sweep import NAMESPACE, TUNE_DIR, Cluster, SweepSpec, cpus_per_trial, reevaluate
 from agents.sweep_board import (
     DONE_STATES,
@@ -50,7 +51,6 @@ from agents.sweep_trial import TrialPlan, train_trial
 MAX_FAILURES = 3  # a trial whose worker dies is retried from its checkpoint this many times
 STOP_TIMEOUT = 120.0  # seconds to wait for running trials to save when the sweep is stopped
 SNAPSHOT_SETTLE = 2.0  # seconds after the last save before stopping, for Tune's state to reach the disk
-REEVAL_SEED = 50_000  # fresh episodes: no in-run evaluation (seed + 10000 + i) starts there
 
 
 class SweepInterrupted(Exception):

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from plot_curves import read_curve, write_plot  # a sibling: benchmarks/ is sys.path[0] when run as a script
 from readme_results import update_readme
 
+from ddpg_tui.request import plural
 from presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,12 +109,17 @@ def reeval_report(sweep_dir: Path, label: str) -> list[str]:
         return []
     spec = json.loads((sweep_dir / "sweep.json").read_text())
     episodes = spec.get("reeval", 0)
-    means = [float(t["reeval_mean"]) for t in trials]
-    lines = [f"{label}: each seed's final policy (latest.pt) on {episodes} fresh episodes, noise off "
-             f"(ddpg-tui sweep --reeval {episodes}; env seeds apart from training and evaluation)",
-             f"{'seed':>4} {'step':>8} {'mean':>8} {'std':>7}"]
-    lines += [f"{t['seed']:>4} {int(t['steps']):>8,} {float(t['reeval_mean']):>8.1f} {float(t['reeval_std']):>7.1f}"
-              for t in trials]
+    title = (f"{label}: each seed's final policy (latest.pt) on {episodes} fresh episodes, noise off "
+             f"(ddpg-tui sweep --reeval {episodes}; env seeds apart from training and evaluation)")
+    return reeval_table(title, [(int(t["seed"]), int(t["steps"]), float(t["reeval_mean"]), float(t["reeval_std"]))
+                                for t in trials])
+
+
+def reeval_table(title: str, seeds: list[tuple[int, int, float, float]]) -> list[str]:
+    """The lines of a <label>-reeval.txt: (seed, step, mean, std) per seed, then the median and the worst."""
+    lines = [title, f"{'seed':>4} {'step':>8} {'mean':>8} {'std':>7}"]
+    lines += [f"{seed:>4} {step:>8,} {mean:>8.1f} {std:>7.1f}" for seed, step, mean, std in seeds]
+    means = [mean for _, _, mean, _ in seeds]
     lines.append(f"median {statistics.median(means):.1f}, worst seed {min(means):.1f}")
     return lines
 
@@ -197,8 +203,7 @@ def main() -> int:
         print("\n".join(reeval_lines))
     changed = ", ".join(args.assignments) or "preset as shipped"
     _, by_seed = read_curve(curve)
-    seeds = f"{len(by_seed)} seed{'s' if len(by_seed) != 1 else ''}"
-    title = f"{args.preset} ({preset.env_id}; {changed}), {seeds}; eval: 10 episodes, noise off"
+    title = f"{args.preset} ({preset.env_id}; {changed}), {plural(len(by_seed), 'seed')}; eval: 10 episodes, noise off"
     if not finished:
         title = "PARTIAL (the sweep was stopped; rerun the same command to carry it on): " + title
     report(title, by_seed, preset.solved_threshold, curve)

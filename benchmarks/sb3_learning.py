@@ -25,7 +25,6 @@ import csv
 import json
 import os
 import signal
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,16 +32,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from learning import CURVE_FIELDS, report  # siblings: benchmarks/ is sys.path[0] when run as a script
+from learning import CURVE_FIELDS, reeval_table, report  # siblings: benchmarks/ is sys.path[0] when run as a script
+from plot_curves import read_curve
 from zoo import ALGORITHMS, zoo_model
 
+from agents.evaluation import REEVAL_SEED, evaluate
+from ddpg_tui.request import plural
 from presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 STATE = ROOT / "runs" / "sb3"
-EVAL_OFFSET = 10_000  # our runs' in-run evaluations: seed + 10000 + i
-REEVAL_SEED = 50_000  # as agents.sweep_driver.REEVAL_SEED: no in-run evaluation starts there
 
 
 class Stop:
@@ -71,7 +71,7 @@ def run_seed(algo: str, preset_name: str, seed: int, steps: int, eval_every: int
     from stable_baselines3 import DDPG, TD3
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.evaluation import evaluate
+    from agents.trainer import EVAL_SEED_OFFSET
 
     preset = load_preset(preset_name)
     env, eval_env = gym.make(preset.env_id), gym.make(preset.env_id)
@@ -110,7 +110,7 @@ def run_seed(algo: str, preset_name: str, seed: int, steps: int, eval_every: int
             if step % eval_every == 0 or step % save_every == 0 or Stop.requested or step >= steps:
                 progress["train_seconds"] += time.perf_counter() - self.since
                 if step % eval_every == 0:
-                    result = evaluate(policy, eval_env, 10, seed + EVAL_OFFSET)
+                    result = evaluate(policy, eval_env, 10, seed + EVAL_SEED_OFFSET)
                     progress["evals"].append({"step": step, "mean": result.mean, "std": result.std,
                                               "train_seconds": progress["train_seconds"]})
                     print(f"seed {seed}: step {step:>9,}  eval {result.mean:8.1f} ± {result.std:<6.1f}"
@@ -141,14 +141,9 @@ def reeval_lines(records: list[dict[str, Any]], label: str) -> list[str]:
     done = [r for r in records if "reeval" in r]
     if not done:
         return []
-    episodes = done[0]["reeval"]["episodes"]
-    lines = [f"{label}: each seed's final policy on {episodes} fresh episodes, noise off "
-             f"(reset(seed={REEVAL_SEED} + i), as ddpg-tui sweep --reeval)",
-             f"{'seed':>4} {'step':>8} {'mean':>8} {'std':>7}"]
-    lines += [f"{r['seed']:>4} {r['steps']:>8,} {r['reeval']['mean']:>8.1f} {r['reeval']['std']:>7.1f}" for r in done]
-    means = [r["reeval"]["mean"] for r in done]
-    lines.append(f"median {statistics.median(means):.1f}, worst seed {min(means):.1f}")
-    return lines
+    title = (f"{label}: each seed's final policy on {done[0]['reeval']['episodes']} fresh episodes, noise off "
+             f"(reset(seed={REEVAL_SEED} + i), as ddpg-tui sweep --reeval)")
+    return reeval_table(title, [(r["seed"], r["steps"], r["reeval"]["mean"], r["reeval"]["std"]) for r in done])
 
 
 def write_results(records: list[dict[str, Any]], label: str, preset_name: str, title: str) -> None:
@@ -170,10 +165,7 @@ def write_results(records: list[dict[str, Any]], label: str, preset_name: str, t
     if lines:
         (RESULTS / f"{label}-reeval.txt").write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
-    by_seed: dict[int, list[dict[str, float]]] = {}
-    for row in rows:
-        by_seed.setdefault(int(row["seed"]), []).append({k: float(v) for k, v in row.items() if k != "preset"})
-    report(title, by_seed, load_preset(preset_name).solved_threshold, curve)
+    report(title, read_curve(curve)[1], load_preset(preset_name).solved_threshold, curve)
 
 
 def main() -> int:
@@ -197,7 +189,7 @@ def main() -> int:
     eval_every = args.eval_every or preset.config.eval_every
     label = f"sb3-{args.algo}-{args.preset}" + (f"-{args.tag}" if args.tag else "")
     title = (f"SB3 {args.algo.upper()} with rl-zoo's config on {preset.env_id} ({preset.name}'s budget, {steps:,} "
-             f"steps), {len(args.seeds)} seed{'s' if len(args.seeds) != 1 else ''}; eval: 10 episodes, noise off")
+             f"steps), {plural(len(args.seeds), 'seed')}; eval: 10 episodes, noise off")
     Stop.install()
     RESULTS.mkdir(parents=True, exist_ok=True)
     records = []
