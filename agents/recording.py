@@ -318,13 +318,21 @@ class ReplayRenderer:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one request at a time
+        # Guards _process and _closed only, so close() never waits behind a request in flight.
+        self._state_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._closed = False
 
     def render(self, recording: EvalRecording, first: int, count: int, max_width: int, max_height: int,
                plan: ReplayPlan | None = None) -> ReplayChunk:
         with self._lock:
-            process = self._process if self._process is not None and self._process.poll() is None else self._start()
+            with self._state_lock:
+                # A worker that asks after its panel has gone must not start a helper nobody will stop.
+                if self._closed:
+                    raise RecordingError("the replay helper has been closed")
+                running = self._process is not None and self._process.poll() is None
+                process = self._process if running else self._start()
             assert process.stdin is not None and process.stdout is not None
             try:
                 pickle.dump((recording, first, count, max_width, max_height, plan), process.stdin,
@@ -351,8 +359,11 @@ class ReplayRenderer:
         return self._process
 
     def close(self) -> None:
-        """Stop the helper at once, even mid-request: nobody waits for its frames any more."""
-        process, self._process = self._process, None
+        """Stop the helper at once, even mid-request: nobody waits for its frames any more.
+        Final: a later `render` raises RecordingError instead of starting another helper."""
+        with self._state_lock:
+            self._closed = True
+            process, self._process = self._process, None
         if process is None:
             return
         process.kill()

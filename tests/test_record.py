@@ -181,6 +181,16 @@ def test_the_helper_process_draws_and_reports_failures_as_one_line() -> None:
         renderer.close()
 
 
+
+def test_a_closed_renderer_refuses_work_instead_of_starting_a_helper_nobody_stops() -> None:
+    # The panel closes its renderer on unmount; a replay worker still running must not start a new one.
+    renderer = ReplayRenderer()
+    renderer.render(random_recording("Pendulum-v1"), 0, 1, 20, 20)
+    renderer.close()
+    with pytest.raises(RecordingError, match="closed"):
+        renderer.render(random_recording("Pendulum-v1"), 0, 1, 20, 20)
+    assert not renderer.running
+
 # Envs that cannot draw -------------------------------------------------------------------
 
 
