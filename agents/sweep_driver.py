@@ -279,7 +279,11 @@ class SweepRun:
         return tune.Tuner(
             trainable,
             param_space=param_space(self.spec.grid, self.spec.drawn, self.spec.seeds),
-            tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=self.concurrent,
+            # A local instance has exactly --jobs CPUs, which bound the trials at once by themselves. Tune's own
+            # limit is kept for a joined cluster only: a restore brings it back unchanged (by design, see
+            # ray-project/ray#30223), so with it a resume given more --jobs would run as few trials as before.
+            tune_config=tune.TuneConfig(scheduler=scheduler,
+                                        max_concurrent_trials=None if self.cluster.started_here else self.concurrent,
                                         reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer),
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=str(self.sweep_dir), verbose=0, callbacks=[SweepCallback(self.spec.name)],

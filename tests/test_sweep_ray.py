@@ -221,6 +221,39 @@ def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_th
     assert "stopped" in (run.sweep_dir / "summary.csv").read_text()
 
 
+
+
+def test_a_resume_on_this_machine_runs_as_many_trials_at_once_as_its_own_jobs_allow(tmp_path: Path) -> None:
+    # Started with --jobs 1, resumed with --jobs 2 when a core is free. Tune restores its own limit on trials
+    # at once unchanged, so with that limit set the second trial waited for the first one's end.
+    command, settings = sweep_command(save_every=100_000)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)  # a local instance of its own, as a user's sweep starts
+    sweep_dir = tmp_path / "runs" / "sweeps" / "jobs"
+
+    def started() -> list[Path]:
+        return [m.parent for m in sweep_dir.glob("*/metrics.jsonl") if eval_rows(m.parent)]
+
+    def run_until(args: list[str], ready: Callable[[], bool], what: str) -> None:
+        driver = subprocess.Popen([*command, "sweep", *args, "--headless"], cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0)
+        try:
+            wait_for(lambda: ready() or driver.poll() is not None, 180, what)
+            assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+            os.killpg(driver.pid, signal.SIGINT)
+            assert driver.wait(120) == 130, driver.stderr.read().decode()[-2000:]
+        finally:
+            if driver.poll() is None:
+                os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+            driver.stderr.close()
+
+    run_until(["--env", "Pendulum-v1", "--seeds", "0-1", "--steps", "200000", *settings, "--name", "jobs",
+               "--jobs", "1"], lambda: bool(started()), "the first trial's first evaluation")
+    assert len(started()) == 1
+    run_until(["--resume", str(sweep_dir), "--jobs", "2"], lambda: len(started()) == 2,
+              "the second trial to start beside the first")
+
 def test_asha_stops_the_worse_config_first_on_a_rigged_env(cluster, tmp_path: Path) -> None:
     from test_sweep_rigged_env import ENV_ID
 
