@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -37,6 +38,36 @@ def claim_run_dir(root: Path, label: str) -> Path:
             continue
         return candidate
     raise FileExistsError(f"no free run folder name under {root} for {name}")
+
+
+RUN_MARKERS = ("config.toml", "metrics.jsonl", "checkpoints")
+
+
+def existing_run(run_dir: Path) -> tuple[int, int | None] | None:
+    """(step reached, total steps) of the run that `run_dir` already holds, or None if it holds none.
+
+    Read from the folder's text files only (metrics.jsonl, config.toml): deciding whether a
+    folder is taken must neither unpickle nor import anything.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not any((run_dir / marker).exists() for marker in RUN_MARKERS):
+        return None
+    step = 0
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        with metrics.open(encoding="utf-8", errors="replace") as rows:
+            for line in rows:
+                try:
+                    step = max(step, int(json.loads(line)["step"]))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a crash mid-write
+    total: int | None = None
+    try:
+        config = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+        total = int(config["hyperparameters"]["total_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return step, total
 
 
 class RunFiles:

@@ -112,9 +112,16 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
     else:
         preset = load_preset(args.preset or DEFAULT_PRESET)
         config, label = preset.config.with_overrides(overrides), preset.name
+    from agents.run_files import claim_run_dir, existing_run
+
     if args.run_dir is not None:
+        held = existing_run(args.run_dir)
+        if held is not None:
+            step, total = held
+            reached = f"step {step:,} of {total:,}" if total is not None else f"step {step:,}"
+            raise UsageError(f"{args.run_dir} already holds a run ({reached}); resume it with --resume "
+                             f"{args.run_dir}, or choose another --run-dir")
         return TrainingRequest(config, args.run_dir, save_replay_buffer=save_buffer)
-    from agents.run_files import claim_run_dir
 
     try:
         run_dir = claim_run_dir(Path("runs"), label)
