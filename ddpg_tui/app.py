@@ -28,6 +28,7 @@ from textual.screen import Screen
 
 from agents.config import DDPGConfig
 from agents.events import TrainerState
+from ddpg_tui import lifecycle
 from ddpg_tui.request import (
     EXIT_FAILED,
     EXIT_OK,
@@ -230,14 +231,21 @@ def signals_quit(app: DDPGApp) -> Iterator[None]:
     """
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        lifecycle.on_signal_received(signum)
         first = app.received_signal is None
         app.handle_signal(signum)
         if first:
             threading.Thread(target=exit_when_stuck, args=(app,), name="exit-after-signal", daemon=True).start()
 
+    def wake() -> None:
+        loop = app._signal_loop
+        if loop is not None:
+            loop.call_soon_threadsafe(lambda: None)
+
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNAL_EXIT_CODES}
     try:
-        yield
+        with lifecycle.wake_on_signals(wake):
+            yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -256,10 +264,10 @@ def exit_when_stuck(app: DDPGApp) -> None:
     session = app.training_session
     if session is not None:
         session.controls.stop(save=True)
-        session.finished.wait()
+        session.finished.wait(lifecycle.SAVE_BOUND)
     if app.sweep is not None:
         app.sweep.stop_sweep()
-        app.sweep.finished.wait()
+        app.sweep.finished.wait(lifecycle.SAVE_BOUND)
     deadline = time.monotonic() + EXIT_CAP
     while time.monotonic() < deadline:
         loop = app._signal_loop
@@ -269,12 +277,16 @@ def exit_when_stuck(app: DDPGApp) -> None:
         answered = threading.Event()
         try:
             loop.call_soon_threadsafe(answered.set)
-        except RuntimeError:  # closed: the app has exited and given the terminal back
-            return
+        except RuntimeError:
+            # Closed: the app has exited and given the terminal back. The process may still be
+            # held in threading._shutdown by a toolkit thread on a dead terminal, so it gets a
+            # grace period to end on its own (this daemon thread ends with it), then is ended here.
+            time.sleep(lifecycle.EXIT_GRACE)
+            break
         if not answered.wait(LOOP_ANSWER_TIMEOUT):
             break
         time.sleep(0.1)
-    os._exit(app.exit_code)
+    lifecycle.end_process(app.exit_code)
 
 
 def print_closing_lines(lines: list[str]) -> None:
@@ -283,7 +295,7 @@ def print_closing_lines(lines: list[str]) -> None:
         for line in lines:
             print(line)
         sys.stdout.flush()
-    except OSError:
+    except (OSError, ValueError):
         # Also keep Python's own flush at exit from complaining about the dead terminal.
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -34,6 +34,7 @@ from agents.events import (
     TrainingError,
 )
 from agents.trainer import Trainer
+from ddpg_tui import lifecycle
 from ddpg_tui.request import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -178,11 +179,14 @@ def run_headless(request: TrainingRequest) -> int:
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if received:  # a second Ctrl+C: stop now, without the final save
-            raise KeyboardInterrupt
+        lifecycle.on_signal_received(signum)
+        if received:  # a second Ctrl+C (or signal): end now, without the final save
+            lifecycle.end_process(lifecycle.exit_code(signum))
         received.append(signum)
-        console.print("stopping: saving a checkpoint first (Ctrl+C again to abort)")
+        # Stop first: on a closed terminal the print below would fail, and the save must not.
         trainer.controls.stop()
+        lifecycle.end_after(lambda: False, lifecycle.exit_code(signum))  # the stop and its save are bounded
+        lifecycle.say(console.print, "stopping: saving a checkpoint first (Ctrl+C again to abort)")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNAL_EXIT_CODES}
     total = trainer.config.total_steps
@@ -200,7 +204,7 @@ def run_headless(request: TrainingRequest) -> int:
             signal.signal(sig, handler)
 
     for line in closing_lines(outcome):
-        console.print(line, highlight=False, soft_wrap=True)
+        lifecycle.say(lambda text: console.print(text, highlight=False, soft_wrap=True), line)
     if outcome.state == TrainerState.ERROR:
         return EXIT_FAILED
     if received:

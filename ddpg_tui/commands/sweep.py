@@ -7,7 +7,6 @@ load, so a typo answers at once in one line. The sweep itself lives in `agents/s
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import sys
@@ -18,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agents.config import DDPGConfig, validate_field
+from ddpg_tui import lifecycle
 from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError, plural
 from presets import DEFAULT_PRESET, load_preset
 
@@ -277,6 +277,9 @@ def headline(snapshot: SweepSnapshot) -> str:
     return text + (f" ({snapshot.message})" if snapshot.message else "")
 
 
+SWEEP_STOP_BOUND = 120.0  # seconds for running trials to save and Ray to shut down
+
+
 def run_headless_sweep(run_: SweepRun) -> int:
     """The sweep in this terminal: a live table (or plain lines when piped), then the summary.
 
@@ -291,17 +294,14 @@ def run_headless_sweep(run_: SweepRun) -> int:
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        # A closed terminal: what is still printed goes nowhere; the files say what happened.
+        lifecycle.on_signal_received(signum)
         received.append(signum)
-        if signum == signal.SIGHUP:
-            # The terminal is gone: writing to it would raise EIO and end this process before the
-            # trials have saved. What is still printed goes nowhere; the files say what happened.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.dup2(devnull, sys.stderr.fileno())
         if len(received) == 1:
-            console.print("stopping: each running trial saves a checkpoint first (Ctrl+C again to stop at once)",
-                          soft_wrap=True)
-            run_.stop_sweep()
+            run_.stop_sweep()  # before any output, which a dead terminal would fail
+            lifecycle.end_after(lambda: False, lifecycle.exit_code(signum), bound=SWEEP_STOP_BOUND)
+            lifecycle.say(lambda text: console.print(text, soft_wrap=True),
+                          "stopping: each running trial saves a checkpoint first (Ctrl+C again to stop at once)")
         else:
             run_.abort()
 

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 from agents.events import EvalResult, StepStats, TrainerState
 from agents.sweep_board import DONE_STATES, PENDING, SweepSnapshot, TrialRow
 from agents.sweep_history import Series
+from ddpg_tui import lifecycle
 from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
 
 REFRESH_SECONDS = 0.5
@@ -507,6 +508,7 @@ def run_sweep_app(run: Any, print_line: Callable[[str], None] = print) -> int:
     app = SweepApp(run)
 
     def on_signal(signum: int, frame: Any) -> None:
+        lifecycle.on_signal_received(signum)
         # A signal handler runs between two bytecodes of the loop: only schedule the quit.
         if app.loop is not None:
             app.loop.call_soon_threadsafe(app.action_quit_sweep)

@@ -1,0 +1,138 @@
+"""Closing the terminal for real: the pty is the process's controlling terminal, closed from the master side.
+
+The kernel then sends the session leader SIGHUP *and* SIGCONT, which is what left the
+picker spinning at 100% CPU (Textual's SIGCONT handler restarts its input thread) and what
+cost a headless run its stop-save (rich raised EIO inside the training loop). A pty opened
+with `Popen(start_new_session=True)` alone is not a controlling terminal and sends nothing,
+so each child here calls setsid() and TIOCSCTTY itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
+GONE_WITHIN = 3.0  # seconds after the terminal closes
+TRIES = 5
+TRAIN = ["--run-dir", "run", "--steps", "1000000", "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100",
+         "--set", "batch_size=32", "--set", "eval_every=0", "--set", "threads=1"]
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs a Linux pty")
+
+
+def _take_the_terminal() -> None:
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class ControllingTerminal:
+    """`ddpg-tui ARGS` whose controlling terminal is a 120x40 pty; its output is collected."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.master = master
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ddpg_tui.cli", *args], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+            preexec_fn=_take_the_terminal, env={**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1",
+                                                "PYTHONPATH": str(ROOT)})
+        os.close(slave)
+        self._output = bytearray()
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        # Never block in read(): a thread inside read() keeps the master open after os.close(),
+        # and then the terminal never hangs up.
+        with contextlib.suppress(OSError, ValueError):
+            while not self._closing.is_set():
+                if select.select([self.master], [], [], 0.05)[0]:
+                    if not (data := os.read(self.master, 65536)):
+                        return
+                    self._output.extend(data)
+
+    @property
+    def text(self) -> str:
+        return ANSI.sub("", bytes(self._output).decode("utf-8", "replace"))
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.text:
+            assert self.process.poll() is None, f"exited ({self.process.returncode}):\n{self.text[-1500:]}"
+            assert time.monotonic() < deadline, f"{text!r} never appeared:\n{self.text[-1500:]}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._reader.join()
+        os.close(self.master)
+
+    def assert_nothing_left(self) -> None:
+        try:
+            self.process.wait(timeout=GONE_WITHIN)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {GONE_WITHIN} s after the terminal closed")
+        with pytest.raises(ProcessLookupError):  # nor anything it started in its session
+            os.killpg(self.process.pid, 0)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, 9)
+        self.process.wait()
+        if not self._closing.is_set():
+            self.close()
+
+
+def stop_step(run_dir: Path) -> int:
+    return load_checkpoint(run_dir / "checkpoints" / "latest.pt")["counters"]["step"]
+
+
+@pytest.mark.parametrize("attempt", range(TRIES))
+@pytest.mark.parametrize("after_q", [False, True], ids=["idle", "0.3s-after-q"])
+def test_closing_the_terminal_on_the_picker_leaves_no_process(tmp_path: Path, after_q: bool, attempt: int) -> None:
+    app = ControllingTerminal([], tmp_path)
+    try:
+        app.wait_for("pendulum")
+        time.sleep(0.3)
+        if after_q:
+            os.write(app.master, b"q")
+            time.sleep(0.3)
+        app.close()
+        app.assert_nothing_left()
+    finally:
+        app.kill()
+
+
+@pytest.mark.parametrize("attempt", range(TRIES))
+@pytest.mark.parametrize("front_end", ["headless", "dashboard"])
+def test_closing_the_terminal_mid_training_saves_and_leaves_no_process(tmp_path: Path, front_end: str,
+                                                                       attempt: int) -> None:
+    # No periodic save at all (save_every=0), so a checkpoint can only be the stop's own.
+    args = ["train", *TRAIN, *(["--headless"] if front_end == "headless" else [])]
+    app = ControllingTerminal(args, tmp_path)
+    try:
+        app.wait_for("steps/s" if front_end == "headless" else "training")
+        time.sleep(1.0)
+        app.close()
+        app.assert_nothing_left()
+        assert app.process.returncode == 129, app.text[-1500:]
+    finally:
+        app.kill()
+    assert 100 < stop_step(tmp_path / "run") < 1_000_000
