@@ -194,3 +194,15 @@ def test_files_get_the_mode_the_umask_allows(tmp_path: Path) -> None:
         os.umask(previous)
     assert (tmp_path / "latest.pt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "config.toml").stat().st_mode & 0o777 == 0o644
+
+
+def test_pyproject_requires_a_torch_whose_weights_only_load_has_no_known_bypass() -> None:
+    # weights_only=True is the only barrier against code in a checkpoint; releases below 2.6 and
+    # below 2.10 had published bypasses, so a looser floor lets pip pick one of them.
+    import tomllib
+    root = Path(__file__).resolve().parent.parent
+    deps = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert "torch>=2.10" in deps
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "torch>=2.2" not in readme
+    assert "--index-url https://download.pytorch.org/whl/cpu" in readme
