@@ -504,7 +504,10 @@ class Trainer:
         self._emit(UpdateStats(self.step, self.updates, critic_loss, actor_loss, mean_q))
 
     def _check_finite(self) -> None:
-        for name, module in (("actor", self.agent.actor), ("critic", self.agent.critic)):
+        modules = [("actor", self.agent.actor), ("critic", self.agent.critic)]
+        if self.agent.critic2 is not None:  # twin critics: the second one is saved too
+            modules.append(("second critic", self.agent.critic2))
+        for name, module in modules:
             if not all(torch.isfinite(p).all() for p in module.parameters()):
                 raise DivergenceError(f"training diverged by step {self.step}: non-finite {name} weights; "
                                       "not saved, the last checkpoint is kept")

@@ -349,3 +349,35 @@ def test_a_headless_trainer_takes_every_core_unless_threads_is_set(tiny_config, 
     assert Trainer(tiny_config.replace(threads=0)).threads == 1  # the app's default leaves the UI a core
     assert Trainer(tiny_config.replace(threads=1), front_end="headless").threads == 1
     torch.set_num_threads(1)
+
+
+def test_non_finite_second_critic_is_caught_before_it_is_saved(tiny_config, tmp_path: Path) -> None:
+    # No updates run (learning_starts > total_steps), so only the pre-save weight check can
+    # see the poisoned second critic; it used to check the actor and the first critic only.
+    run_dir = tmp_path / "run"
+    events = Recorder()
+    config = tiny_config.replace(twin_critics=True, total_steps=300, learning_starts=10_000, save_every=200)
+    trainer = Trainer(config, events, run_dir)
+    real_save = trainer._save
+
+    def poisoned_save(reason: str) -> None:
+        with torch.no_grad():
+            next(trainer.agent.critic2.parameters()).fill_(float("nan"))
+        real_save(reason)
+
+    trainer._save = poisoned_save
+    outcome = trainer.run()
+    assert outcome.state == TrainerState.ERROR
+    assert "non-finite second critic weights" in events.of(TrainingError)[0].message
+    assert not (run_dir / "checkpoints" / "latest.pt").exists()
+
+
+def test_non_finite_second_critic_makes_the_update_loss_non_finite(tiny_config) -> None:
+    trainer = Trainer(tiny_config.replace(twin_critics=True))
+    batch = trainer.buffer
+    for _ in range(64):
+        batch.add(np.zeros(3, np.float32), np.zeros(1, np.float32), 0.0, np.zeros(3, np.float32), False)
+    with torch.no_grad():
+        next(trainer.agent.critic2.parameters()).fill_(float("nan"))
+    losses = trainer.agent.update(batch.sample(32))
+    assert not torch.isfinite(losses.critic_loss)
