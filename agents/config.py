@@ -201,6 +201,27 @@ def parse_value(key: str, raw: str) -> Any:
     return validate_field(key, value)
 
 
+def integral(value: Any) -> Any:
+    """`value` as an int if it is a whole float: TOML reads `1e4` as 10000.0, and users write that."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def parse_int(raw: str) -> int:
+    """An integer typed by a user, read as `--set` reads one: `20000`, `2e4`, `2.5e3`, `20_000`.
+
+    Raises ValueError for anything else, `1.5` included.
+    """
+    try:
+        value = integral(tomllib.loads(f"v = {raw}")["v"])
+    except tomllib.TOMLDecodeError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{raw!r} is not an integer")
+    return value
+
+
 def validate_field(name: str, value: Any) -> Any:
     """Return `value` normalised for field `name`, or raise ConfigError naming the field."""
     spec = FIELDS.get(name)
@@ -225,8 +246,7 @@ def validate_field(name: str, value: Any) -> Any:
         if not math.isfinite(value):
             raise fail("not finite")
     elif spec.kind is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        value = integral(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail()
     elif spec.kind is str:

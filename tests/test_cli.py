@@ -138,3 +138,38 @@ def test_resume_says_where_it_resumes_and_how_to_go_on(fixture_dir: Path, tmp_pa
     assert "resuming run at step 200 of 300 (Pendulum-v1)" in result.stdout
     assert "ddpg-tui eval run/checkpoints/latest.pt" in result.stdout
     assert "ddpg-tui train --resume run --steps 600" in result.stdout
+
+
+def _integer_options() -> list[tuple[str, str]]:
+    import argparse
+
+    from ddpg_tui.cli import build_parser
+    from ddpg_tui.commands import int_option
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [(name, action.option_strings[0]) for name, sub in subparsers.choices.items()
+            for action in sub._actions if action.type is int_option]
+
+
+def test_every_integer_option_takes_1e4_the_way_set_does() -> None:
+    from ddpg_tui.cli import build_parser
+
+    options = _integer_options()
+    assert {("train", "--steps"), ("train", "--seed"), ("eval", "--episodes"), ("watch", "--episodes")} <= set(options)
+    parser = build_parser()
+    positional = {"eval": ["run"], "watch": ["run"]}
+    for command, option in options:
+        for text, expected in (("1e4", 10_000), ("2.5e3", 2500), ("20_000", 20_000), ("7", 7)):
+            args = parser.parse_args([command, *positional.get(command, []), option, text])
+            assert getattr(args, option.lstrip("-").replace("-", "_")) == expected, (command, option, text)
+
+
+@pytest.mark.parametrize("text", ["1.5", "2.5e0", "ten", "true", "inf"])
+def test_a_non_integral_integer_option_is_one_line(text: str, capsys) -> None:
+    from ddpg_tui.cli import main
+
+    assert main(["train", "--steps", text]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("ddpg-tui: error: argument --steps: invalid int value:"), err

@@ -6,3 +6,15 @@ parser, and `ddpg-tui --help` must answer at once. Heavy imports go inside `run`
 """
 
 COMMAND_MODULES = ("train", "evaluate", "presets_list", "sweep", "compare", "watch")
+
+
+def int_option(text: str) -> int:
+    """argparse `type` for every integer option: `--steps 1e4` means 10000, as `--set` reads it."""
+    from argparse import ArgumentTypeError
+
+    from agents.config import parse_int
+
+    try:
+        return parse_int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"invalid int value: {text!r} (a whole number, e.g. 20000 or 2e4)") from None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ddpg_tui.commands import int_option
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -31,9 +32,9 @@ MAX_RECORD_FPS = 50.0  # GIF delays are counted in hundredths of a second
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file, or a run folder (its latest)")
-    parser.add_argument("--episodes", type=int, metavar="N",
+    parser.add_argument("--episodes", type=int_option, metavar="N",
                         help=f"episodes (default: {DEFAULT_EPISODES}, or {DEFAULT_RECORDED_EPISODES} with --record)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
+    parser.add_argument("--seed", type=int_option, default=0, metavar="S",
                           help="env seed of the first episode; episode i uses S+i (default: 0)")
     parser.add_argument("--env", metavar="ENV_ID",
                           help="evaluate on this env instead of the one the checkpoint names (same dims and "

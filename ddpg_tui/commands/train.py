@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from agents.config import DDPGConfig, validate_field
+from ddpg_tui.commands import int_option
 from ddpg_tui.request import TrainingRequest, UsageError
 from presets import DEFAULT_PRESET, load_preset
 
@@ -37,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue a run from its latest checkpoint (and replay buffer)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a hyperparameter, e.g. --set gamma=0.98 --set hidden_sizes=[400,300]")
-    parser.add_argument("--steps", type=int, metavar="N", help="total environment steps (= --set total_steps=N)")
-    parser.add_argument("--seed", type=int, metavar="S", help="random seed (= --set seed=S)")
+    parser.add_argument("--steps", type=int_option, metavar="N", help="total environment steps (= --set total_steps=N)")
+    parser.add_argument("--seed", type=int_option, metavar="S", help="random seed (= --set seed=S)")
     parser.add_argument("--run-dir", type=Path, metavar="DIR",
                         help="folder for config, metrics and checkpoints (default: runs/<preset>-<time>)")
     parser.add_argument("--headless", action="store_true", help="no app: a progress bar in this terminal")

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 
+from ddpg_tui.commands import int_option
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_OK, UsageError
 
 NAME = "watch"
@@ -22,11 +23,11 @@ MAX_FPS = 20.0  # a terminal redraws comfortably at this rate (see ddpg_tui/widg
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN", help="a .pt file, or a run folder (its latest)")
-    parser.add_argument("--episodes", type=int, default=5, metavar="N", help="episodes to play (default: 5)")
+    parser.add_argument("--episodes", type=int_option, default=5, metavar="N", help="episodes to play (default: 5)")
     parser.add_argument("--fps", type=float, default=MAX_FPS, metavar="F",
                         help=f"frames a second, at most {MAX_FPS:g} (default); the episode plays in real time, "
                         "showing every k-th step when the env runs faster than F")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
+    parser.add_argument("--seed", type=int_option, default=0, metavar="S",
                         help="env seed of the first episode; episode i uses S+i, as in 'ddpg-tui eval' (default: 0)")
     parser.add_argument("--env", metavar="ENV_ID",
                         help="play on this env instead of the one the checkpoint names (same dims and "
