@@ -6,6 +6,7 @@ task counts as solved, with where that figure comes from.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import tomllib
 from dataclasses import dataclass
@@ -53,10 +54,19 @@ def list_presets() -> list[str]:
     return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
 
 
+def _suggest(name: str, names: list[str]) -> str:
+    # A higher cutoff than difflib's 0.6, which offers 'hopper' for 'nope'; a prefix such as
+    # 'lunar' is a likely typo too, though too short for a high ratio.
+    typed = name.lower()
+    close = difflib.get_close_matches(typed, names, n=1, cutoff=0.7)
+    close = close or [known for known in names if len(typed) >= 3 and known.startswith(typed)][:1]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def load_preset(name: str) -> Preset:
     names = list_presets()
     if name not in names:
-        raise PresetError(f"unknown preset {name!r}; available: {', '.join(names)}")
+        raise PresetError(f"unknown preset {name!r}{_suggest(name, names)}; available: {', '.join(names)}")
     text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse_preset(name, text)
 

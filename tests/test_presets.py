@@ -33,6 +33,19 @@ def test_unknown_preset_lists_the_available_ones() -> None:
         load_preset("nope")
 
 
+@pytest.mark.parametrize(("typed", "meant"), [("pendelum", "pendulum"), ("Pendulum-v1", "pendulum"),
+                                              ("halfcheetah", "half-cheetah"), ("lunar", "lunar-lander-continuous")])
+def test_a_mistyped_preset_gets_a_did_you_mean(typed: str, meant: str) -> None:
+    with pytest.raises(PresetError, match=rf"unknown preset '{typed}' \(did you mean '{meant}'\?\); available: "):
+        load_preset(typed)
+
+
+def test_a_preset_name_far_from_every_preset_gets_no_guess() -> None:
+    with pytest.raises(PresetError) as error:
+        load_preset("nope")
+    assert "did you mean" not in str(error.value)
+
+
 def test_preset_with_a_bad_value_names_the_field() -> None:
     with pytest.raises(PresetError, match=r"preset 'x': gamma: 3\.0 is not allowed"):
         parse_preset("x", 'env_id = "Pendulum-v1"\n[hyperparameters]\ngamma = 3.0\n')
