@@ -93,6 +93,7 @@ class ProgressView:
         self._last_plain = float("-inf")
         self._latest: StepStats | None = None
         self._fields = {"state": "starting", "last_return": "-", "eval": "-"}
+        self._closing_line_due = False  # a terminal state came: print the next progress as the closing line
 
     def __call__(self, event: Event) -> None:
         update = self._update
@@ -101,7 +102,7 @@ class ProgressView:
                 self._latest = event
                 update(completed=event.step, total=event.total_steps, steps=steps_text(event.step, event.total_steps),
                        sps=f"{event.steps_per_second:,.0f}" if event.steps_per_second else "-")
-                self._plain_line()
+                self._plain_line(force=self._closing_line_due)
             case EpisodeEnd():
                 update(last_return=f"{event.episode_return:,.1f}")
             case EvalResult():
@@ -112,7 +113,11 @@ class ProgressView:
             case StateChanged():
                 update(state=event.state.value)
                 if event.state in (TrainerState.FINISHED, TrainerState.STOPPED, TrainerState.ERROR):
-                    self._plain_line(force=True)
+                    # The trainer's last StepStats comes after this event when the total is not
+                    # a multiple of STATS_EVERY: the closing line waits for it, to show the last step.
+                    self._closing_line_due = True
+                    if self._latest is not None and self._latest.step >= event.step:
+                        self._plain_line(force=True)
             case Saved() if event.reason in ("final", "interrupted"):
                 self.console.print(f"saved {event.path}", highlight=False)
             case ConfigChanged():
@@ -135,6 +140,7 @@ class ProgressView:
         if not force and now - self._last_plain < self.PLAIN_EVERY_SECONDS:
             return
         self._last_plain = now
+        self._closing_line_due = False
         p = self._latest
         eta = (p.total_steps - p.step) / p.steps_per_second if p.steps_per_second else None
         self.console.print(
