@@ -107,6 +107,8 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
         path = resolve_checkpoint_path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(f"{path} is not a ddpg-tui checkpoint")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -138,6 +140,21 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
     if not intact:
         raise CheckpointError(f"checkpoint {path} is incomplete or corrupt (its checksum does not match)")
     return payload
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """False for a file that is no torch file at all (notes, a CSV), so it is not called corrupt.
+
+    torch.save writes a zip (its first bytes are "PK", 3, 4); old torch files and bare
+    pickles start with the pickle protocol byte 0x80. An empty file is taken as truncated,
+    and an unreadable one is left to torch.load to report.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+    except OSError:
+        return True
+    return not head or head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
 def resolve_checkpoint_path(run_dir: Path) -> Path:

@@ -14,6 +14,7 @@ Trainer(config, None, Path("runs/finished-run")).run()
 latest = Path("runs/finished-run/checkpoints/latest.pt")
 data = latest.read_bytes()
 Path("corrupt.pt").write_bytes(data[: len(data) // 2])
+Path("notes.txt").write_text("todo: try a larger batch\n", encoding="utf-8")  # no checkpoint at all
 payload = load_checkpoint(latest)
 payload["env_id"] = "MountainCarContinuous-v0"
 save_checkpoint(Path("other-env.pt"), payload)  # a valid file, only for another env

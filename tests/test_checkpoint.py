@@ -206,3 +206,12 @@ def test_pyproject_requires_a_torch_whose_weights_only_load_has_no_known_bypass(
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert "torch>=2.2" not in readme
     assert "--index-url https://download.pytorch.org/whl/cpu" in readme
+
+
+@pytest.mark.parametrize("content", [b"todo: try a larger batch\n", b"step,return\n1,2\n", b"\x00\x01\x02\x03"])
+def test_a_file_that_is_no_torch_file_is_not_called_corrupt(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert str(error.value) == f"{path} is not a ddpg-tui checkpoint"
