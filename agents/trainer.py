@@ -121,6 +121,7 @@ class TrainingOutcome:
     run_dir: Path | None
     checkpoint: Path | None = None  # the last latest.pt written, if any
     error: str = ""
+    checkpoint_step: int | None = None  # the step `checkpoint` holds: older than `step` after a stop without saving
 
 
 class Trainer:
@@ -190,6 +191,7 @@ class Trainer:
         self.best_eval: EvalResult | None = None
         self.last_eval: EvalResult | None = None
         self.last_checkpoint: Path | None = None
+        self.last_checkpoint_step: int | None = None
         self.state = TrainerState.STARTING
         self._env_seeded = False
         self._obs: np.ndarray | None = None  # None: the next step starts a new episode
@@ -260,7 +262,7 @@ class Trainer:
             self.eval_env.close()
         return TrainingOutcome(self.state, self.step, self.config.total_steps, self.episode, self.last_eval,
                                self.best_eval, self.files.run_dir if self.files else None, self.last_checkpoint,
-                               error)
+                               error, self.last_checkpoint_step)
 
     # The loop -----------------------------------------------------------------------
 
@@ -456,7 +458,7 @@ class Trainer:
                 if self.save_replay_buffer:
                     save_checkpoint(self.files.buffer, buffer_payload(self, save_id))
                 path = save_checkpoint(self.files.latest, build_payload(self, save_id))
-                self.last_checkpoint = path
+                self.last_checkpoint, self.last_checkpoint_step = path, self.step
         except OSError as error:
             kept = f"; {self.last_checkpoint} is kept" if self.last_checkpoint else ""
             self._emit(Notice(self.step, f"could not save to {self.files.checkpoint_dir}: "
@@ -473,7 +475,8 @@ class Trainer:
             self.files.create(self.config)
             if self.resumed_from is not None:
                 self.files.drop_metrics_after(self.step)  # rows the checkpoint never saw
-                self.last_checkpoint = self.files.latest if self.files.latest.exists() else None
+                if self.files.latest.exists():  # the checkpoint this run resumed from, at its step
+                    self.last_checkpoint, self.last_checkpoint_step = self.files.latest, self.step
         except OSError as error:
             self._saving_enabled = self._recording = False
             self._emit(Notice(self.step, f"run folder {self.files.run_dir} is not writable "

@@ -58,7 +58,12 @@ def closing_lines(outcome: TrainingOutcome) -> list[str]:
     if outcome.checkpoint is None:
         lines.append("no checkpoint was saved")
         return lines
-    lines.append(f"checkpoint {outcome.checkpoint}")
+    saved_at = outcome.checkpoint_step
+    if saved_at is not None and saved_at != outcome.step:
+        # A stop without saving leaves an older checkpoint: say how far back resuming goes.
+        lines.append(f"checkpoint {outcome.checkpoint} (step {saved_at:,}; the steps after it were not saved)")
+    else:
+        lines.append(f"checkpoint {outcome.checkpoint}")
     lines.append(f"  evaluate: ddpg-tui eval {outcome.checkpoint}")
     steps = "" if outcome.step < outcome.total_steps else f" --steps {outcome.total_steps * 2}"
     lines.append(f"  resume:   ddpg-tui train --resume {outcome.run_dir}{steps}")

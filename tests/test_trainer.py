@@ -381,3 +381,32 @@ def test_non_finite_second_critic_makes_the_update_loss_non_finite(tiny_config) 
         next(trainer.agent.critic2.parameters()).fill_(float("nan"))
     losses = trainer.agent.update(batch.sample(32))
     assert not torch.isfinite(losses.critic_loss)
+
+
+def test_closing_lines_after_a_stop_without_saving_say_which_step_the_kept_checkpoint_holds(
+        tiny_config, tmp_path: Path) -> None:
+    from ddpg_tui.request import closing_lines
+
+    run_dir = tmp_path / "run"
+    trainer = Trainer(tiny_config.replace(total_steps=2000, save_every=200), None, run_dir)
+    real_update = trainer.agent.update
+
+    def update_then_quit_without_saving(batch):
+        if trainer.step == 300:
+            trainer.controls.stop(save=False)  # what the app's "quit without saving" asks
+        return real_update(batch)
+
+    trainer.agent.update = update_then_quit_without_saving
+    outcome = trainer.run()
+    assert outcome.state == TrainerState.STOPPED and outcome.step > 200
+    assert outcome.checkpoint_step == 200 == load_checkpoint(outcome.checkpoint)["counters"]["step"]
+    latest = run_dir / "checkpoints" / "latest.pt"
+    assert f"checkpoint {latest} (step 200; the steps after it were not saved)" in closing_lines(outcome)
+
+
+def test_closing_lines_after_a_saved_stop_name_the_checkpoint_alone(tiny_config, tmp_path: Path) -> None:
+    from ddpg_tui.request import closing_lines
+
+    outcome = Trainer(tiny_config.replace(total_steps=250), None, tmp_path / "run").run()
+    assert outcome.checkpoint_step == outcome.step == 250
+    assert f"checkpoint {outcome.checkpoint}" in closing_lines(outcome)
