@@ -70,27 +70,39 @@ def read_config(run_dir: Path) -> dict[str, Any]:
 
 def read_evals(run_dir: Path) -> tuple[tuple[int, float, float], ...]:
     """The run's evaluations, the last one of each step winning (a resumed run rewrites none, but be safe)."""
+    return read_metrics(run_dir)[0]
+
+
+def read_metrics(run_dir: Path) -> tuple[tuple[tuple[int, float, float], ...], int]:
+    """The run's evaluations (as `read_evals`) and the furthest step any metrics row reached.
+
+    The step comes from episode and update rows too: a run stopped before its first
+    evaluation did train, and the text file says how far without unpickling a checkpoint.
+    """
     by_step: dict[int, tuple[int, float, float]] = {}
+    reached = 0
     try:
         with (run_dir / "metrics.jsonl").open(encoding="utf-8") as metrics:
             for line in metrics:
                 try:
                     row = json.loads(line)
-                except ValueError:
+                    step = int(row["step"])
+                except (ValueError, TypeError, KeyError):
                     continue  # a line cut by a crash
+                reached = max(reached, step)
                 if row.get("kind") == "eval":
-                    by_step[int(row["step"])] = (int(row["step"]), float(row["mean"]), float(row["std"]))
+                    by_step[step] = (step, float(row["mean"]), float(row["std"]))
     except FileNotFoundError:
         pass
-    return tuple(by_step[s] for s in sorted(by_step))
+    return tuple(by_step[s] for s in sorted(by_step)), reached
 
 
 def _trial_row(run_dir: Path, variant: str, seed: int) -> TrialRow:
-    evals = read_evals(run_dir)
+    evals, reached = read_metrics(run_dir)
     best = max(evals, key=lambda e: e[1]) if evals else None
-    return TrialRow(run_dir.name, variant, seed, state="", step=evals[-1][0] if evals else 0, evals=evals,
-                    eval_mean=evals[-1][1] if evals else math.nan, best_eval=best[1] if best else math.nan,
-                    best_step=best[0] if best else 0)
+    return TrialRow(run_dir.name, variant, seed, state="", step=max(reached, evals[-1][0] if evals else 0),
+                    evals=evals, eval_mean=evals[-1][1] if evals else math.nan,
+                    best_eval=best[1] if best else math.nan, best_step=best[0] if best else 0)
 
 
 def _modified(path: Path) -> float:

@@ -86,3 +86,27 @@ def test_a_folder_that_is_neither_a_run_nor_a_sweep_is_one_line_and_exit_2(tmp_p
         "ddpg-tui: error: compare: nowhere is not a run folder (config.toml) or a sweep folder (sweep.json)"]
     empty = compare(["--headless"], tmp_path)
     assert empty.returncode == 2 and "no runs or sweeps under runs/" in empty.stderr
+
+
+def test_a_run_stopped_before_any_evaluation_shows_the_step_it_reached(tmp_path: Path) -> None:
+    import json
+
+    from agents.sweep_history import steps_text
+    from agents.trainer import Trainer
+
+    run_dir = tmp_path / "runs" / "stopped"
+    trainer = Trainer(tiny(total_steps=20_000, eval_every=0, save_every=0), None, run_dir)
+    real_update = trainer.agent.update
+
+    def update_then_stop(batch):
+        if trainer.step == 1315:
+            trainer.controls.stop(save=True)
+        return real_update(batch)
+
+    trainer.agent.update = update_then_stop
+    assert trainer.run().step == 1315
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert not any(row["kind"] == "eval" for row in rows)  # the column used to come from evaluations only
+    record = read_any(run_dir)
+    assert record.steps == max(row["step"] for row in rows) == 1315  # the stop flushes an update row
+    assert steps_text(record) == f"{record.steps:,}/20,000"
