@@ -106,6 +106,7 @@ class CheckpointEvaluation:
     step: int
     path: Path  # the .pt file that was loaded (a run folder resolves to its latest.pt)
     evaluation: Evaluation
+    seed: int = 0  # the env seed of the first episode; episode i used seed + i
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,12 @@ class CheckpointPolicy:
     path: Path
     env: gym.Env
     policy: Callable[[np.ndarray], np.ndarray]
+    run_seed: int = 0  # the seed of the run that wrote the checkpoint (its config's)
+    run_eval_episodes: int = 10  # and the episodes of each of its in-run evaluations
+
+    def first_seed(self, seed: int | None) -> int:
+        """`seed`, or by default the first episode of the run's own in-run evaluations."""
+        return evaluation_seed(self.run_seed) if seed is None else seed
 
 
 def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
@@ -163,14 +170,21 @@ def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
     def policy(obs: np.ndarray) -> np.ndarray:
         return actor(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))[0].numpy()
 
-    return CheckpointPolicy(config.env_id, step, path, env, policy)
+    return CheckpointPolicy(config.env_id, step, path, env, policy, config.seed, config.eval_episodes)
 
 
-def evaluate_checkpoint(path: str | Path, episodes: int, seed: int, env_id: str | None = None) -> CheckpointEvaluation:
-    """Load the actor from a checkpoint (weights only) and evaluate it."""
+def evaluate_checkpoint(path: str | Path, episodes: int | None, seed: int | None,
+                        env_id: str | None = None) -> CheckpointEvaluation:
+    """Load the actor from a checkpoint (weights only) and evaluate it.
+
+    With `seed` and `episodes` None they are the run's in-run evaluation's, so that the mean
+    is the one the dashboard showed for this checkpoint.
+    """
     loaded = load_checkpoint_policy(path, env_id)
+    first = loaded.first_seed(seed)
     try:
-        result = evaluate(loaded.policy, loaded.env, episodes, seed)
+        result = evaluate(loaded.policy, loaded.env, loaded.run_eval_episodes if episodes is None else episodes,
+                          first)
     finally:
         loaded.env.close()
-    return CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, result)
+    return CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, result, first)
