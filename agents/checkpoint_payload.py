@@ -109,6 +109,9 @@ def build_payload(trainer: Trainer, save_id: str) -> dict[str, Any]:
             "action": trainer.action_rng.bit_generator.state,
             "noise": trainer.noise_rng.bit_generator.state,
             "env": env_rng.bit_generator.state if env_rng is not None else None,
+            # A CUDA generator's state is a different thing from a CPU one's: the device says which.
+            "target_noise": {"device": trainer.agent.device.type,
+                             "state": trainer.agent.target_noise_generator.get_state()},
         },
     }
 
@@ -161,6 +164,7 @@ def restore(trainer: Trainer, payload: dict[str, Any], path: Path) -> list[str]:
         if rng.get("env") is not None:
             trainer.env.reset(seed=trainer.config.seed)  # creates the env's generator ...
             trainer.env.unwrapped.np_random.bit_generator.state = rng["env"]  # ... then restores it
+        notes += _restore_target_noise(trainer, rng.get("target_noise"))
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"checkpoint {path} has unreadable generator state: {first_line(error)}") from None
     trainer.mark_env_seeded()
@@ -171,6 +175,20 @@ def restore(trainer: Trainer, payload: dict[str, Any], path: Path) -> list[str]:
                      "from a reset, so this resume is not bit-exact")
     notes += _restore_buffer(trainer, payload, path)
     return notes
+
+
+def _restore_target_noise(trainer: Trainer, saved: Any) -> list[str]:
+    """Continue TD3's target-noise stream; a checkpoint from before it was saved (or from
+    another device type) leaves the generator seeded from the run's seed, as a new run's is."""
+    generator = trainer.agent.target_noise_generator
+    if isinstance(saved, dict) and saved.get("device") == trainer.agent.device.type:
+        generator.set_state(saved["state"])
+        return []
+    if trainer.config.target_noise <= 0:
+        return []  # nothing draws from it, so nothing differs
+    why = ("the checkpoint predates its saved state" if not isinstance(saved, dict)
+           else f"it was saved on {saved.get('device')} and this run is on {trainer.agent.device.type}")
+    return [f"TD3's target noise restarts from the run's seed ({why}), so this resume is not bit-exact"]
 
 
 def _restore_lr_decay(trainer: Trainer, payload: dict[str, Any]) -> list[str]:

@@ -33,6 +33,8 @@ from agents.envs import EnvSpec
 from agents.networks import Actor, Critic
 from agents.replay_buffer import Batch
 
+TARGET_NOISE_SEED_OFFSET = 4  # the trainer's own generators take seed + 0..3
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateLosses:
@@ -97,6 +99,11 @@ class DDPGAgent:
         self._high = torch.as_tensor(high, dtype=torch.float32, device=self.device)
         self.critic_updates = 0
         self._last_actor_loss = torch.zeros((), device=self.device)
+        # TD3's target smoothing draws from a generator of its own, on the device the noise is
+        # made on: the global CUDA generator is not in a checkpoint (so a GPU resume would not
+        # be exact), and an update must not move the global stream other code draws from.
+        self.target_noise_generator = torch.Generator(device=self.device)
+        self.target_noise_generator.manual_seed(config.seed + TARGET_NOISE_SEED_OFFSET)
 
     def apply_live_config(self, config: DDPGConfig) -> None:
         """The hyperparameters the update reads each time, so that a live change takes effect at once."""
@@ -131,7 +138,8 @@ class DDPGAgent:
         next_actions = self.actor_target(next_obs)
         if self.target_noise > 0:  # TD3: target policy smoothing
             clip = self.target_noise_clip * self._half_range
-            noise = torch.randn_like(next_actions) * (self.target_noise * self._half_range)
+            noise = torch.randn(next_actions.shape, generator=self.target_noise_generator, device=self.device,
+                                dtype=next_actions.dtype) * (self.target_noise * self._half_range)
             next_actions = (next_actions + torch.maximum(torch.minimum(noise, clip), -clip)).clamp(
                 self._low, self._high)
         next_q = self.critic_target(next_obs, next_actions)

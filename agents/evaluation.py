@@ -9,6 +9,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from agents.config import FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
@@ -24,7 +26,27 @@ class Evaluation:
         return float(np.std(self.returns))
 
 
-REEVAL_SEED = 50_000  # fresh episodes: no in-run evaluation (seed + 10000 + i) starts there
+MAX_RUN_SEED = int(FIELDS["seed"].maximum or 0)
+TRAINING_SEEDS_PER_RUN = 5  # a run seeds its env, buffer, noises and TD3 noise with seed + 0..4
+EVAL_BASE = 2**32  # above every training seed: MAX_RUN_SEED + 4 < 2**31 + 4
+EPISODE_STRIDE = int(FIELDS["eval_episodes"].maximum or 0)  # room for the longest evaluation allowed
+REEVAL_SEED = EVAL_BASE + EPISODE_STRIDE * (MAX_RUN_SEED + 1)  # above every run's evaluation seeds
+
+
+def evaluation_seed(run_seed: int, episode: int = 0) -> int:
+    """The env seed of episode `episode` of every in-run evaluation of a run seeded `run_seed`.
+
+    Episode i of seed s starts from reset(seed=2**32 + 1000*s + i). Each seed owns a block
+    of 1000 (EPISODE_STRIDE, the most eval_episodes allowed), so no two seeds of a study
+    share an evaluation episode; every block lies above 2**32 and so apart from the seeds a
+    run trains with (s to s + 4, s < 2**31); and the re-evaluation episodes of
+    `sweep --reeval` (REEVAL_SEED + i) start above the last block, so they are fresh for
+    every seed and any number of episodes. `eval` and `watch` default to these episodes.
+    """
+    if not (0 <= run_seed <= MAX_RUN_SEED and 0 <= episode < EPISODE_STRIDE):
+        raise ValueError(f"evaluation_seed({run_seed}, {episode}): expected 0 <= seed <= {MAX_RUN_SEED} "
+                         f"and 0 <= episode < {EPISODE_STRIDE}")
+    return EVAL_BASE + EPISODE_STRIDE * run_seed + episode
 
 FrameSink = Callable[[int, int, np.ndarray], None]
 """(episode, step, frame): a frame of an env made with render_mode="rgb_array"; step 0 is the reset state."""
@@ -84,6 +106,7 @@ class CheckpointEvaluation:
     step: int
     path: Path  # the .pt file that was loaded (a run folder resolves to its latest.pt)
     evaluation: Evaluation
+    seed: int = 0  # the env seed of the first episode; episode i used seed + i
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +118,12 @@ class CheckpointPolicy:
     path: Path
     env: gym.Env
     policy: Callable[[np.ndarray], np.ndarray]
+    run_seed: int = 0  # the seed of the run that wrote the checkpoint (its config's)
+    run_eval_episodes: int = 10  # and the episodes of each of its in-run evaluations
+
+    def first_seed(self, seed: int | None) -> int:
+        """`seed`, or by default the first episode of the run's own in-run evaluations."""
+        return evaluation_seed(self.run_seed) if seed is None else seed
 
 
 def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
@@ -141,14 +170,21 @@ def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
     def policy(obs: np.ndarray) -> np.ndarray:
         return actor(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))[0].numpy()
 
-    return CheckpointPolicy(config.env_id, step, path, env, policy)
+    return CheckpointPolicy(config.env_id, step, path, env, policy, config.seed, config.eval_episodes)
 
 
-def evaluate_checkpoint(path: str | Path, episodes: int, seed: int, env_id: str | None = None) -> CheckpointEvaluation:
-    """Load the actor from a checkpoint (weights only) and evaluate it."""
+def evaluate_checkpoint(path: str | Path, episodes: int | None, seed: int | None,
+                        env_id: str | None = None) -> CheckpointEvaluation:
+    """Load the actor from a checkpoint (weights only) and evaluate it.
+
+    With `seed` and `episodes` None they are the run's in-run evaluation's, so that the mean
+    is the one the dashboard showed for this checkpoint.
+    """
     loaded = load_checkpoint_policy(path, env_id)
+    first = loaded.first_seed(seed)
     try:
-        result = evaluate(loaded.policy, loaded.env, episodes, seed)
+        result = evaluate(loaded.policy, loaded.env, loaded.run_eval_episodes if episodes is None else episodes,
+                          first)
     finally:
         loaded.env.close()
-    return CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, result)
+    return CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, result, first)

@@ -36,7 +36,7 @@ from agents.config import ConfigError, DDPGConfig
 from agents.controls import Command, Controls
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import EnvSpec, env_spec, make_env
-from agents.evaluation import evaluate
+from agents.evaluation import evaluate, evaluation_seed
 from agents.events import (
     ConfigChanged,
     EpisodeEnd,
@@ -57,7 +57,6 @@ from agents.run_files import RunFiles
 from agents.schedules import LinearDecay
 
 EventSink = Callable[[Event], None]
-EVAL_SEED_OFFSET = 10_000  # evaluation envs never share start states with training
 STATS_EVERY = 200  # steps between StepStats/UpdateStats events
 
 
@@ -417,7 +416,7 @@ class Trainer:
         previous = self.state
         self._set_state(TrainerState.EVALUATING)
         episodes = self.config.eval_episodes
-        seed = self.config.seed + EVAL_SEED_OFFSET
+        seed = evaluation_seed(self.config.seed)  # episode i: seed + i, this run's own block
         # A watcher asked to see the agent: keep the first episode's actions (not frames: drawing
         # would cost several times the evaluation; agents/recording.py replays them elsewhere).
         tracer = EpisodeTracer() if self.record_evaluations.is_set() else None

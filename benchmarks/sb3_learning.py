@@ -4,8 +4,8 @@
     taskset -c 1 python benchmarks/sb3_learning.py --preset bipedal-walker --algo td3 --seeds 0 --reeval 100
 
 Same budget (the preset's total_steps), same evaluation schedule (every eval_every steps, 10 episodes, noise
-off, episode i from reset(seed=seed + 10000 + i)) and the same evaluation code (agents.evaluation.evaluate)
-as our runs; with --reeval N the final policy is scored on N fresh episodes from reset(seed=50000 + i), as
+off, episode i from reset(seed=evaluation_seed(seed, i))) and the same evaluation code (agents.evaluation.evaluate)
+as our runs; with --reeval N the final policy is scored on N fresh episodes from reset(seed=REEVAL_SEED + i), as
 `ddpg-tui sweep --reeval` scores ours. Training seconds exclude evaluations and saves.
 
 Long runs are resumable: every --save-every steps, and on Ctrl+C or SIGTERM, each seed saves its model,
@@ -36,7 +36,7 @@ from learning import CURVE_FIELDS, reeval_table, report  # siblings: benchmarks/
 from plot_curves import read_curve
 from zoo import ALGORITHMS, zoo_model
 
-from agents.evaluation import REEVAL_SEED, evaluate
+from agents.evaluation import REEVAL_SEED, evaluate, evaluation_seed
 from ddpg_tui.request import plural
 from presets import load_preset
 
@@ -70,8 +70,6 @@ def run_seed(algo: str, preset_name: str, seed: int, steps: int, eval_every: int
     import gymnasium as gym
     from stable_baselines3 import DDPG, TD3
     from stable_baselines3.common.callbacks import BaseCallback
-
-    from agents.trainer import EVAL_SEED_OFFSET
 
     preset = load_preset(preset_name)
     env, eval_env = gym.make(preset.env_id), gym.make(preset.env_id)
@@ -110,7 +108,7 @@ def run_seed(algo: str, preset_name: str, seed: int, steps: int, eval_every: int
             if step % eval_every == 0 or step % save_every == 0 or Stop.requested or step >= steps:
                 progress["train_seconds"] += time.perf_counter() - self.since
                 if step % eval_every == 0:
-                    result = evaluate(policy, eval_env, 10, seed + EVAL_SEED_OFFSET)
+                    result = evaluate(policy, eval_env, 10, evaluation_seed(seed))
                     progress["evals"].append({"step": step, "mean": result.mean, "std": result.std,
                                               "train_seconds": progress["train_seconds"]})
                     print(f"seed {seed}: step {step:>9,}  eval {result.mean:8.1f} ± {result.std:<6.1f}"

@@ -26,16 +26,19 @@ examples:
   ddpg-tui eval runs/pendulum-20261124-120000 --record pendulum.gif
   ddpg-tui eval runs/lunar-20261124-120000 --record lander.mp4 --episodes 3 --fps 25   (needs ddpg-tui[video])
 """
-DEFAULT_EPISODES, DEFAULT_RECORDED_EPISODES = 10, 1  # an episode of LunarLander is up to 1,000 frames
+DEFAULT_RECORDED_EPISODES = 1  # an episode of LunarLander is up to 1,000 frames
 MAX_RECORD_FPS = 50.0  # GIF delays are counted in hundredths of a second
+SEED_HELP = ("env seed of the first episode; episode i uses S+i (default: the episodes of the in-run "
+             "evaluation of the checkpoint's run, S = 2**32 + 1000 x its config's seed, so that the mean "
+             "is the one its dashboard showed for that checkpoint)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt file, or a run folder (its latest)")
     parser.add_argument("--episodes", type=int_option, metavar="N",
-                        help=f"episodes (default: {DEFAULT_EPISODES}, or {DEFAULT_RECORDED_EPISODES} with --record)")
-    parser.add_argument("--seed", type=int_option, default=0, metavar="S",
-                          help="env seed of the first episode; episode i uses S+i (default: 0)")
+                        help="episodes (default: as many as the in-run evaluation of the checkpoint's run, its "
+                        f"eval_episodes; {DEFAULT_RECORDED_EPISODES} with --record)")
+    parser.add_argument("--seed", type=int_option, default=None, metavar="S", help=SEED_HELP)
     parser.add_argument("--env", metavar="ENV_ID",
                           help="evaluate on this env instead of the one the checkpoint names (same dims and "
                           "action bounds); needed when that id would import a module")
@@ -48,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.episodes is None:
-        args.episodes = DEFAULT_RECORDED_EPISODES if args.record else DEFAULT_EPISODES
-    if args.episodes < 1:
+    if args.episodes is None and args.record:
+        args.episodes = DEFAULT_RECORDED_EPISODES
+    if args.episodes is not None and args.episodes < 1:
         raise UsageError(f"--episodes: {args.episodes} is not allowed; expected an integer >= 1")
     if args.fps is not None and args.record is None:
         raise UsageError("--fps is the frame rate of an animation; it needs --record FILE")
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "checkpoint": str(result.path), "run_dir": str(_run_dir_of(result.path)),
-            "env_id": result.env_id, "step": result.step,
+            "env_id": result.env_id, "step": result.step, "seed": result.seed,
             "episodes": len(evaluation.returns), "mean": evaluation.mean, "std": evaluation.std,
             "returns": list(evaluation.returns),
             **({"record": str(args.record), "frames": recorded.frames, "fps": recorded.fps}
@@ -111,13 +114,14 @@ def _evaluate_recording(args: argparse.Namespace) -> tuple[CheckpointEvaluation,
 
     check_record_path(args.record)
     loaded = load_checkpoint_policy(args.checkpoint, args.env, render_mode="rgb_array")
+    seed = loaded.first_seed(args.seed)
     try:
-        first_frame(loaded.env, loaded.env_id, args.seed)
+        first_frame(loaded.env, loaded.env_id, seed)
         env_fps = float(loaded.env.metadata.get("render_fps") or 0.0)
         stride, fps = frame_stride(env_fps, args.fps or min(env_fps or 30.0, 30.0))
         writer = AnimationWriter(args.record, fps)
         try:
-            evaluation = evaluate(loaded.policy, loaded.env, args.episodes, args.seed,
+            evaluation = evaluate(loaded.policy, loaded.env, args.episodes, seed,
                                   frame_sink=lambda episode, step, frame: writer.add(frame), frame_every=stride)
             frames = writer.close()
         except BaseException:
@@ -130,7 +134,8 @@ def _evaluate_recording(args: argparse.Namespace) -> tuple[CheckpointEvaluation,
     note = "" if stride == 1 else f", every {_ordinal(stride)} step"
     if merged:
         note += f"; {merged:,} unchanged frames merged into their predecessors"
-    return CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, evaluation), Recorded(frames, size, fps, note)
+    result = CheckpointEvaluation(loaded.env_id, loaded.step, loaded.path, evaluation, seed)
+    return result, Recorded(frames, size, fps, note)
 
 
 def _ordinal(n: int) -> str:

@@ -27,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=MAX_FPS, metavar="F",
                         help=f"frames a second, at most {MAX_FPS:g} (default); the episode plays in real time, "
                         "showing every k-th step when the env runs faster than F")
-    parser.add_argument("--seed", type=int_option, default=0, metavar="S",
-                        help="env seed of the first episode; episode i uses S+i, as in 'ddpg-tui eval' (default: 0)")
+    parser.add_argument("--seed", type=int_option, default=None, metavar="S",
+                        help="env seed of the first episode; episode i uses S+i, as in 'ddpg-tui eval' (default: "
+                        "the episodes of the in-run evaluation of the checkpoint's run, S = 2**32 + 1000 x its "
+                        "config's seed)")
     parser.add_argument("--env", metavar="ENV_ID",
                         help="play on this env instead of the one the checkpoint names (same dims and "
                         "action bounds); needed when that id would import a module")
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Drawn once before the app starts, so that an env that cannot draw here (no OpenGL,
         # no pygame) is one line in the terminal rather than an error inside the app.
-        first_frame(loaded.env, loaded.env_id, args.seed)
+        first_frame(loaded.env, loaded.env_id, loaded.first_seed(args.seed))
     except RecordingError as error:
         loaded.env.close()
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from ddpg_tui.widgets.frames import detect_graphics
 
     detect_graphics()  # before the app: the terminal's answers arrive on stdin, which Textual then owns
-    player = Player(loaded, args.episodes, args.seed, args.fps)
+    player = Player(loaded, args.episodes, loaded.first_seed(args.seed), args.fps)
     app = WatchApp(player, f"{loaded.env_id} · {loaded.path} (step {loaded.step:,})")
     try:
         app.run()
