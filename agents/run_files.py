@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import time
 import tomllib
 from dataclasses import asdict
@@ -68,6 +71,104 @@ def existing_run(run_dir: Path) -> tuple[int, int | None] | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return step, total
+
+
+LOCK_NAME = ".lock"
+
+
+class RunLockedError(Exception):
+    """The run folder is being written by another live process."""
+
+    def __init__(self, run_dir: Path, pid: int | None) -> None:
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(f"{run_dir} is being trained by {holder}; attach to it, or stop it first")
+        self.run_dir, self.pid = run_dir, pid
+
+
+def _pid_in(lock_file: Path) -> int | None:
+    try:
+        return int(lock_file.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None  # written by a holder that has only just taken the lock
+
+
+class RunLock:
+    """One writer per run folder: an exclusive `flock` on `<run>/.lock`, which holds the holder's pid.
+
+    The kernel drops the lock when the holder's file is closed or the process dies (kill -9
+    included), so a stale lock file never blocks anyone. flock is per open file description:
+    two RunLocks on one folder exclude each other even inside one process, and a lock
+    released by a finished (or failed) trial can be taken again by its retry in the same
+    Ray actor. The file is never deleted while a run may use it: unlinking a lock file
+    that another process has just opened would give two writers two different locks.
+    Readers (eval, watch, compare, the runs screen) never touch it.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_NAME
+        self._file: IO[str] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or raise RunLockedError naming the holder's pid.
+
+        A folder that cannot be made or written is not locked: nothing can be written
+        there by anyone, and the trainer already reports such a folder and trains on.
+        """
+        if self._file is not None:
+            return self
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            lock_file = self.path.open("a+", encoding="ascii")  # "a+": never truncate the holder's pid
+        except OSError:
+            return self
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            lock_file.close()
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return self  # a file system without flock: nothing to lock with
+            raise RunLockedError(self.run_dir, _pid_in(self.path)) from None
+        lock_file.truncate(0)
+        lock_file.write(f"{os.getpid()}\n")
+        lock_file.flush()
+        self._file = lock_file
+        return self
+
+    def release(self) -> None:
+        """Let another writer in; safe to call twice, or without holding the lock."""
+        if self._file is not None:
+            lock_file, self._file = self._file, None
+            lock_file.close()  # closing the last descriptor drops the flock
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def refuse_if_locked(run_dir: Path) -> None:
+    """Raise RunLockedError if a live process trains in `run_dir`: a writer's early refusal, before torch loads.
+
+    It holds a shared lock for an instant, so only a would-be writer calls it (one that
+    would be refused by the RunLock anyway); readers never do.
+    """
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        probe = path.open("rb")
+    except OSError:
+        return  # no lock file: no run has ever been trained there
+    with probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunLockedError(Path(run_dir), _pid_in(path)) from None
 
 
 class RunFiles:
