@@ -162,3 +162,40 @@ def test_bad_input_is_still_reported_first_without_a_terminal(tmp_path: Path) ->
     result = ddpg_tui(tmp_path, "train", "--preset", "pendulm", timeout=60)
     assert result.returncode == 2
     assert "needs a terminal" not in result.stderr and "pendulm" in result.stderr
+
+
+# A sweep trial ------------------------------------------------------------------------
+
+
+class FakeRayContext:
+    def get_assigned_resources(self) -> dict[str, float]:
+        return {"CPU": 1.0}
+
+    def get_node_id(self) -> str:
+        return "node0000"
+
+
+def test_a_sweep_trial_on_a_folder_another_process_trains_reports_it_and_clears_nothing(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    ray = pytest.importorskip("ray")
+    from ray import tune
+
+    from agents.sweep_trial import TrialPlan, train_trial
+
+    reports: list[dict] = []
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: FakeRayContext())
+    monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: reports.append(metrics))
+    monkeypatch.setattr(tune, "get_checkpoint", lambda: None)
+    trial_dir = tmp_path / "base-seed0"
+    trial_dir.mkdir()
+    (trial_dir / "metrics.jsonl").write_text('{"kind": "eval", "step": 100}\n')  # a fresh start would clear it
+    plan = TrialPlan(str(tmp_path), TINY.to_dict(), ())
+    with RunLock(trial_dir):
+        train_trial({"seed": 0}, plan)
+    assert (trial_dir / "metrics.jsonl").read_text() == '{"kind": "eval", "step": 100}\n'
+    assert reports and reports[-1]["state"] == "error"
+    assert f"{trial_dir} is being trained by process {os.getpid()}" in reports[-1]["message"]
+    reports.clear()
+    train_trial({"seed": 0}, plan)  # once the holder lets go, the trial runs (and so would a retry in this actor)
+    assert reports[-1]["state"] == "finished"
+    RunLock(trial_dir).acquire().release()
