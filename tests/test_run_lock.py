@@ -199,3 +199,22 @@ def test_a_sweep_trial_on_a_folder_another_process_trains_reports_it_and_clears_
     train_trial({"seed": 0}, plan)  # once the holder lets go, the trial runs (and so would a retry in this actor)
     assert reports[-1]["state"] == "finished"
     RunLock(trial_dir).acquire().release()
+
+
+def test_the_apps_session_on_a_folder_another_process_trains_shows_why_and_leaves_a_claimed_folder_gone(
+        tmp_path: Path) -> None:
+    from agents.events import TrainerState
+    from ddpg_tui.request import TrainingRequest
+    from ddpg_tui.session import TrainingSession
+
+    run_dir = tmp_path / "run"
+    with RunLock(run_dir):
+        session = TrainingSession(TrainingRequest(TINY, run_dir))
+        assert session.run() is None
+        snapshot = session.snapshot()
+    assert snapshot.state == TrainerState.ERROR
+    assert snapshot.message == f"{run_dir} is being trained by process {os.getpid()}; attach to it, or stop it first"
+    claimed = tmp_path / "claimed"
+    session = TrainingSession(TrainingRequest(TINY.replace(env_id="NoSuchEnv-v9"), claimed, claimed_run_dir=True))
+    session.run()
+    assert not claimed.exists()  # its .lock does not keep a run that never started on disk
