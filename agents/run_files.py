@@ -8,6 +8,7 @@ import json
 import os
 import time
 import tomllib
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -107,11 +108,13 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_NAME
-        self._file: IO[str] | None = None
+        # A raw descriptor closed by a finalizer: a Trainer built but never run (tests, a front-end that
+        # quits first) lets go of the folder when it is collected, without an unclosed-file warning.
+        self._release: weakref.finalize | None = None
 
     @property
     def held(self) -> bool:
-        return self._file is not None
+        return self._release is not None and self._release.alive
 
     def acquire(self) -> RunLock:
         """Take the lock, or raise RunLockedError naming the holder's pid.
@@ -119,31 +122,29 @@ class RunLock:
         A folder that cannot be made or written is not locked: nothing can be written
         there by anyone, and the trainer already reports such a folder and trains on.
         """
-        if self._file is not None:
+        if self.held:
             return self
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            lock_file = self.path.open("a+", encoding="ascii")  # "a+": never truncate the holder's pid
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)  # no O_TRUNC: the pid is the holder's
         except OSError:
             return self
         try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
-            lock_file.close()
+            os.close(fd)
             if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 return self  # a file system without flock: nothing to lock with
             raise RunLockedError(self.run_dir, _pid_in(self.path)) from None
-        lock_file.truncate(0)
-        lock_file.write(f"{os.getpid()}\n")
-        lock_file.flush()
-        self._file = lock_file
+        self._release = weakref.finalize(self, os.close, fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         return self
 
     def release(self) -> None:
         """Let another writer in; safe to call twice, or without holding the lock."""
-        if self._file is not None:
-            lock_file, self._file = self._file, None
-            lock_file.close()  # closing the last descriptor drops the flock
+        if self._release is not None:
+            self._release()  # closing the only descriptor drops the flock; runs once
 
     def __enter__(self) -> RunLock:
         return self.acquire()

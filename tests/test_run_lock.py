@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -73,6 +74,10 @@ def test_the_lock_is_let_go_when_a_run_ends_or_fails_to_build_so_a_retry_in_this
     # A Ray retry in the same actor: the same folder, reopened by a new Trainer.
     resumed = Trainer(None, None, run_dir, resume_from=run_dir / "checkpoints" / "latest.pt", total_steps=250)
     assert resumed.run().step == 250
+    never_run = Trainer(TINY, None, tmp_path / "never-run")
+    del never_run
+    gc.collect()
+    RunLock(tmp_path / "never-run").acquire().release()  # collected: let go, and no unclosed-file warning
     broken = tmp_path / "broken"
     with pytest.raises(EnvError):
         Trainer(TINY.replace(env_id="NoSuchEnv-v9"), None, broken)
