@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import time
 import tomllib
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -68,6 +72,104 @@ def existing_run(run_dir: Path) -> tuple[int, int | None] | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return step, total
+
+
+LOCK_NAME = ".lock"
+
+
+class RunLockedError(Exception):
+    """The run folder is being written by another live process."""
+
+    def __init__(self, run_dir: Path, pid: int | None) -> None:
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(f"{run_dir} is being trained by {holder}; attach to it, or stop it first")
+        self.run_dir, self.pid = run_dir, pid
+
+
+def _pid_in(lock_file: Path) -> int | None:
+    try:
+        return int(lock_file.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None  # written by a holder that has only just taken the lock
+
+
+class RunLock:
+    """One writer per run folder: an exclusive `flock` on `<run>/.lock`, which holds the holder's pid.
+
+    The kernel drops the lock when the holder's file is closed or the process dies (kill -9
+    included), so a stale lock file never blocks anyone. flock is per open file description:
+    two RunLocks on one folder exclude each other even inside one process, and a lock
+    released by a finished (or failed) trial can be taken again by its retry in the same
+    Ray actor. The file is never deleted while a run may use it: unlinking a lock file
+    that another process has just opened would give two writers two different locks.
+    Readers (eval, watch, compare, the runs screen) never touch it.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_NAME
+        # A raw descriptor closed by a finalizer: a Trainer built but never run (tests, a front-end that
+        # quits first) lets go of the folder when it is collected, without an unclosed-file warning.
+        self._release: weakref.finalize | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._release is not None and self._release.alive
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or raise RunLockedError naming the holder's pid.
+
+        A folder that cannot be made or written is not locked: nothing can be written
+        there by anyone, and the trainer already reports such a folder and trains on.
+        """
+        if self.held:
+            return self
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)  # no O_TRUNC: the pid is the holder's
+        except OSError:
+            return self
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return self  # a file system without flock: nothing to lock with
+            raise RunLockedError(self.run_dir, _pid_in(self.path)) from None
+        self._release = weakref.finalize(self, os.close, fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        return self
+
+    def release(self) -> None:
+        """Let another writer in; safe to call twice, or without holding the lock."""
+        if self._release is not None:
+            self._release()  # closing the only descriptor drops the flock; runs once
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def refuse_if_locked(run_dir: Path) -> None:
+    """Raise RunLockedError if a live process trains in `run_dir`: a writer's early refusal, before torch loads.
+
+    It holds a shared lock for an instant, so only a would-be writer calls it (one that
+    would be refused by the RunLock anyway); readers never do.
+    """
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        probe = path.open("rb")
+    except OSError:
+        return  # no lock file: no run has ever been trained there
+    with probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunLockedError(Path(run_dir), _pid_in(path)) from None
 
 
 class RunFiles:

@@ -155,7 +155,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     from agents.checkpoint_payload import RunFinishedError
     from agents.config import ConfigError, DDPGConfig
     from agents.envs import EnvError
-    from agents.run_files import RunFiles
+    from agents.run_files import RunFiles, RunLock, RunLockedError
     from agents.trainer import Trainer
 
     variant, seed = variant_of(config, plan.grid_keys)
@@ -170,39 +170,49 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     if controls is not None and _poll(controls, name) == "pause":
         _wait_paused(reporter)  # the sweep is being stopped: start nothing new
 
-    resume_from = _prepare_run_folder(files, tune.get_checkpoint())
-    base = DDPGConfig.from_mapping(plan.base)
-    trial_config = base.replace(**variant.as_dict(), seed=seed, threads=threads)
-    reporter.total_steps = trial_config.total_steps
+    run_lock = RunLock(files.run_dir)
     try:
-        # On resume, the env id is the sweep's own (typed by the user or from a preset), so one that names a
-        # module, which a checkpoint alone may not, is trusted here as it was when the sweep began.
-        trainer = Trainer(None if resume_from else trial_config, reporter, files.run_dir, resume_from=resume_from,
-                          env_id=trial_config.env_id if resume_from else None, front_end="headless")
-    except RunFinishedError:
-        _report_finished(reporter, files)  # a restart after the trial had ended: nothing to redo
-        return
-    except (EnvError, ConfigError, CheckpointError, OSError) as error:
+        run_lock.acquire()  # before the folder is cleared or restored: it may be another live writer's
+    except RunLockedError as error:
         reporter.state, reporter.message = ERROR, str(error)
         reporter.send()
-        return  # a config error repeats on every retry: report it once, do not burn retries
-    if resume_from is not None:
-        import torch
+        return  # not retried into: the other writer owns the folder
+    # The Trainer releases it when its run ends; this covers the ways out before that.
+    with run_lock:
+        resume_from = _prepare_run_folder(files, tune.get_checkpoint())
+        base = DDPGConfig.from_mapping(plan.base)
+        trial_config = base.replace(**variant.as_dict(), seed=seed, threads=threads)
+        reporter.total_steps = trial_config.total_steps
+        try:
+            # On resume, the env id is the sweep's own (typed by the user or from a preset), so one that names a
+            # module, which a checkpoint alone may not, is trusted here as it was when the sweep began.
+            trainer = Trainer(None if resume_from else trial_config, reporter, files.run_dir, resume_from=resume_from,
+                              env_id=trial_config.env_id if resume_from else None, front_end="headless",
+                              run_lock=run_lock)
+        except RunFinishedError:
+            _report_finished(reporter, files)  # a restart after the trial had ended: nothing to redo
+            return
+        except (EnvError, ConfigError, CheckpointError, OSError) as error:
+            reporter.state, reporter.message = ERROR, str(error)
+            reporter.send()
+            return  # a config error repeats on every retry: report it once, do not burn retries
+        if resume_from is not None:
+            import torch
 
-        torch.set_num_threads(threads)  # the checkpoint's config names the CPUs of the earlier attempt
-        reporter.resumed_from = trainer.step
-        for step, mean, std in _evals_in(files, up_to=trainer.step):
-            reporter.add_eval(step, mean, std)
+            torch.set_num_threads(threads)  # the checkpoint's config names the CPUs of the earlier attempt
+            reporter.resumed_from = trainer.step
+            for step, mean, std in _evals_in(files, up_to=trainer.step):
+                reporter.add_eval(step, mean, std)
 
-    requested: list[str] = []
-    finished = threading.Event()
-    if controls is not None:
-        threading.Thread(target=_watch_controls, args=(controls, name, trainer, requested, finished),
-                         daemon=True, name=f"controls-{name}").start()
-    try:
-        outcome = trainer.run()
-    finally:
-        finished.set()
+        requested: list[str] = []
+        finished = threading.Event()
+        if controls is not None:
+            threading.Thread(target=_watch_controls, args=(controls, name, trainer, requested, finished),
+                             daemon=True, name=f"controls-{name}").start()
+        try:
+            outcome = trainer.run()
+        finally:
+            finished.set()
     reporter.step = outcome.step
     if outcome.state == TrainerState.ERROR:
         reporter.state, reporter.message = ERROR, outcome.error

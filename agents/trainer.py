@@ -8,6 +8,7 @@ rich progress bar, the Textual dashboard, benchmarks, sweeps) all run this same 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -53,7 +54,7 @@ from agents.events import (
 from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
 from agents.recording import EpisodeTracer
 from agents.replay_buffer import ReplayBuffer
-from agents.run_files import RunFiles
+from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
 
 EventSink = Callable[[Event], None]
@@ -109,6 +110,22 @@ class TrainingClock:
 # Trainer ----------------------------------------------------------------------------
 
 
+def _release_run_lock_on_error(init: Callable[..., None]) -> Callable[..., None]:
+    """A Trainer that fails to build lets go of its run folder at once, not when it is garbage-collected:
+    a Ray retry in the same actor reopens the folder straight away."""
+
+    @functools.wraps(init)
+    def build(self: Trainer, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except BaseException:
+            if getattr(self, "run_lock", None) is not None:
+                self.run_lock.release()
+            raise
+
+    return build
+
+
 @dataclass(frozen=True, slots=True)
 class TrainingOutcome:
     state: TrainerState
@@ -124,6 +141,7 @@ class TrainingOutcome:
 
 
 class Trainer:
+    @_release_run_lock_on_error
     def __init__(
         self,
         config: DDPGConfig | None,
@@ -137,6 +155,7 @@ class Trainer:
         env_id: str | None = None,
         front_end: str = "app",
         record_evaluations: threading.Event | None = None,
+        run_lock: RunLock | None = None,
     ) -> None:
         """Build everything a run needs; raises EnvError, ConfigError or CheckpointError
         (each with a one-line message) before any training starts.
@@ -147,7 +166,11 @@ class Trainer:
         `front_end` ("app" or "headless") picks the torch thread count when config.threads is 0.
         While `record_evaluations` is set (by a front-end that shows the agent), each
         evaluation's first episode is also emitted as an EvalRecording.
+        With a `run_dir`, the Trainer holds the folder's RunLock (raising RunLockedError if another
+        process does) from here until run() ends; `run_lock` is one the caller took earlier.
         """
+        # Before the checkpoint is read: a second writer must not resume from the state the first one moves on from.
+        self.run_lock = (run_lock or RunLock(run_dir)).acquire() if run_dir is not None else None
         self.sink = sink if sink is not None else (lambda event: None)
         self.controls = controls if controls is not None else Controls()
         self.record_evaluations = record_evaluations if record_evaluations is not None else threading.Event()
@@ -257,6 +280,8 @@ class Trainer:
             self._emit_progress()
             if self.files is not None:
                 self.files.close()
+            if self.run_lock is not None:
+                self.run_lock.release()  # also after a failure: a retry in this process takes it again
             self.env.close()
             self.eval_env.close()
         return TrainingOutcome(self.state, self.step, self.config.total_steps, self.episode, self.last_eval,

@@ -65,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         modules = command_modules()
         args = build_parser(modules).parse_args(argv)
         if args.command is None:
+            if not sys.stdout.isatty():
+                raise UsageError("the app needs a terminal and stdout is not one; to train without one, use "
+                                 "'ddpg-tui train --headless'")
             from ddpg_tui.app import run_app
 
             return run_app(None)

@@ -33,6 +33,7 @@ from agents.events import (
     TrainerState,
     TrainingError,
 )
+from agents.run_files import RunLockedError
 from agents.trainer import Trainer
 from ddpg_tui import lifecycle
 from ddpg_tui.request import (
@@ -177,7 +178,7 @@ def run_headless(request: TrainingRequest) -> int:
         trainer = Trainer(request.config, view, run_dir, resume_from=request.resume_from,
                           total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
                           env_id=request.env_id, front_end="headless")
-    except (EnvError, ConfigError, CheckpointError, RunDirError) as error:
+    except (EnvError, ConfigError, CheckpointError, RunDirError, RunLockedError) as error:
         request.discard_unused_run_dir()
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

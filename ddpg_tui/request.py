@@ -39,6 +39,8 @@ class TrainingRequest:
     def discard_unused_run_dir(self) -> None:
         if self.claimed_run_dir:
             with contextlib.suppress(OSError):
+                # The lock file of the run that never started; no other process knows this new folder.
+                (self.run_dir / ".lock").unlink(missing_ok=True)
                 self.run_dir.rmdir()  # only ever removes an empty folder
 
 

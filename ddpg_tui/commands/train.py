@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from agents.config import DDPGConfig, validate_field
@@ -20,6 +21,9 @@ examples:
   ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
   ddpg-tui train --resume runs/pendulum-20261124-120000 --headless --steps 40000
 """
+
+# Without a terminal the app writes escape codes into the log and waits for a key that never comes.
+NO_TERMINAL = "the app needs a terminal and stdout is not one; add --headless to train with plain progress lines"
 
 
 def epilog() -> str:
@@ -73,12 +77,16 @@ def _hyperparameter_help() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from agents.checkpoint import CheckpointError
+    from agents.run_files import RunLockedError
 
     try:
         request = resolve_training_request(args)
-    except CheckpointError as error:
+    except (CheckpointError, RunLockedError) as error:
         raise UsageError(str(error)) from None
     if not args.headless:
+        if not sys.stdout.isatty():
+            request.discard_unused_run_dir()
+            raise UsageError(NO_TERMINAL)
         from ddpg_tui.app import run_app
 
         return run_app(request)
@@ -89,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
+    from agents.run_files import claim_run_dir, existing_run, refuse_if_locked
+
     save_buffer = not args.no_buffer
     if args.resume:
         from agents.checkpoint import resolve_checkpoint_path
@@ -99,6 +109,7 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
         run_dir = Path(args.resume)
         if not run_dir.is_dir():
             raise UsageError(f"--resume: {run_dir} is not a run folder")
+        refuse_if_locked(run_dir)
         if args.steps is not None:
             validate_field("total_steps", args.steps)
         return TrainingRequest(None, run_dir, resolve_checkpoint_path(run_dir), args.steps, save_buffer,
@@ -113,9 +124,8 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
     else:
         preset = load_preset(args.preset or DEFAULT_PRESET)
         config, label = preset.config.with_overrides(overrides), preset.name
-    from agents.run_files import claim_run_dir, existing_run
-
     if args.run_dir is not None:
+        refuse_if_locked(args.run_dir)  # before "already holds a run": that run is live, not finished
         held = existing_run(args.run_dir)
         if held is not None:
             step, total = held
