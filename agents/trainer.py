@@ -368,7 +368,7 @@ class Trainer:
                 self._flush_update_stats()
                 self._save("requested")
             elif name == "set" and command.changes:
-                self._apply_changes(command.changes)
+                self._apply_changes(command.changes, command.source)
 
     def _answer_late_commands(self) -> None:
         """Commands that arrived during the final evaluation or save, or after: answer each."""
@@ -388,7 +388,7 @@ class Trainer:
             return ""
         return f"{command.name.replace('_', ' ')}: not done, {ended}"
 
-    def _apply_changes(self, changes: dict[str, Any]) -> None:
+    def _apply_changes(self, changes: dict[str, Any], source: str = "key") -> None:
         old = self.config
         self.config = self.config.replace(**changes)
         cfg = self.config
@@ -401,7 +401,7 @@ class Trainer:
         if {"noise", "ou_theta"} & changes.keys():
             self.noise = make_noise(cfg.noise, self.spec.act_dim, self.noise_rng, cfg.ou_theta)
         self.sigma = SigmaSchedule(cfg.noise_sigma, cfg.noise_final_sigma, cfg.noise_decay_steps)
-        self._emit(ConfigChanged(self.step, dict(changes)))
+        self._emit(ConfigChanged(self.step, dict(changes), {name: getattr(old, name) for name in changes}, source))
         self._emit_progress()
 
     def _apply_lr_schedule(self) -> None:
@@ -459,6 +459,7 @@ class Trainer:
                     save_checkpoint(self.files.buffer, buffer_payload(self, save_id))
                 path = save_checkpoint(self.files.latest, build_payload(self, save_id))
                 self.last_checkpoint, self.last_checkpoint_step = path, self.step
+            self.files.write_effective(self.config)  # the config the checkpoint holds, readable as text
         except OSError as error:
             kept = f"; {self.last_checkpoint} is kept" if self.last_checkpoint else ""
             self._emit(Notice(self.step, f"could not save to {self.files.checkpoint_dir}: "
@@ -472,11 +473,17 @@ class Trainer:
         if self.files is None:
             return
         try:
-            self.files.create(self.config)
-            if self.resumed_from is not None:
+            resumed = self.resumed_from is not None
+            new: dict[str, Any] = {}
+            old: dict[str, Any] = {}
+            if resumed:
                 self.files.drop_metrics_after(self.step)  # rows the checkpoint never saw
-                if self.files.latest.exists():  # the checkpoint this run resumed from, at its step
-                    self.last_checkpoint, self.last_checkpoint_step = self.files.latest, self.step
+                new, old = self.files.resume_changes(self.config)  # --steps or --env given at resume
+            self.files.create(self.config, resumed=resumed)
+            if new:
+                self._emit(ConfigChanged(self.step, new, old, "resume"))
+            if resumed and self.files.latest.exists():  # the checkpoint this run resumed from, at its step
+                self.last_checkpoint, self.last_checkpoint_step = self.files.latest, self.step
         except OSError as error:
             self._saving_enabled = self._recording = False
             self._emit(Notice(self.step, f"run folder {self.files.run_dir} is not writable "
