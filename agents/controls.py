@@ -81,6 +81,15 @@ class Controls:
             raise ConfigError("training has ended; nothing to change")
         return clean
 
+    def request(self, command: Command) -> bool:
+        """Queue a recorded command again (agents.run_files.recorded_requests); a change is validated as by `set`."""
+        if command.name == "set":
+            self.set(source=command.source, **(command.changes or {}))
+            return True
+        if command.name == "stop":
+            return self.stop()
+        return self._put(command)
+
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from agents.checkpoint import atomic_write, atomic_write_bytes
 from agents.config import DDPGConfig
+from agents.controls import SOURCES, Command
 from agents.events import ConfigChanged, EpisodeEnd, EvalResult, Event, Saved, StateChanged, TrainerState, UpdateStats
 
 METRIC_EVENTS = {EpisodeEnd: "episode", UpdateStats: "update", EvalResult: "eval"}
@@ -125,6 +126,26 @@ def effective_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, int]]:
             values[name] = row["new"]
         changed[name] = int(row.get("step", 0))
     return data, changed
+
+
+def recorded_requests(run_dir: Path) -> list[tuple[int, Command]]:
+    """What the run's record says was asked of it while it ran, each with the step after which it was applied.
+
+    A rerun with the same config that queues each command right after its env step repeats the
+    run row for row: the live changes ("set", one field each, with their source), the requested
+    saves and the pauses (both flush the loss window, so they shape the update rows). Changes
+    made at a resume are left out: the rerun's own --steps or --env makes them.
+    """
+    requests: list[tuple[int, Command]] = []
+    for row in read_rows(run_dir, RECORD_KINDS):
+        step, kind = int(row["step"]), row["kind"]
+        if kind == "change" and row.get("source") in SOURCES:
+            requests.append((step, Command("set", {row["field"]: row["new"]}, row["source"])))
+        elif kind == "save" and row.get("reason") == "requested":
+            requests.append((step, Command("save")))
+        elif kind in ("pause", "resume"):
+            requests.append((step, Command(kind)))
+    return requests
 
 
 def change_rows(event: ConfigChanged) -> list[dict[str, Any]]:
