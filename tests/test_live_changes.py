@@ -156,3 +156,7 @@ def test_a_rerun_of_the_recorded_requests_repeats_the_run_row_for_row(config: DD
     a, b = rows(tmp_path / "a"), rows(tmp_path / "b")
     assert [row for row in a if row["kind"] == "update"]  # losses are compared, not only returns
     assert b == a
+    # ... and the requests did shape them: without them the same seed gives other losses after step 250.
+    Trainer(config, None, tmp_path / "c").run()
+    plain = [row for row in rows(tmp_path / "c") if row["kind"] == "update" and row["step"] > 250]
+    assert plain != [row for row in a if row["kind"] == "update" and row["step"] > 250]
