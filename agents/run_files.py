@@ -5,9 +5,12 @@
 - `metrics.jsonl`: one JSON object a line, told apart by `kind`. The curves: "episode",
   "update", "eval". The run's record: "change" (one row per field changed while it ran:
   `step`, `field`, `old`, `new`, `source`), "save" (`step`, `file` relative to the run folder,
-  `reason`), "pause" and "resume" (`step`). A change row's `step` is the env step after which
-  it took effect (before step + 1). `source` is who asked: "key" (the app's `h` dialog),
-  "channel" (a control channel, reserved) or "resume" (`train --resume --steps N` or `--env`).
+  `reason`), "pause", "resume" and "stop" (`step`; a stop asked for before the run's end).
+  A change row's `step` is the env step after which it took effect (before step + 1).
+  `source` is who asked: "key" (the app's `h` dialog), "channel" (a control channel,
+  reserved) or "resume" (`train --resume --steps N` or `--env ID`). `recorded_requests`
+  turns the record back into the commands that a rerun with the same seed queues at the
+  same steps to repeat the run row for row.
 - `config.effective.toml`: the config in effect at the run's last save, written when the run
   starts and after every save, in config.toml's format. It always equals config.toml with the
   change rows up to that step applied in order (`effective_config` derives it from those two
@@ -34,7 +37,7 @@ from agents.controls import SOURCES, Command
 from agents.events import ConfigChanged, EpisodeEnd, EvalResult, Event, Saved, StateChanged, TrainerState, UpdateStats
 
 METRIC_EVENTS = {EpisodeEnd: "episode", UpdateStats: "update", EvalResult: "eval"}
-RECORD_KINDS = ("change", "save", "pause", "resume")  # the run's record, not curves: see the module docstring
+RECORD_KINDS = ("change", "save", "pause", "resume", "stop")  # the run's record, not curves: see the module docstring
 EFFECTIVE_CONFIG = "config.effective.toml"
 
 
@@ -133,8 +136,9 @@ def recorded_requests(run_dir: Path) -> list[tuple[int, Command]]:
 
     A rerun with the same config that queues each command right after its env step repeats the
     run row for row: the live changes ("set", one field each, with their source), the requested
-    saves and the pauses (both flush the loss window, so they shape the update rows). Changes
-    made at a resume are left out: the rerun's own --steps or --env makes them.
+    saves and the pauses (both flush the loss window, so they shape the update rows), and the
+    stop (queued as a stop that saves). Changes made at a resume are left out: the rerun's own
+    --steps or --env makes them.
     """
     requests: list[tuple[int, Command]] = []
     for row in read_rows(run_dir, RECORD_KINDS):
@@ -143,7 +147,7 @@ def recorded_requests(run_dir: Path) -> list[tuple[int, Command]]:
             requests.append((step, Command("set", {row["field"]: row["new"]}, row["source"])))
         elif kind == "save" and row.get("reason") == "requested":
             requests.append((step, Command("save")))
-        elif kind in ("pause", "resume"):
+        elif kind in ("pause", "resume", "stop"):
             requests.append((step, Command(kind)))
     return requests
 
@@ -249,6 +253,8 @@ class RunFiles:
             case StateChanged(state=TrainerState.TRAINING | TrainerState.WARMING_UP) if self._paused:
                 self._paused = False
                 return [{"kind": "resume", "step": event.step}]
+            case StateChanged(state=TrainerState.STOPPED):
+                return [{"kind": "stop", "step": event.step}]
         return []
 
     def drop_metrics_after(self, step: int) -> None:

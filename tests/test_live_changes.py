@@ -160,3 +160,18 @@ def test_a_rerun_of_the_recorded_requests_repeats_the_run_row_for_row(config: DD
     Trainer(config, None, tmp_path / "c").run()
     plain = [row for row in rows(tmp_path / "c") if row["kind"] == "update" and row["step"] > 250]
     assert plain != [row for row in a if row["kind"] == "update" and row["step"] > 250]
+
+
+def test_a_stop_while_paused_is_recorded_and_a_rerun_stops_there_too(config: DDPGConfig, tmp_path: Path) -> None:
+    first = Trainer(config, None, tmp_path / "a")
+    after_steps(first, {170: [first.controls.pause, first.controls.stop]})
+    assert first.run().step == 170
+    assert [row for row in rows(tmp_path / "a") if row["kind"] in ("pause", "resume", "stop")] == [
+        {"kind": "pause", "step": 170}, {"kind": "stop", "step": 170}]
+    rerun = Trainer(config, None, tmp_path / "b")
+    plan: dict[int, list[Callable[[], object]]] = {}
+    for step, command in recorded_requests(tmp_path / "a"):
+        plan.setdefault(step, []).append(lambda command=command: rerun.controls.request(command))
+    after_steps(rerun, plan)
+    assert rerun.run().step == 170  # without the stop it would wait paused for ever
+    assert rows(tmp_path / "b") == rows(tmp_path / "a")
