@@ -175,3 +175,17 @@ def test_a_stop_while_paused_is_recorded_and_a_rerun_stops_there_too(config: DDP
     after_steps(rerun, plan)
     assert rerun.run().step == 170  # without the stop it would wait paused for ever
     assert rows(tmp_path / "b") == rows(tmp_path / "a")
+
+
+def test_the_folder_check_and_compare_read_total_steps_as_changed_live(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(DDPGConfig(total_steps=1500).to_toml())
+    lines = [json.dumps(row) for row in [
+        {"kind": "episode", "step": 200, "episode": 1, "episode_return": -1.0, "length": 200},
+        {"kind": "change", "step": 700, "field": "total_steps", "old": 1500, "new": 900, "source": "key"},
+        {"kind": "pause", "step": 900},
+    ]]
+    lines.append('{"kind": "change", "step": 9')  # cut by a crash mid-write
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    assert existing_run(tmp_path) == (900, 900)  # config.toml alone says 1,500
+    record = read_any(tmp_path)
+    assert record.total_steps == 900 and record.series[0].changed == {"total_steps": 700}
