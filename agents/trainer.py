@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -459,12 +459,13 @@ class Trainer:
                     save_checkpoint(self.files.buffer, buffer_payload(self, save_id))
                 path = save_checkpoint(self.files.latest, build_payload(self, save_id))
                 self.last_checkpoint, self.last_checkpoint_step = path, self.step
-            self.files.write_effective(self.config)  # the config the checkpoint holds, readable as text
         except OSError as error:
             kept = f"; {self.last_checkpoint} is kept" if self.last_checkpoint else ""
             self._emit(Notice(self.step, f"could not save to {self.files.checkpoint_dir}: "
                                          f"{error.strerror or error}; training goes on{kept}"))
             return
+        with suppress(OSError):  # the config the checkpoint holds, as text; config.toml + change rows say it too
+            self.files.write_effective(self.config)
         self._emit(Saved(self.step, path, reason))
 
     # Helpers ------------------------------------------------------------------------
