@@ -14,11 +14,16 @@ from typing import Any
 
 from agents.config import FIELDS, ConfigError, validate_field
 
+# Who may ask for a live change; recorded with each change in metrics.jsonl. "key": the app's
+# `h` dialog; "channel": the control channel of a run in another process (reserved, not built yet).
+SOURCES = ("key", "channel")
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str  # pause, resume, toggle_pause, evaluate, save, stop, set
     changes: dict[str, Any] | None = None
+    source: str = "key"  # for "set": who asked, one of SOURCES
 
 
 class Controls:
@@ -56,11 +61,14 @@ class Controls:
             self._commands.put(Command("stop"))
             return True
 
-    def set(self, **changes: Any) -> dict[str, Any]:
+    def set(self, *, source: str = "key", **changes: Any) -> dict[str, Any]:
         """Validate in the caller's thread (so a form can mark the field), then queue.
 
+        `source` says who asked (one of SOURCES); the run records it with the change.
         Raises ConfigError for a bad value, or when training has already ended.
         """
+        if source not in SOURCES:
+            raise ConfigError(f"unknown source {source!r} of a change; one of: {', '.join(SOURCES)}")
         clean: dict[str, Any] = {}
         for name, value in changes.items():
             if name not in FIELDS:
@@ -69,9 +77,18 @@ class Controls:
                 live = ", ".join(n for n, s in FIELDS.items() if s.live)
                 raise ConfigError(f"{name} cannot change while training runs; live fields: {live}")
             clean[name] = validate_field(name, value)
-        if not self._put(Command("set", clean)):
+        if not self._put(Command("set", clean, source)):
             raise ConfigError("training has ended; nothing to change")
         return clean
+
+    def request(self, command: Command) -> bool:
+        """Queue a recorded command again (agents.run_files.recorded_requests); a change is validated as by `set`."""
+        if command.name == "set":
+            self.set(source=command.source, **(command.changes or {}))
+            return True
+        if command.name == "stop":
+            return self.stop()
+        return self._put(command)
 
     @property
     def stop_requested(self) -> bool:

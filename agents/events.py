@@ -93,8 +93,12 @@ class Saved:
 
 @dataclass(frozen=True, slots=True)
 class ConfigChanged:
+    """Live changes the trainer applied after env step `step`, before the next one."""
+
     step: int
     changes: dict[str, Any] = field(default_factory=dict)
+    old: dict[str, Any] = field(default_factory=dict)  # each changed field's value before the change
+    source: str = "key"  # who asked: see agents.controls.SOURCES
 
 
 @dataclass(frozen=True, slots=True)

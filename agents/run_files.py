@@ -1,7 +1,29 @@
-"""The files of one run: `runs/<name>/` with config.toml, metrics.jsonl and checkpoints/."""
+"""The files of one run: `runs/<name>/` with config.toml, config.effective.toml, metrics.jsonl and checkpoints/.
+
+- `config.toml`: the config the run started with. Written once, when the run starts; a resume
+  never rewrites it.
+- `metrics.jsonl`: one JSON object a line, told apart by `kind`. The curves: "episode",
+  "update", "eval". The run's record: "change" (one row per field changed while it ran:
+  `step`, `field`, `old`, `new`, `source`), "save" (`step`, `file` relative to the run folder,
+  `reason`), "pause", "resume" and "stop" (`step`; a stop asked for before the run's end).
+  A change row's `step` is the env step after which it took effect (before step + 1).
+  `source` is who asked: "key" (the app's `h` dialog), "channel" (a control channel,
+  reserved) or "resume" (`train --resume --steps N` or `--env ID`). `recorded_requests`
+  turns the record back into the commands that a rerun with the same seed queues at the
+  same steps to repeat the run row for row.
+- `config.effective.toml`: the config in effect at the run's last save, written when the run
+  starts and after every save, in config.toml's format. It always equals config.toml with the
+  change rows up to that step applied in order (`effective_config` derives it from those two
+  files alone), so a run stopped without saving still shows its effective config that way.
+- `checkpoints/`: latest.pt, best.pt, replay_buffer.pt. `train --resume` takes its config from
+  latest.pt, which holds the same effective config as config.effective.toml.
+
+Readers that want only the curves must select rows by `kind` and skip the others.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -11,13 +33,16 @@ import tomllib
 import weakref
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from agents.checkpoint import atomic_write, atomic_write_bytes
 from agents.config import DDPGConfig
-from agents.events import EpisodeEnd, EvalResult, Event, UpdateStats
+from agents.controls import SOURCES, Command
+from agents.events import ConfigChanged, EpisodeEnd, EvalResult, Event, Saved, StateChanged, TrainerState, UpdateStats
 
 METRIC_EVENTS = {EpisodeEnd: "episode", UpdateStats: "update", EvalResult: "eval"}
+RECORD_KINDS = ("change", "save", "pause", "resume", "stop")  # the run's record, not curves: see the module docstring
+EFFECTIVE_CONFIG = "config.effective.toml"
 
 
 def new_run_name(label: str) -> str:
@@ -67,7 +92,7 @@ def existing_run(run_dir: Path) -> tuple[int, int | None] | None:
                     continue  # a line cut by a crash mid-write
     total: int | None = None
     try:
-        config = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+        config, _ = effective_config(run_dir)
         total = int(config["hyperparameters"]["total_steps"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -172,10 +197,77 @@ def refuse_if_locked(run_dir: Path) -> None:
                 raise RunLockedError(Path(run_dir), _pid_in(path)) from None
 
 
+def read_rows(run_dir: Path, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The metrics.jsonl rows of the given kinds, in order; lines cut by a crash are skipped."""
+    rows: list[dict[str, Any]] = []
+    with contextlib.suppress(FileNotFoundError), \
+            (Path(run_dir) / "metrics.jsonl").open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("kind") in kinds:
+                rows.append(row)
+    return rows
+
+
+def effective_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """config.toml's data with the run's change rows applied, and each changed field's last change step.
+
+    Read from the text files only (nothing is unpickled or imported). Raises OSError or
+    tomllib.TOMLDecodeError when config.toml cannot be read.
+    """
+    data = tomllib.loads((Path(run_dir) / "config.toml").read_text(encoding="utf-8"))
+    values = data.setdefault("hyperparameters", {})
+    changed: dict[str, int] = {}
+    for row in read_rows(run_dir, ("change",)):
+        name = row.get("field")
+        if not isinstance(name, str) or "new" not in row:
+            continue
+        if name == "env_id":
+            data["env_id"] = row["new"]
+        else:
+            values[name] = row["new"]
+        changed[name] = int(row.get("step", 0))
+    return data, changed
+
+
+def recorded_requests(run_dir: Path) -> list[tuple[int, Command]]:
+    """What the run's record says was asked of it while it ran, each with the step after which it was applied.
+
+    A rerun with the same config that queues each command right after its env step repeats the
+    run row for row: the live changes ("set", one field each, with their source), the requested
+    saves and the pauses (both flush the loss window, so they shape the update rows), and the
+    stop (queued as a stop that saves). Changes made at a resume are left out: the rerun's own
+    --steps or --env makes them.
+    """
+    requests: list[tuple[int, Command]] = []
+    for row in read_rows(run_dir, RECORD_KINDS):
+        step, kind = int(row["step"]), row["kind"]
+        if kind == "change" and row.get("source") in SOURCES:
+            requests.append((step, Command("set", {row["field"]: row["new"]}, row["source"])))
+        elif kind == "save" and row.get("reason") == "requested":
+            requests.append((step, Command("save")))
+        elif kind in ("pause", "resume", "stop"):
+            requests.append((step, Command(kind)))
+    return requests
+
+
+def change_rows(event: ConfigChanged) -> list[dict[str, Any]]:
+    return [{"kind": "change", "step": event.step, "field": name, "old": _plain(event.old.get(name)),
+             "new": _plain(value), "source": event.source} for name, value in event.changes.items()]
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 class RunFiles:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self._metrics: IO[str] | None = None
+        self._paused = False  # the last state recorded was a pause: the next running state is a resume
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -201,24 +293,71 @@ class RunFiles:
     def metrics_path(self) -> Path:
         return self.run_dir / "metrics.jsonl"
 
-    def create(self, config: DDPGConfig) -> None:
-        """Make the folder and write config.toml; raises OSError if the folder is unwritable."""
+    @property
+    def effective_config_path(self) -> Path:
+        return self.run_dir / EFFECTIVE_CONFIG
+
+    def create(self, config: DDPGConfig, resumed: bool = False) -> None:
+        """Make the folder and write its configs; raises OSError if the folder is unwritable.
+
+        A resumed run keeps the config.toml it started with (its live changes are rows of
+        metrics.jsonl); only a folder without one gets `config` as its start.
+        """
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.config_path, config.to_toml().encode())
+        if not (resumed and self.config_path.is_file()):
+            atomic_write_bytes(self.config_path, config.to_toml().encode())
+        self.write_effective(config)
+
+    def write_effective(self, config: DDPGConfig) -> None:
+        atomic_write_bytes(self.effective_config_path, config.to_toml().encode())
+
+    def resume_changes(self, config: DDPGConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(new, old) values of the fields in which a resumed run's `config` differs from the folder's
+        effective config: `--steps N` or `--env ID` at resume, recorded as changes like any other."""
+        try:
+            data, _ = effective_config(self.run_dir)
+        except (OSError, ValueError):
+            return {}, {}
+        before = {"env_id": data.get("env_id"), **data.get("hyperparameters", {})}
+        after = config.to_dict()
+        new = {name: getattr(config, name) for name, value in after.items()
+               if name in before and before[name] != value}
+        return new, {name: before[name] for name in new}
 
     def record(self, event: Event) -> None:
-        """Append the events worth plotting later to metrics.jsonl, one JSON object a line."""
-        kind = METRIC_EVENTS.get(type(event))
-        if kind is None:
+        """Append the events worth keeping to metrics.jsonl, one JSON object a line (see the module docstring)."""
+        rows = self._rows(event)
+        if not rows:
             return
         if self._metrics is None:
             self._metrics = self.metrics_path.open("a", encoding="utf-8")
-        row = {"kind": kind, **asdict(event)}
-        if "returns" in row:
-            row["returns"] = list(row["returns"])
-        self._metrics.write(json.dumps(row) + "\n")
-        if kind == "eval":
-            self._metrics.flush()
+        self._metrics.writelines(json.dumps(row) + "\n" for row in rows)
+        if rows[0]["kind"] != "episode" and rows[0]["kind"] != "update":
+            self._metrics.flush()  # evaluations and the run's record are rare, and worth not losing
+
+    def _rows(self, event: Event) -> list[dict[str, Any]]:
+        if (kind := METRIC_EVENTS.get(type(event))) is not None:
+            row = {"kind": kind, **asdict(event)}  # type: ignore[call-overload]
+            if "returns" in row:
+                row["returns"] = list(row["returns"])
+            return [row]
+        match event:
+            case ConfigChanged():
+                return change_rows(event)
+            case Saved():
+                path = Path(event.path)
+                with contextlib.suppress(ValueError):
+                    path = path.relative_to(self.run_dir)
+                return [{"kind": "save", "step": event.step, "file": str(path), "reason": event.reason}]
+            case StateChanged(state=TrainerState.PAUSED) if not self._paused:
+                self._paused = True
+                return [{"kind": "pause", "step": event.step}]
+            case StateChanged(state=TrainerState.TRAINING | TrainerState.WARMING_UP) if self._paused:
+                self._paused = False
+                return [{"kind": "resume", "step": event.step}]
+            case StateChanged(state=TrainerState.STOPPED):
+                return [{"kind": "stop", "step": event.step}]
+        return []
 
     def drop_metrics_after(self, step: int) -> None:
         """Keep only the rows up to `step`, so that a resumed run writes no step twice."""

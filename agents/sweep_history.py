@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.run_files import effective_config
 from agents.sweep import SPEC_FILE, SweepError, load_spec
 from agents.sweep_board import TrialRow, median_curve
 from agents.sweep_space import format_value, trial_name
@@ -38,11 +39,14 @@ class Series:
     high: tuple[float, ...]
     seeds: int = 1
     config: dict[str, Any] = field(default_factory=dict)  # every hyperparameter, for the table of differences
+    changed: dict[str, int] = field(default_factory=dict)  # field -> the step of its last live change
 
     @classmethod
-    def of_rows(cls, label: str, rows: Sequence[TrialRow], config: dict[str, Any] | None = None) -> Series:
+    def of_rows(cls, label: str, rows: Sequence[TrialRow], config: dict[str, Any] | None = None,
+                changed: dict[str, int] | None = None) -> Series:
         steps, median, low, high = median_curve(rows)
-        return cls(label, tuple(steps), tuple(median), tuple(low), tuple(high), len(rows), config or {})
+        return cls(label, tuple(steps), tuple(median), tuple(low), tuple(high), len(rows), config or {},
+                   changed or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +65,17 @@ class RunRecord:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
+    """The config in effect at the run's last step: config.toml with its live changes applied."""
+    return read_config_and_changes(run_dir)[0]
+
+
+def read_config_and_changes(run_dir: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """The effective config (as `read_config`) and, for each field changed live, the step of its last change."""
     try:
-        data = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+        data, changed = effective_config(run_dir)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise RunReadError(f"{run_dir} has no readable config.toml ({error})") from None
-    return {"env_id": data.get("env_id", ""), **data.get("hyperparameters", {})}
+    return {"env_id": data.get("env_id", ""), **data.get("hyperparameters", {})}, changed
 
 
 def read_evals(run_dir: Path) -> tuple[tuple[int, float, float], ...]:
@@ -112,9 +122,9 @@ def _modified(path: Path) -> float:
 
 
 def read_run(run_dir: Path) -> RunRecord:
-    config = read_config(run_dir)
+    config, changed = read_config_and_changes(run_dir)
     row = _trial_row(run_dir, run_dir.name, int(config.get("seed", 0)))
-    series = Series.of_rows(run_dir.name, [row], config)
+    series = Series.of_rows(run_dir.name, [row], config, changed)
     return RunRecord(run_dir, "run", run_dir.name, str(config.get("env_id", "")), int(config.get("total_steps", 0)),
                      row.step, row.eval_mean, row.best_eval, _modified(run_dir), (series,))
 
@@ -196,7 +206,8 @@ def steps_text(record: RunRecord) -> str:
 
 
 def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[str]]]:
-    """The config fields whose values are not all the same, each with its value per series."""
+    """The config fields whose values are not all the same, or that changed live in any series, each
+    with its value per series (the value in effect at the run's last step, and the step it was set at)."""
     series = list(series)
     keys: list[str] = []
     for s in series:
@@ -204,6 +215,10 @@ def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[str]]]:
     result = []
     for key in keys:
         values = [format_value(s.config[key]) if key in s.config else "-" for s in series]
-        if len(set(values)) > 1:
-            result.append((key, values))
+        if len(set(values)) > 1 or any(key in s.changed for s in series):
+            result.append((key, [value + changed_text(s, key) for value, s in zip(values, series, strict=True)]))
     return result
+
+
+def changed_text(series: Series, key: str) -> str:
+    return f" (changed live at step {series.changed[key]:,})" if key in series.changed else ""

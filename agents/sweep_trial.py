@@ -238,7 +238,8 @@ def _prepare_run_folder(files: Any, checkpoint: Any) -> Path | None:
     if files.latest.exists():
         return files.latest  # Tune has no checkpoint for it (its state was lost), but the folder has
     # A fresh start: rows or files of an attempt that never saved would be mixed into this one.
-    for path in (files.metrics_path, files.config_path, *(files.checkpoint_dir / n for n in CHECKPOINT_FILES)):
+    for path in (files.metrics_path, files.config_path, files.effective_config_path,
+                 *(files.checkpoint_dir / n for n in CHECKPOINT_FILES)):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return None

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -392,7 +392,7 @@ class Trainer:
                 self._flush_update_stats()
                 self._save("requested")
             elif name == "set" and command.changes:
-                self._apply_changes(command.changes)
+                self._apply_changes(command.changes, command.source)
 
     def _answer_late_commands(self) -> None:
         """Commands that arrived during the final evaluation or save, or after: answer each."""
@@ -412,7 +412,7 @@ class Trainer:
             return ""
         return f"{command.name.replace('_', ' ')}: not done, {ended}"
 
-    def _apply_changes(self, changes: dict[str, Any]) -> None:
+    def _apply_changes(self, changes: dict[str, Any], source: str = "key") -> None:
         old = self.config
         self.config = self.config.replace(**changes)
         cfg = self.config
@@ -425,7 +425,7 @@ class Trainer:
         if {"noise", "ou_theta"} & changes.keys():
             self.noise = make_noise(cfg.noise, self.spec.act_dim, self.noise_rng, cfg.ou_theta)
         self.sigma = SigmaSchedule(cfg.noise_sigma, cfg.noise_final_sigma, cfg.noise_decay_steps)
-        self._emit(ConfigChanged(self.step, dict(changes)))
+        self._emit(ConfigChanged(self.step, dict(changes), {name: getattr(old, name) for name in changes}, source))
         self._emit_progress()
 
     def _apply_lr_schedule(self) -> None:
@@ -488,6 +488,8 @@ class Trainer:
             self._emit(Notice(self.step, f"could not save to {self.files.checkpoint_dir}: "
                                          f"{error.strerror or error}; training goes on{kept}"))
             return
+        with suppress(OSError):  # the config the checkpoint holds, as text; config.toml + change rows say it too
+            self.files.write_effective(self.config)
         self._emit(Saved(self.step, path, reason))
 
     # Helpers ------------------------------------------------------------------------
@@ -496,11 +498,17 @@ class Trainer:
         if self.files is None:
             return
         try:
-            self.files.create(self.config)
-            if self.resumed_from is not None:
+            resumed = self.resumed_from is not None
+            new: dict[str, Any] = {}
+            old: dict[str, Any] = {}
+            if resumed:
                 self.files.drop_metrics_after(self.step)  # rows the checkpoint never saw
-                if self.files.latest.exists():  # the checkpoint this run resumed from, at its step
-                    self.last_checkpoint, self.last_checkpoint_step = self.files.latest, self.step
+                new, old = self.files.resume_changes(self.config)  # --steps or --env given at resume
+            self.files.create(self.config, resumed=resumed)
+            if new:
+                self._emit(ConfigChanged(self.step, new, old, "resume"))
+            if resumed and self.files.latest.exists():  # the checkpoint this run resumed from, at its step
+                self.last_checkpoint, self.last_checkpoint_step = self.files.latest, self.step
         except OSError as error:
             self._saving_enabled = self._recording = False
             self._emit(Notice(self.step, f"run folder {self.files.run_dir} is not writable "

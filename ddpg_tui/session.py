@@ -95,7 +95,7 @@ class _Folded:
     recording: EvalRecording | None = None
 
 
-HistoryEvent = EpisodeEnd | UpdateStats | EvalResult
+HistoryEvent = EpisodeEnd | UpdateStats | EvalResult | ConfigChanged
 HISTORY_KINDS: dict[str, type[HistoryEvent]] = {kind: cls for cls, kind in METRIC_EVENTS.items()}
 
 
@@ -115,16 +115,32 @@ def read_history(metrics_path: Path, up_to_step: int) -> list[HistoryEvent]:
     for line in lines:
         try:
             row = json.loads(line)
-            cls = HISTORY_KINDS[row["kind"]]
-            if "returns" in row:
-                row["returns"] = tuple(row["returns"])
-            names = {f.name for f in dataclasses.fields(cls)}
-            event = cls(**{key: value for key, value in row.items() if key in names})
+            event = _history_event(row)
         except (ValueError, KeyError, TypeError):
             continue
         if event.step <= up_to_step:
             events.append(event)
     return events
+
+
+def change_text(event: ConfigChanged) -> str:
+    """How a live change reads in the events panel; who asked is said unless it was the `h` key."""
+    changes = ", ".join(f"{k}={v}" for k, v in event.changes.items())
+    by = "" if event.source == "key" else f" ({event.source})"
+    return f"set {changes}{by}"
+
+
+def _history_event(row: dict) -> HistoryEvent:
+    """A metrics.jsonl row as its event; KeyError for a kind that is not drawn or logged again."""
+    if row["kind"] == "change":  # one field's live change: the events panel shows it again
+        name = row["field"]
+        return ConfigChanged(int(row["step"]), {name: row["new"]}, {name: row.get("old")},
+                             str(row.get("source", "key")))
+    cls = HISTORY_KINDS[row["kind"]]
+    if "returns" in row:
+        row["returns"] = tuple(row["returns"])
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in row.items() if key in names})
 
 
 class TrainingSession:
@@ -180,7 +196,11 @@ class TrainingSession:
         with self._lock:
             f = self._folded
             for event in events:
-                self._fold_curve(f, event)
+                if isinstance(event, ConfigChanged):
+                    f.log_count += 1
+                    f.log.append((f.log_count, "config", event.step, change_text(event)))
+                else:
+                    self._fold_curve(f, event)
             if events:
                 f.log_count += 1
                 f.log.append((f.log_count, "info", events[-1].step,
@@ -239,8 +259,7 @@ class TrainingSession:
                 if event.reason not in ("best", "periodic"):  # the user asked, or the run ended: say so
                     f.toasted_saves += 1
             case ConfigChanged():
-                changes = ", ".join(f"{k}={v}" for k, v in event.changes.items())
-                log("config", f"set {changes}")
+                log("config", change_text(event))
             case StateChanged():
                 returning = f.state == TrainerState.EVALUATING  # back to where it was: not news
                 f.state = event.state

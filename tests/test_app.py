@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import threading
@@ -128,6 +129,11 @@ async def test_live_change_is_applied_and_logged(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: any("set noise_sigma=0.3" in line for *_, line in screen.last_snapshot.log))
         await wait_until(pilot, lambda: screen.last_snapshot.progress.noise_sigma == pytest.approx(0.3))
         screen.session.controls.stop(save=False)
+    # The run folder keeps it: a row of metrics.jsonl saying what changed, from what, and that the key asked.
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    [change] = [row for row in rows if row["kind"] == "change"]
+    assert (change["field"], change["old"], change["new"], change["source"]) == ("noise_sigma", TINY.noise_sigma,
+                                                                                  0.3, "key")
 
 
 async def test_an_error_in_training_shows_instead_of_crashing(tmp_path: Path) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from agents.sweep_history import RunRecord, Series, compare_rows
 from ddpg_tui.screens.runs import CompareScreen, RunsApp, RunsScreen
@@ -52,6 +56,13 @@ def app() -> RunsApp:
     return RunsApp(load=lambda: fixed_records()[::-1])  # oldest first: the screen sorts
 
 
+async def read(pilot: Pilot) -> None:
+    """Until the runs screen's worker has read the folders and the table is filled."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def test_comparing_lists_every_series_and_only_the_fields_that_differ() -> None:
     records = fixed_records()
     lines, differences = compare_rows(records[:2])
@@ -63,7 +74,7 @@ def test_comparing_lists_every_series_and_only_the_fields_that_differ() -> None:
 async def test_the_list_is_newest_first_and_space_then_c_compares_the_selected() -> None:
     runs_app = app()
     async with runs_app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await read(pilot)
         screen = runs_app.screen
         assert isinstance(screen, RunsScreen)
         assert [r.name for r in screen.records] == ["lr-demo", "pendulum-20261117-090000",
@@ -82,6 +93,7 @@ async def test_the_list_is_newest_first_and_space_then_c_compares_the_selected()
 async def test_c_with_nothing_selected_compares_the_highlighted_run() -> None:
     runs_app = app()
     async with runs_app.run_test(size=(120, 40)) as pilot:
+        await read(pilot)
         await pilot.press("down", "c")
         await pilot.pause()
         assert [r.name for r in runs_app.screen.records] == ["pendulum-20261117-090000"]
@@ -90,23 +102,66 @@ async def test_c_with_nothing_selected_compares_the_highlighted_run() -> None:
 async def test_an_empty_runs_folder_says_how_to_make_runs() -> None:
     runs_app = RunsApp(load=list)
     async with runs_app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await read(pilot)
         assert "no runs or sweeps under runs/ yet" in str(runs_app.screen.query_one("#runs-help").render())
         await pilot.press("c")
         assert isinstance(runs_app.screen, RunsScreen)
 
 
 def test_runs_screen_at_120x40(snap_compare) -> None:
-    assert snap_compare(app(), terminal_size=(120, 40))
+    assert snap_compare(app(), terminal_size=(120, 40), run_before=read)
 
 
 def test_runs_screen_at_80x24(snap_compare) -> None:
-    assert snap_compare(app(), terminal_size=(80, 24))
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=read)
 
 
 def test_compare_view_at_120x40(snap_compare) -> None:
-    assert snap_compare(app(), terminal_size=(120, 40), press=["space", "down", "space", "c"])
+    assert snap_compare(app(), terminal_size=(120, 40), press=["space", "down", "space", "c"], run_before=read)
 
 
 def test_compare_view_at_80x24(snap_compare) -> None:
-    assert snap_compare(app(), terminal_size=(80, 24), press=["space", "down", "space", "c"])
+    assert snap_compare(app(), terminal_size=(80, 24), press=["space", "down", "space", "c"], run_before=read)
+
+
+async def test_the_screen_is_up_before_the_folders_are_read_and_fills_in_after() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow_load() -> list[RunRecord]:
+        started.set()
+        release.wait(timeout=10)  # read on the UI thread, this would hold the screen back until the timeout
+        return fixed_records()
+
+    runs_app = RunsApp(load=slow_load)
+    async with runs_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert started.wait(timeout=5)
+        screen = runs_app.screen
+        assert isinstance(screen, RunsScreen) and screen.is_attached and screen.reading
+        assert screen.query_one(DataTable).row_count == 0 and screen.sub_title == "reading runs and sweeps…"
+        await pilot.press("down", "c")  # keys work meanwhile; with nothing read, c compares nothing
+        assert runs_app.screen is screen and not release.is_set()
+        release.set()
+        await read(pilot)
+        assert screen.query_one(DataTable).row_count == 3 and not screen.reading
+        assert screen.sub_title == "runs and sweeps, newest first"
+
+
+async def test_folders_named_on_the_command_line_are_compared_once_read() -> None:
+    first = fixed_records()[1]
+    runs_app = RunsApp(preselect=[first.path], load=fixed_records)
+    async with runs_app.run_test(size=(120, 40)) as pilot:
+        await read(pilot)
+        assert isinstance(runs_app.screen, CompareScreen)
+        assert [r.name for r in runs_app.screen.records] == [first.name]
+
+
+async def test_the_comparison_says_which_field_changed_live_and_at_which_step() -> None:
+    changed = dataclasses.replace(series("live", -150, 1, actor_lr=0.0005), changed={"actor_lr": 12_000})
+    records = [fixed_records()[1], dataclasses.replace(fixed_records()[1], name="live", series=(changed,))]
+    runs_app = RunsApp(load=list)
+    async with runs_app.run_test(size=(160, 40)) as pilot:
+        runs_app.push_screen(CompareScreen(records))
+        await pilot.pause()
+        table = runs_app.screen.query_one("#differences", DataTable)
+        assert str(table.get_cell("1", "field-actor_lr")) == "0.0005 (changed live at step 12,000)"

@@ -2,7 +2,9 @@
 
 Comparing draws the sweep screen's overlay plot (a run is one line; a sweep one line per config,
 its median over seeds with the min-max band) and a table of the config fields that differ.
-Everything comes from the folders (`agents.sweep_history`): these runs have finished.
+Everything comes from the folders (`agents.sweep_history`): these runs have finished. Reading
+every folder under runs/ takes a while with many runs (each metrics.jsonl is read whole), so it
+happens in a thread worker: the screen is up at once, and the list fills in when the reading ends.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
 
 from agents.sweep_history import (
     RunRecord,
@@ -47,15 +51,20 @@ class RunsScreen(Screen):
         Binding("q", "leave", "Quit"),
     ]
 
-    def __init__(self, load: Callable[[], list[RunRecord]], preselect: Sequence[Path] = ()) -> None:
+    HELP = "space selects, c compares the selected (or the highlighted one)"
+
+    def __init__(self, load: Callable[[], list[RunRecord]], preselect: Sequence[Path] = (),
+                 compare_when_read: bool = False) -> None:
         super().__init__()
         self.load = load
         self.records: list[RunRecord] = []
         self.selected: set[str] = {str(Path(p).resolve()) for p in preselect}
+        self.compare_when_read = compare_when_read  # `compare A B`: open the comparison once A and B are read
+        self.reading = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("space selects, c compares the selected (or the highlighted one)", id="runs-help")
+        yield Static(self.HELP, id="runs-help")
         table: DataTable = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         for key, label in RUN_COLUMNS:
             table.add_column(label, key=key)
@@ -63,18 +72,42 @@ class RunsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "runs and sweeps, newest first"
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.records = sorted(self.load(), key=lambda r: r.modified, reverse=True)
+        self.reading = True
+        self.sub_title = "reading runs and sweeps…"
+        self._read_runs()
+
+    @work(thread=True, exclusive=True, group="read-runs")
+    def _read_runs(self) -> None:
+        """Read every folder off the UI thread; the table is filled on it, from `_show`."""
+        try:
+            records: list[RunRecord] | str = self.load()
+        except (OSError, ValueError) as error:  # a folder named on the command line went away, say
+            records = str(error)
+        if not get_current_worker().is_cancelled:  # a newer reload (or leaving the screen) supersedes it
+            self.app.call_from_thread(self._show, records)
+
+    def _show(self, records: list[RunRecord] | str) -> None:
+        if not self.is_attached:
+            return
+        self.reading = False
+        self.sub_title = "runs and sweeps, newest first"
+        help_line = self.query_one("#runs-help", Static)
+        if isinstance(records, str):
+            help_line.update(f"could not read the runs: {records}")
+            return
+        self.records = sorted(records, key=lambda r: r.modified, reverse=True)
         table = self.query_one(DataTable)
         table.clear()
         for record in self.records:
             table.add_row(*self._cells(record), key=str(record.path.resolve()))
         if not self.records:
-            self.query_one("#runs-help", Static).update("no runs or sweeps under runs/ yet: "
-                                                        "ddpg-tui train, or ddpg-tui sweep, makes them")
+            help_line.update("no runs or sweeps under runs/ yet: ddpg-tui train, or ddpg-tui sweep, makes them")
+        if self.compare_when_read:
+            self.compare_when_read = False
+            self.action_compare()
 
     def _cells(self, record: RunRecord) -> tuple[object, ...]:
         mark = "✓" if str(record.path.resolve()) in self.selected else ""
@@ -167,10 +200,7 @@ class RunsApp(App):
         self.load = load or (lambda: with_chosen(list_runs(root), self.preselect))
 
     def on_mount(self) -> None:
-        screen = RunsScreen(self.load, self.preselect)
-        self.push_screen(screen)
-        if self.preselect:
-            self.call_after_refresh(screen.action_compare)
+        self.push_screen(RunsScreen(self.load, self.preselect, compare_when_read=bool(self.preselect)))
 
 
 def with_chosen(records: list[RunRecord], chosen: Sequence[Path]) -> list[RunRecord]:
