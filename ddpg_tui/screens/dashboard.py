@@ -41,15 +41,19 @@ class Session(Protocol):
 
 
 class DashboardScreen(Screen):
+    # Short descriptions: all seven keys fit the footer down to 60 columns (56 and the palette's key,
+    # hidden below 70); the help screen (? or F1) shows each key's tooltip in full.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause"),  # short: with w the footer holds 7 keys at 80 columns
-        Binding("space", "toggle_pause", "Pause", show=False),
-        Binding("e", "evaluate", "Evaluate"),
-        Binding("s", "save", "Save"),
-        Binding("h", "edit_live", "Hyperparameters"),
-        Binding("l", "toggle_log", "Events"),
-        Binding("w", "toggle_agent", "Agent"),
-        Binding("q", "quit_session", "Quit"),
+        # One key, two descriptions: check_action shows the one that says what p does now.
+        Binding("p", "pause", "Pause", tooltip="Pause training"),
+        Binding("p", "resume", "Resume", tooltip="Resume training"),
+        Binding("space", "toggle_pause", "Pause / resume", show=False, tooltip="Pause or resume training"),
+        Binding("e", "evaluate", "Eval", tooltip="Evaluate now, with the exploration noise off"),
+        Binding("s", "save", "Save", tooltip="Save a checkpoint (checkpoints/latest.pt)"),
+        Binding("h", "edit_live", "Params", tooltip="Change hyperparameters live"),
+        Binding("l", "toggle_log", "Events", tooltip="The event log on the whole screen, and back"),
+        Binding("w", "toggle_agent", "Agent", tooltip="Watch the agent in place of the curves, and back"),
+        Binding("q", "quit_session", "Quit", tooltip="Quit (asks first while training runs)"),
     ]
 
     def __init__(self, session: Session, config: DDPGConfig | None) -> None:
@@ -63,6 +67,7 @@ class DashboardScreen(Screen):
         self._error_shown = False
         self._confirm: ConfirmQuitScreen | None = None
         self._quitting = False
+        self._paused = False  # what p does: resume while paused (also while evaluating from a pause)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -107,6 +112,9 @@ class DashboardScreen(Screen):
             for plot in self.query(LossPlot):
                 plot.show(snapshot)
         self.sub_title = f"{snapshot.env_id}  {snapshot.state.value}"
+        if snapshot.state != TrainerState.EVALUATING and self._paused != (snapshot.state == TrainerState.PAUSED):
+            self._paused = snapshot.state == TrainerState.PAUSED
+            self.refresh_bindings()  # the footer's p says Resume, or Pause again
         if snapshot.toasted_saves != self._toasted_saves:  # the same latest.pt is saved again and again
             self._toasted_saves = snapshot.toasted_saves
             self.notify(f"saved {snapshot.last_saved}", title="Checkpoint")
@@ -116,6 +124,20 @@ class DashboardScreen(Screen):
 
     # Actions: each only asks; the next snapshot shows what the trainer did --------------
     # The controls refuse (return False) once training has ended; the user hears so.
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pause":
+            return not self._paused
+        if action == "resume":
+            return self._paused
+        return True
+
+    def action_pause(self) -> None:
+        # Still a toggle: p pressed twice before the trainer answers pauses and resumes, as it always did.
+        self.action_toggle_pause()
+
+    def action_resume(self) -> None:
+        self.action_toggle_pause()
 
     def action_toggle_pause(self) -> None:
         if not self.session.controls.toggle_pause():
