@@ -189,3 +189,20 @@ async def test_question_mark_on_the_picker_lists_the_pickers_keys(tmp_path: Path
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         assert "These keys" in visible_text(app.screen.query_one("#help-keys"))
+
+
+async def test_below_60x18_one_line_says_how_large_the_window_must_be_and_the_dashboard_comes_back() -> None:
+    app = fixed_app()
+    async with app.run_test(size=(59, 18)) as pilot:
+        await pilot.pause()
+        notice = app.screen.query_one("#too-small")
+        assert visible_text(notice) == "The window is 59×18; the dashboard needs at least 60×18."
+        assert not app.screen.query_one("#dashboard").region  # the plots and panels make way
+        assert not app.screen.query_one(Footer).region  # no cut footer either
+        await pilot.resize_terminal(60, 17)
+        await pilot.pause()
+        assert "60×17" in visible_text(notice)
+        await pilot.resize_terminal(60, 18)
+        await pilot.pause()
+        assert not notice.region and app.screen.query_one(EventLog).region.height > 2
+        assert "Quit" in footer_descriptions(app)

@@ -6,12 +6,12 @@ import contextlib
 import threading
 from typing import Any, ClassVar, Protocol
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerError
 
 from agents.config import ConfigError, DDPGConfig
@@ -26,6 +26,9 @@ from ddpg_tui.widgets.plots import LossPlot, RewardPlot
 
 REFRESH_HZ = 4  # text panels; the plots redraw only when they have new points
 PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds the GIL for ~10-30 ms
+# The smallest terminal the dashboard lays out in: the footer's seven keys take 57 columns (p Resume),
+# and below 18 rows the events panel has no line left. Smaller, one line says so instead.
+MIN_SIZE = (60, 18)
 
 
 class Session(Protocol):
@@ -83,6 +86,7 @@ class DashboardScreen(Screen):
                 # Another panel (e.g. the agent's env frames) mounts here, before the log,
                 # with a height of its own; the log takes what is left.
                 yield EventLog(id="log", classes="panel")
+        yield Static("", id="too-small", markup=False)  # shown in place of the rest, below MIN_SIZE
         yield Footer(compact=True)  # six keys and the palette's fit 80 columns only this way
 
     def on_mount(self) -> None:
@@ -91,6 +95,14 @@ class DashboardScreen(Screen):
         self.worker = self.train()
         self.set_interval(1 / REFRESH_HZ, self.refresh_from_session)
         self.refresh_from_session()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(too_small, "-too-small")
+        if too_small:  # the keys still work: q quits, as ever
+            self.query_one("#too-small", Static).update(
+                f"The window is {width}×{height}; the dashboard needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.")
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="training")
     def train(self) -> Any:
