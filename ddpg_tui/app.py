@@ -55,7 +55,11 @@ class DDPGApp(App):
     TITLE = "ddpg-tui"
     # Ctrl+C quits (asking first while training runs) even where an input would take it as
     # "copy": users press it to get out. Ctrl+Q is Textual's own binding to action_quit.
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="Quit (asks first while training runs)"),
+        # The first keys people press for help. In a text box ? is typed; F1 still opens it.
+        Binding("question_mark,f1", "help", "Keys", show=False, tooltip="These keys"),
+    ]
     # Screens get -tiny below 70 columns, -narrow below 100 and -short below 30 rows; app.tcss lays out
     # small terminals with them.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-tiny"), (70, "-narrow"), (100, "-wide")]
@@ -160,6 +164,12 @@ class DDPGApp(App):
         if session is not None and session.snapshot().state == TrainerState.ERROR:
             return EXIT_FAILED
         return EXIT_OK
+
+    def action_help(self) -> None:
+        """The keys of the screen on top, read from its bindings (so the list cannot go stale)."""
+        from ddpg_tui.screens.modals import HelpScreen, screen_keys
+
+        self.push_screen(HelpScreen(screen_keys(self.screen)))
 
     # The command palette ---------------------------------------------------------------
 

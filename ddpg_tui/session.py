@@ -261,12 +261,15 @@ class TrainingSession:
             case ConfigChanged():
                 log("config", change_text(event))
             case StateChanged():
-                returning = f.state == TrainerState.EVALUATING  # back to where it was: not news
+                was = f.state
+                returning = was == TrainerState.EVALUATING  # back to where it was: not news
                 f.state = event.state
                 f.message = event.message
                 if event.state in (TrainerState.PAUSED, TrainerState.FINISHED, TrainerState.STOPPED) \
                         and not returning:
                     log("state", event.state.value)
+                elif was == TrainerState.PAUSED and event.state in (TrainerState.WARMING_UP, TrainerState.TRAINING):
+                    log("state", "resumed")  # a pause is logged, so its end is too
             case Notice() if event.level == "info":  # e.g. how a command that came too late was answered
                 log("info", event.message)
             case Notice():

@@ -6,12 +6,12 @@ import contextlib
 import threading
 from typing import Any, ClassVar, Protocol
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerError
 
 from agents.config import ConfigError, DDPGConfig
@@ -26,6 +26,9 @@ from ddpg_tui.widgets.plots import LossPlot, RewardPlot
 
 REFRESH_HZ = 4  # text panels; the plots redraw only when they have new points
 PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds the GIL for ~10-30 ms
+# The smallest terminal the dashboard lays out in: the footer's seven keys take 57 columns (p Resume),
+# and below 18 rows the events panel has no line left. Smaller, one line says so instead.
+MIN_SIZE = (60, 18)
 
 
 class Session(Protocol):
@@ -41,15 +44,19 @@ class Session(Protocol):
 
 
 class DashboardScreen(Screen):
+    # Short descriptions: all seven keys fit the footer down to 60 columns (56 and the palette's key,
+    # hidden below 70); the help screen (? or F1) shows each key's tooltip in full.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause"),  # short: with w the footer holds 7 keys at 80 columns
-        Binding("space", "toggle_pause", "Pause", show=False),
-        Binding("e", "evaluate", "Evaluate"),
-        Binding("s", "save", "Save"),
-        Binding("h", "edit_live", "Hyperparameters"),
-        Binding("l", "toggle_log", "Events"),
-        Binding("w", "toggle_agent", "Agent"),
-        Binding("q", "quit_session", "Quit"),
+        # One key, two descriptions: check_action shows the one that says what p does now.
+        Binding("p", "pause", "Pause", tooltip="Pause training"),
+        Binding("p", "resume", "Resume", tooltip="Resume training"),
+        Binding("space", "toggle_pause", "Pause / resume", show=False, tooltip="Pause or resume training"),
+        Binding("e", "evaluate", "Eval", tooltip="Evaluate now, with the exploration noise off"),
+        Binding("s", "save", "Save", tooltip="Save a checkpoint (checkpoints/latest.pt)"),
+        Binding("h", "edit_live", "Params", tooltip="Change hyperparameters live"),
+        Binding("l", "toggle_log", "Events", tooltip="The event log on the whole screen, and back"),
+        Binding("w", "toggle_agent", "Agent", tooltip="Watch the agent in place of the curves, and back"),
+        Binding("q", "quit_session", "Quit", tooltip="Quit (asks first while training runs)"),
     ]
 
     def __init__(self, session: Session, config: DDPGConfig | None) -> None:
@@ -63,6 +70,7 @@ class DashboardScreen(Screen):
         self._error_shown = False
         self._confirm: ConfirmQuitScreen | None = None
         self._quitting = False
+        self._paused = False  # what p does: resume while paused (also while evaluating from a pause)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,6 +86,7 @@ class DashboardScreen(Screen):
                 # Another panel (e.g. the agent's env frames) mounts here, before the log,
                 # with a height of its own; the log takes what is left.
                 yield EventLog(id="log", classes="panel")
+        yield Static("", id="too-small", markup=False)  # shown in place of the rest, below MIN_SIZE
         yield Footer(compact=True)  # six keys and the palette's fit 80 columns only this way
 
     def on_mount(self) -> None:
@@ -86,6 +95,14 @@ class DashboardScreen(Screen):
         self.worker = self.train()
         self.set_interval(1 / REFRESH_HZ, self.refresh_from_session)
         self.refresh_from_session()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(too_small, "-too-small")
+        if too_small:  # the keys still work: q quits, as ever
+            self.query_one("#too-small", Static).update(
+                f"The window is {width}×{height}; the dashboard needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.")
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="training")
     def train(self) -> Any:
@@ -107,6 +124,9 @@ class DashboardScreen(Screen):
             for plot in self.query(LossPlot):
                 plot.show(snapshot)
         self.sub_title = f"{snapshot.env_id}  {snapshot.state.value}"
+        if snapshot.state != TrainerState.EVALUATING and self._paused != (snapshot.state == TrainerState.PAUSED):
+            self._paused = snapshot.state == TrainerState.PAUSED
+            self.refresh_bindings()  # the footer's p says Resume, or Pause again
         if snapshot.toasted_saves != self._toasted_saves:  # the same latest.pt is saved again and again
             self._toasted_saves = snapshot.toasted_saves
             self.notify(f"saved {snapshot.last_saved}", title="Checkpoint")
@@ -116,6 +136,20 @@ class DashboardScreen(Screen):
 
     # Actions: each only asks; the next snapshot shows what the trainer did --------------
     # The controls refuse (return False) once training has ended; the user hears so.
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pause":
+            return not self._paused
+        if action == "resume":
+            return self._paused
+        return True
+
+    def action_pause(self) -> None:
+        # Still a toggle: p pressed twice before the trainer answers pauses and resumes, as it always did.
+        self.action_toggle_pause()
+
+    def action_resume(self) -> None:
+        self.action_toggle_pause()
 
     def action_toggle_pause(self) -> None:
         if not self.session.controls.toggle_pause():

@@ -1,15 +1,16 @@
-"""Modal dialogs: change live hyperparameters, and confirm quitting a running session."""
+"""Modal dialogs: change live hyperparameters, confirm quitting a running session, and the keys (? or F1)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Label, Static
 
 from agents.config import LIVE_FIELDS, DDPGConfig
 from ddpg_tui.screens.form import HyperparameterForm
@@ -82,3 +83,47 @@ class ConfirmQuitScreen(ModalScreen[str]):
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)
+
+
+def screen_keys(screen: Screen) -> list[tuple[str, str]]:
+    """(keys, what they do) for `screen` and then the app, read from their bindings as they are now.
+
+    Left out: keys of the focused widget (an input's cursor keys are not the screen's), and
+    Textual's own focus and copy keys, which every screen has. A key bound twice (p: Pause
+    or Resume) shows the binding that is enabled now; keys with one action share a row.
+    """
+    textual_own = {binding.action for binding in Screen.BINDINGS if isinstance(binding, Binding)}
+    rows: dict[tuple[bool, str, str], list[str]] = {}
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if active.node not in (screen, screen.app) or binding.system or not binding.description \
+                or binding.action in textual_own:
+            continue
+        text = binding.tooltip or binding.description
+        rows.setdefault((active.node is screen.app, binding.action, text), []).append(
+            screen.app.get_key_display(binding))
+    ordered = sorted(rows.items(), key=lambda row: row[0][0])  # stable: the screen's keys first, in their order
+    return [(" ".join(keys), text) for (_, _, text), keys in ordered]
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the screen it was opened on; esc, q, ? or F1 close it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "close", "Close")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(justify="right", style="bold", no_wrap=True)
+        table.add_column()  # wraps within its column on a narrow terminal
+        for keys, text in self.keys:
+            table.add_row(keys, text)
+        with Vertical(id="help-dialog", classes="dialog"):
+            yield Label("Keys (esc closes)", classes="dialog-title")
+            yield Static(table, id="help-keys")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

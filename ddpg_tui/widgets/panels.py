@@ -140,13 +140,17 @@ class EventLog(ScrollView, can_focus=True):
         self._kept: deque[LogLine] = deque(maxlen=LOG_LINES)
         self._rows: list[tuple[str, str, str]] = []  # (step column, text, level) of each screen line
         self._width = 0  # the text width the rows were wrapped at
+        # Whether new lines scroll into view: true while the user has not scrolled up from the end.
+        # Kept as a flag, not read off the geometry when lines arrive: when the log shrinks back from
+        # maximized (l twice), the scroll offset is unchanged but the end moved down, so it looked
+        # scrolled up and stopped following for good.
+        self._follow = True
 
     def show(self, snapshot: Snapshot) -> None:
         new = [line for line in snapshot.log if line[0] > self._shown]
         if not new:
             return
         self._shown = new[-1][0]
-        at_end = self.is_vertical_scroll_end
         dropped = len(self._kept) + len(new) > LOG_LINES
         self._kept.extend(new)
         if dropped or not self._width:
@@ -155,8 +159,13 @@ class EventLog(ScrollView, can_focus=True):
             for line in new:
                 self._rows.extend(self._wrap(line))
             self._resize_virtual()
-        if at_end:
+        if self._follow:
             self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Only a scroll changes it: the user's, ours to the end, or a clamp when the log grows.
+        self._follow = new_value >= self.max_scroll_y
 
     def _text_width(self) -> int:
         """The text column's width for a step of up to STEP_COLUMN characters (the width rows are wrapped for)."""
@@ -180,10 +189,9 @@ class EventLog(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         if self._text_width() != self._width:
-            at_end = self.is_vertical_scroll_end
             self._rewrap()
-            if at_end:
-                self.scroll_end(animate=False, immediate=False, x_axis=False)
+        if self._follow:  # also at the same width: a shorter log has its end further down
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
