@@ -81,3 +81,16 @@ def test_every_command_on_the_front_page_parses() -> None:
     parser = build_parser()
     for command in commands:
         parser.parse_args(shlex.split(command)[1:])
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
+def test_every_section_marker_is_closed_in_order(page: Path) -> None:
+    # The tests and benchmarks/readme_results.py cut tables out between these markers.
+    markers = re.findall(r"<!-- (section|end): ([\w-]+) -->", page.read_text(encoding="utf-8"))
+    open_sections: list[str] = []
+    for kind, name in markers:
+        if kind == "section":
+            open_sections.append(name)
+        else:
+            assert open_sections and open_sections.pop() == name, f"<!-- end: {name} --> closes nothing"
+    assert open_sections == []
