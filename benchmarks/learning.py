@@ -16,7 +16,7 @@ script writes, under benchmarks/results/:
   <label>-curve.txt     the text plot of it
   <label>-summary.txt   each seed's final and best evaluation, first solved step and steps/s
   <label>-summary.md    the sweep's own summary.md: the median and IQR over seeds (and on fresh
-                        episodes with --reeval), which the README's results tables quote
+                        episodes with --reeval), which docs/results.md's tables quote
   <label>-reeval.txt    with --reeval N: each seed's final policy on N fresh episodes (the sweep's
                         summary.csv), with the step it was measured at
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plot_curves import read_curve, write_plot  # a sibling: benchmarks/ is sys.path[0] when run as a script
-from readme_results import update_readme
+from readme_results import RESULTS_PAGE, update_readme
 
 from ddpg_tui.request import plural
 from presets import load_preset
@@ -196,7 +196,7 @@ def main() -> int:
         writer.writerows(curve_rows(sweep_dir, args.preset))
     shutil.copyfile(sweep_dir / "summary.md", args.out / f"{label}-summary.md")
     if args.out == DEFAULT_OUT:
-        update_readme(ROOT / "README.md")  # its results table comes from the summaries, never typed
+        update_readme(RESULTS_PAGE)  # its results table comes from the summaries, never typed
     reeval_lines = reeval_report(sweep_dir, label)
     if reeval_lines:
         (args.out / f"{label}-reeval.txt").write_text("\n".join(reeval_lines) + "\n")

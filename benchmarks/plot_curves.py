@@ -3,7 +3,7 @@
     python benchmarks/plot_curves.py benchmarks/results/pendulum-curve.csv --threshold -200
 
 Writes `<csv stem>.txt` next to the CSV and prints it. Text rather than PNG so that it reads
-in a terminal, in a diff and in the README without an image viewer or a plotting extra.
+in a terminal, in a diff and in the docs without an image viewer or a plotting extra.
 """
 
 from __future__ import annotations

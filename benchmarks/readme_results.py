@@ -1,12 +1,12 @@
-"""Regenerate the README's learning-results table from the sweeps' own summaries.
+"""Regenerate the learning-results table in docs/results.md from the sweeps' own summaries.
 
-    python benchmarks/readme_results.py            # rewrite the table in README.md
-    python benchmarks/readme_results.py --check    # exit 1 if README.md is not what the summaries say
+    python benchmarks/readme_results.py            # rewrite the table in docs/results.md
+    python benchmarks/readme_results.py --check    # exit 1 if docs/results.md is not what the summaries say
 
 `benchmarks/learning.py` runs each preset's seeds as one `ddpg-tui sweep` and copies the sweep's
 summary.md to benchmarks/results/<label>-summary.md. This script reads every such file and writes one
-row per file between `<!-- section: sweep-results -->` and `<!-- end: sweep-results -->` in the
-README: the numbers are the sweep's, never typed by hand.
+row per file between `<!-- section: sweep-results -->` and `<!-- end: sweep-results -->` in
+docs/results.md (the README links there): the numbers are the sweep's, never typed by hand.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+RESULTS_PAGE = ROOT / "docs" / "results.md"  # the README is a front page; its results live here
 BEGIN, END = "<!-- section: sweep-results -->", "<!-- end: sweep-results -->"
 
 
@@ -38,7 +39,7 @@ def table_of(summary: Path) -> tuple[list[str], list[str], list[list[str]]]:
 
 
 def rows_for(summary: Path) -> list[str]:
-    """One README row per config of the summary's ranked table (columns as `sweep_summary.markdown` writes)."""
+    """One results row per config of the summary's ranked table (columns as `sweep_summary.markdown` writes)."""
     facts, header, rows = table_of(summary)
     label = summary.name.removesuffix("-summary.md")
     steps = next((m.group(1) for f in facts if (m := re.search(r"([\d,]+) steps a trial", f))), "?")
@@ -76,7 +77,7 @@ def generated_section() -> str:
 
 
 def update_readme(readme: Path, check: bool = False) -> bool:
-    """Fill the README's sweep-results section; with `check`, only say whether it is up to date."""
+    """Fill the page's sweep-results section; with `check`, only say whether it is up to date."""
     text = readme.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{readme} has no {BEGIN} … {END} section to fill")
@@ -89,8 +90,8 @@ def update_readme(readme: Path, check: bool = False) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only say whether README.md is up to date")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--check", action="store_true", help="only say whether docs/results.md is up to date")
+    parser.add_argument("--readme", type=Path, default=RESULTS_PAGE, help="the page to fill (default: %(default)s)")
     args = parser.parse_args()
     if args.check:
         if not update_readme(args.readme, check=True):

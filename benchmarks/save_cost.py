@@ -4,7 +4,7 @@
 
 For each preset, a trainer's replay buffer is filled to what the run holds at its last
 periodic save (random transitions; the bytes are what matter), then `save_every` saves are
-timed. Training time is total_steps over the preset's measured steps/s from the README
+timed. Training time is total_steps over the preset's measured steps/s from docs/results.md
 (1 torch thread); the share is the upper bound (every save as large as the last).
 """
 

@@ -1,6 +1,6 @@
 """What Ray Tune costs a sweep, against the same runs as plain `ddpg-tui train` processes.
 
-    python benchmarks/sweep_overhead.py                 # the full run (see the README for its length)
+    python benchmarks/sweep_overhead.py                 # the full run (see benchmarks/README.md for its length)
     python benchmarks/sweep_overhead.py --steps 2000    # a smoke run: the same measurements, tiny trials
 
 Measures, each command in its own process tree (Linux: memory comes from /proc):

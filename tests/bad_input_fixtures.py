@@ -1,4 +1,4 @@
-"""Builds the files the README's bad-input commands refer to, in the current folder."""
+"""Builds the files the bad-input commands of docs/what-happens-if.md refer to, in the current folder."""
 import os
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Every bad input in the README's "What happens if …" table, run through the real command."""
+"""Every bad input in the "What happens if …" table (docs/what-happens-if.md), run through the real command."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ COMMAND = shutil.which("ddpg-tui") or ""
 
 
 def readme_rows() -> list[tuple[str, int, str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "what-happens-if.md").read_text(encoding="utf-8")
     section = text.split("<!-- section: what-happens-if -->")[1].split("<!-- end: what-happens-if -->")[0]
     rows = []
     for line in section.splitlines():

@@ -1,4 +1,4 @@
-"""The README's learning-results table is generated from the sweeps' summary.md, not typed."""
+"""The learning-results table in docs/results.md is generated from the sweeps' summary.md, not typed."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_a_summary_becomes_one_readme_row_with_the_sweeps_own_numbers(tmp_path: 
 
 def test_the_readme_table_is_what_the_summaries_say() -> None:
     script = load_script()
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     section = text.split(script.BEGIN, 1)[1].split(script.END, 1)[0]
     assert script.BEGIN + section + script.END == script.generated_section(), \
         "run python benchmarks/readme_results.py"
