@@ -44,6 +44,7 @@ TUNE_DIR = "tune"
 NAMESPACE = "ddpg-tui"
 ADDRESS_TIMEOUT = 30.0  # seconds an --address may take to answer
 SPEC_VERSION = 1
+MAX_THREADS_PER_TRIAL = 4  # past about 4, a DDPG update of small nets gains little from more torch threads
 
 
 class SweepError(ValueError):
@@ -294,13 +295,14 @@ def connect(address: str | None, jobs: int | None) -> Cluster:
 def cpus_per_trial(spec: SweepSpec, cluster: Cluster, jobs: int | None) -> tuple[int, int]:
     """(CPUs per trial, trials at once). Torch threads per trial = the CPUs it was given.
 
-    With fewer trials than CPUs, each trial gets a share (on one node); otherwise one each.
-    `--set threads=N` asks for N CPUs per trial instead.
+    With fewer trials than CPUs, each trial gets a share (on one node), at most
+    MAX_THREADS_PER_TRIAL; otherwise one each. `--set threads=N` asks for N CPUs per trial instead.
     """
     budget = min(jobs, cluster.cpus) if jobs else cluster.cpus
     budget = max(1, budget)
     count = len(spec.trials())
-    per_trial = spec.base.threads or (max(1, budget // count) if count < budget else 1)
+    per_trial = spec.base.threads or (
+        min(MAX_THREADS_PER_TRIAL, max(1, budget // count)) if count < budget else 1)
     per_trial = max(1, min(per_trial, cluster.largest_node_cpus or per_trial))
     return per_trial, max(1, budget // per_trial)
 
