@@ -5,6 +5,7 @@
       <trial>/              one ordinary run folder per trial (config × seed): config.toml,
                             metrics.jsonl, checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
       tune/                 Tune's experiment (its state, and a copy of each trial's last checkpoint)
+      tune-state.sig        HMACs of Tune's pickled state files, checked by --resume (see sweep_trust.py)
       summary.csv           one row per trial
       summary.md            one row per config, ranked by the median over seeds
 
@@ -44,7 +45,7 @@ TUNE_DIR = "tune"
 NAMESPACE = "ddpg-tui"
 ADDRESS_TIMEOUT = 30.0  # seconds an --address may take to answer
 SPEC_VERSION = 1
-MAX_THREADS_PER_TRIAL = 4  # past about 4, a DDPG update of small nets gains little from more torch threads
+MAX_THREADS_PER_TRIAL = 4  # small MLP updates do not scale with threads (STACK-NOTES: 2 were slower than 1)
 
 
 class SweepError(ValueError):

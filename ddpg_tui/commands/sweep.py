@@ -69,8 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, metavar="N", help="environment steps per trial (= --set total_steps=N)")
     parser.add_argument("--jobs", type=int, metavar="J",
                         help="CPUs to use (default: every core here, or the whole cluster with --address); "
-                        "torch threads per trial = CPUs / trials at once, at most 4 (more rarely helps small nets; "
-                        "--set threads=N asks for N). A resume may change it, except on a "
+                        "torch threads per trial = CPUs / trials at once, at most 4 (--set threads=N asks for N). "
+                        "A resume may change it, except on a "
                         "cluster joined with --address, where Ray Tune keeps the first run's trials at once")
     parser.add_argument("--address", metavar="ADDR",
                         help="join a running Ray cluster: auto or HOST:PORT, not a ray:// client address "
