@@ -5,6 +5,7 @@
       <trial>/              one ordinary run folder per trial (config × seed): config.toml,
                             metrics.jsonl, checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
       tune/                 Tune's experiment (its state, and a copy of each trial's last checkpoint)
+      tune-state.sig        HMACs of Tune's pickled state files, checked by --resume (see sweep_trust.py)
       summary.csv           one row per trial
       summary.md            one row per config, ranked by the median over seeds
 
@@ -44,6 +45,7 @@ TUNE_DIR = "tune"
 NAMESPACE = "ddpg-tui"
 ADDRESS_TIMEOUT = 30.0  # seconds an --address may take to answer
 SPEC_VERSION = 1
+MAX_THREADS_PER_TRIAL = 4  # small MLP updates do not scale with threads (STACK-NOTES: 2 were slower than 1)
 
 
 class SweepError(ValueError):
@@ -294,13 +296,14 @@ def connect(address: str | None, jobs: int | None) -> Cluster:
 def cpus_per_trial(spec: SweepSpec, cluster: Cluster, jobs: int | None) -> tuple[int, int]:
     """(CPUs per trial, trials at once). Torch threads per trial = the CPUs it was given.
 
-    With fewer trials than CPUs, each trial gets a share (on one node); otherwise one each.
-    `--set threads=N` asks for N CPUs per trial instead.
+    With fewer trials than CPUs, each trial gets a share (on one node), at most
+    MAX_THREADS_PER_TRIAL; otherwise one each. `--set threads=N` asks for N CPUs per trial instead.
     """
     budget = min(jobs, cluster.cpus) if jobs else cluster.cpus
     budget = max(1, budget)
     count = len(spec.trials())
-    per_trial = spec.base.threads or (max(1, budget // count) if count < budget else 1)
+    per_trial = spec.base.threads or (
+        min(MAX_THREADS_PER_TRIAL, max(1, budget // count)) if count < budget else 1)
     per_trial = max(1, min(per_trial, cluster.largest_node_cpus or per_trial))
     return per_trial, max(1, budget // per_trial)
 

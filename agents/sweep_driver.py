@@ -30,7 +30,7 @@ from ray import tune
 
 from agents.errors import first_line
 from agents.evaluation import REEVAL_SEED
-from agents.sweep import NAMESPACE, TUNE_DIR, Cluster, SweepSpec, cpus_per_trial, reevaluate
+from agents.sweep import NAMESPACE, TUNE_DIR, Cluster, SweepError, SweepSpec, cpus_per_trial, reevaluate
 from agents.sweep_board import (
     DONE_STATES,
     EARLY_STOPPED,
@@ -47,6 +47,7 @@ from agents.sweep_board import (
 from agents.sweep_space import param_space, trial_name, variant_of
 from agents.sweep_summary import write_summary
 from agents.sweep_trial import TrialPlan, train_trial
+from agents.sweep_trust import StateSigner, verify_state
 
 MAX_FAILURES = 3  # a trial whose worker dies is retried from its checkpoint this many times
 STOP_TIMEOUT = 120.0  # seconds to wait for running trials to save when the sweep is stopped
@@ -126,9 +127,14 @@ class SweepCallback(tune.Callback):
         if (run := self._run()) is not None:
             run.on_trial_status(trial, ERROR, f"failed {MAX_FAILURES + 1} times; see {trial.path}")
 
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if (run := self._run()) is not None:
+            run.sign_state()  # Tune writes its state at the end of each step, just before this
+
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         if (run := self._run()) is not None:
             run.adopt_restored(trials)  # a restored sweep with nothing left to run has no step at all
+            run.sign_state()
 
 
 def _trial_folder_name(trial: Any, grid_keys: tuple[str, ...]) -> str:
@@ -156,8 +162,9 @@ class SweepRun:
     """
 
     def __init__(self, spec: SweepSpec, sweep_dir: Path, cluster: Cluster, *, jobs: int | None = None,
-                 resume: bool = False, progress_every: float = 2.0) -> None:
+                 resume: bool = False, progress_every: float = 2.0, trust_folder: bool = False) -> None:
         self.spec = spec
+        self.trust_folder = trust_folder
         self.sweep_dir = Path(sweep_dir).resolve()
         self.cluster = cluster
         self.resume = resume
@@ -178,6 +185,7 @@ class SweepRun:
         self._paused_at: dict[str, float] = {}
         self._restored_seen = False
         self._interrupting = False
+        self._signer: StateSigner | None = None
 
     # Controls (any thread) ---------------------------------------------------------------------
 
@@ -259,12 +267,20 @@ class SweepRun:
         self.board.trial_state(trial_name(variant.label, seed), state, message, variant=variant.label, seed=seed,
                                new_attempt=new_attempt)
 
+    def sign_state(self) -> None:
+        """Sign Tune's state files as they are now (they were just written), for a later --resume to check."""
+        if self._signer is None:
+            self._signer = StateSigner(self.sweep_dir)
+        self._signer.sign()
+
     # Running --------------------------------------------------------------------------------------
 
     def tuner(self) -> tune.Tuner:
         trainable = tune.with_resources(tune.with_parameters(train_trial, plan=self.plan), {"cpu": self.per_trial})
         tune_dir = self.sweep_dir / TUNE_DIR
         if self.resume and tune.Tuner.can_restore(str(tune_dir)):
+            if not self.trust_folder:
+                verify_state(self.sweep_dir)  # SweepTrustError before Tune unpickles anything
             # Finished trials stay finished; unfinished and failed ones start again from their checkpoints.
             return tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
         namer = functools.partial(_trial_folder_name, grid_keys=self.grid_keys)
@@ -302,7 +318,9 @@ class SweepRun:
         state, message = "finished", ""
         try:
             self.board.set_state("starting")
-            self.tuner().fit()
+            tuner = self.tuner()
+            self.sign_state()  # tuner.pkl is written by now
+            tuner.fit()
         except SweepInterrupted:
             state = "paused"
             message = f"stopped; carry it on with: ddpg-tui sweep --resume {self.sweep_dir}"
@@ -310,6 +328,8 @@ class SweepRun:
             state, message = "error", f"{type(error).__name__}: {first_line(error)}"
         finally:
             _LIVE.pop(self.spec.name, None)
+            with contextlib.suppress(OSError, SweepError):
+                self.sign_state()  # the state Tune wrote on its way out
         reevals: dict[str, tuple[float, float]] = {}
         if state == "finished" and self.spec.reeval:
             self.board.set_state("re-evaluating", f"{self.spec.reeval} fresh episodes per trial")

@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", metavar="NAME",
                         help=f"the preset every trial starts from (default: {DEFAULT_PRESET})")
-    source.add_argument("--env", metavar="ENV_ID", help="any Gymnasium env id with Box spaces, from the defaults")
+    source.add_argument("--env", metavar="ENV_ID", help="any Gymnasium env id with Box spaces, from the defaults; "
+                        "with --resume, replaces the env id of sweep.json (which may not name a module:)")
     parser.add_argument("--seeds", default="0-2", metavar="SEEDS",
                         help="seeds of every config: a range 0-4 or a list 0,2,7 (default: 0-2)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
@@ -68,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, metavar="N", help="environment steps per trial (= --set total_steps=N)")
     parser.add_argument("--jobs", type=int, metavar="J",
                         help="CPUs to use (default: every core here, or the whole cluster with --address); "
-                        "torch threads per trial = CPUs / trials at once. A resume may change it, except on a "
+                        "torch threads per trial = CPUs / trials at once, at most 4 (--set threads=N asks for N). "
+                        "A resume may change it, except on a "
                         "cluster joined with --address, where Ray Tune keeps the first run's trials at once")
     parser.add_argument("--address", metavar="ADDR",
                         help="join a running Ray cluster: auto or HOST:PORT, not a ray:// client address "
@@ -81,7 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="at the end, evaluate each finished trial on N fresh episodes, e.g. --reeval 100")
     parser.add_argument("--headless", action="store_true", help="no app: a live table in this terminal")
     parser.add_argument("--resume", metavar="SWEEP_DIR",
-                        help="carry on an interrupted sweep; its finished trials are not redone")
+                        help="carry on an interrupted sweep; its finished trials are not redone. Ray Tune's "
+                        "state in the folder is checked against this user's signature first, since Tune "
+                        "unpickles it")
+    parser.add_argument("--trust-folder", action="store_true",
+                        help="with --resume: resume even if Tune's state is unsigned or does not match its signature "
+                        "(it can run code; only for a folder you trust)")
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ class SweepRequest:
     address: str | None
     headless: bool
     reeval: int | None
+    env_id: str | None = None  # --env with --resume: the user's own id, replacing the folder's
+    trust_folder: bool = False
 
 
 def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / "sweeps") -> SweepRequest:
@@ -113,19 +122,22 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
     if args.reeval is not None and args.reeval < 0:
         raise UsageError(f"--reeval: {args.reeval} is not allowed; expected a number of episodes >= 0")
     if args.resume:
-        given = [flag for flag, value in (("--preset", args.preset), ("--env", args.env), ("--grid", args.grid),
+        given = [flag for flag, value in (("--preset", args.preset), ("--grid", args.grid),
                                           ("--sample", args.sample), ("--set", args.overrides),
                                           ("--steps", args.steps), ("--name", args.name),
                                           ("--scheduler", args.scheduler), ("--samples", args.samples)) if value]
         if given:
             raise UsageError(f"--resume keeps the sweep's configs, seeds and settings; {given[0]} cannot change "
-                             "(only --jobs, --address, --reeval and --headless may)")
+                             "(only --env, --jobs, --address, --reeval, --trust-folder and --headless may)")
         from agents.sweep import SPEC_FILE
 
         sweep_dir = Path(args.resume)
         if not (sweep_dir / SPEC_FILE).is_file():
             raise UsageError(f"--resume: {sweep_dir} is not a sweep folder (it has no {SPEC_FILE})")
-        return SweepRequest(None, sweep_dir, True, args.jobs, args.address, args.headless, args.reeval)
+        return SweepRequest(None, sweep_dir, True, args.jobs, args.address, args.headless, args.reeval,
+                            env_id=args.env, trust_folder=args.trust_folder)
+    if args.trust_folder:
+        raise UsageError("--trust-folder goes with --resume: a new sweep has no state to check")
 
     seeds = parse_seeds(args.seeds)
     grid: dict[str, tuple[Any, ...]] = {}
@@ -226,6 +238,8 @@ def start_sweep(request: SweepRequest) -> SweepRun:
         require_ray()
         spec = load_spec(request.sweep_dir) if request.resume else request.spec
         assert spec is not None
+        if request.resume:
+            spec = trusted_spec(spec, request)
         if request.reeval is not None:
             spec = replace(spec, reeval=request.reeval)
         cluster = connect(request.address, request.jobs)
@@ -238,7 +252,44 @@ def start_sweep(request: SweepRequest) -> SweepRun:
         raise UsageError(str(error)) from None
     from agents.sweep_driver import SweepRun
 
-    return SweepRun(spec, request.sweep_dir, cluster, jobs=request.jobs, resume=request.resume)
+    return SweepRun(spec, request.sweep_dir, cluster, jobs=request.jobs, resume=request.resume,
+                    trust_folder=request.trust_folder)
+
+
+def trusted_spec(spec: SweepSpec, request: SweepRequest) -> SweepSpec:
+    """A resumed sweep's spec, once nothing in its folder can run code without the user saying so.
+
+    The env ids of sweep.json and of each trial's config.toml follow the checkpoint rule (no
+    `module:`, registered already), unless --env replaces them; Tune's pickled state must carry
+    this user's signature, unless --trust-folder. Each refusal is a UsageError (one line, exit 2).
+    """
+    from dataclasses import replace
+
+    from agents.envs import EnvError, check_env_id_from_file
+    from agents.sweep_trust import verify_state
+
+    try:
+        if request.env_id is not None:
+            spec = replace(spec, base=spec.base.replace(env_id=request.env_id))  # the trials' id too
+        else:
+            check_env_id_from_file(spec.base.env_id, f"{request.sweep_dir / 'sweep.json'}")
+            for config_toml in sorted(request.sweep_dir.glob("*/config.toml")):
+                if (trial_env := _toml_env_id(config_toml)) is not None:
+                    check_env_id_from_file(trial_env, str(config_toml))
+        if not request.trust_folder:
+            verify_state(request.sweep_dir)
+    except EnvError as error:
+        raise UsageError(str(error)) from None
+    return spec
+
+
+def _toml_env_id(path: Path) -> object:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("env_id")
+    except (OSError, ValueError):
+        return None  # an unreadable config.toml names no env; the trial rewrites it from sweep.json
 
 
 # Headless: a rich live table -------------------------------------------------------------------------
