@@ -83,7 +83,8 @@ FIELDS: dict[str, FieldSpec] = {
     "save_every": FieldSpec(int, "env steps between checkpoints (0: only at the end)", 0, 100_000_000, live=True),
     "seed": FieldSpec(int, "random seed", 0, 2**31 - 1),
     "device": FieldSpec(str, "torch device", choices=("auto", "cpu", "cuda")),
-    "threads": FieldSpec(int, "torch threads (0: auto: every core headless, all but one in the app)", 0, 256),
+    "threads": FieldSpec(int, "torch threads (0: auto: headless, 1 or every core, whichever is faster as it trains;"
+                         " in the app, all but one core)", 0, 256),
 }
 
 LIVE_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.live)

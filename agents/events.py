@@ -109,6 +109,17 @@ class StateChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadsChanged:
+    """The trainer set torch's thread count (threads = 0: it times the candidates; see agents.thread_tuner)."""
+
+    step: int
+    old: int
+    new: int
+    reason: str
+    rates: dict[str, float] = field(default_factory=dict)  # steps/s of training time by thread count
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something a user should see that is not an error, e.g. a failed save."""
 
@@ -126,5 +137,5 @@ class TrainingError:
 
 Event = (
     StepStats | EpisodeEnd | UpdateStats | EvalResult | EvalRecording | Saved | ConfigChanged | StateChanged
-    | Notice | TrainingError
+    | Notice | ThreadsChanged | TrainingError
 )

@@ -5,7 +5,9 @@
 - `metrics.jsonl`: one JSON object a line, told apart by `kind`. The curves: "episode",
   "update", "eval". The run's record: "change" (one row per field changed while it ran:
   `step`, `field`, `old`, `new`, `source`), "save" (`step`, `file` relative to the run folder,
-  `reason`), "pause", "resume" and "stop" (`step`; a stop asked for before the run's end).
+  `reason`), "pause", "resume" and "stop" (`step`; a stop asked for before the run's end),
+  "threads" (`step`, `old`, `new`, `reason`, `rates`: torch's thread count, set by timing when
+  the config says threads = 0; see agents/thread_tuner.py).
   A change row's `step` is the env step after which it took effect (before step + 1).
   `source` is who asked: "key" (the app's `h` dialog), "channel" (a control channel,
   reserved) or "resume" (`train --resume --steps N` or `--env ID`). `recorded_requests`
@@ -38,10 +40,21 @@ from typing import IO, Any
 from agents.checkpoint import atomic_write, atomic_write_bytes
 from agents.config import DDPGConfig
 from agents.controls import SOURCES, Command
-from agents.events import ConfigChanged, EpisodeEnd, EvalResult, Event, Saved, StateChanged, TrainerState, UpdateStats
+from agents.events import (
+    ConfigChanged,
+    EpisodeEnd,
+    EvalResult,
+    Event,
+    Saved,
+    StateChanged,
+    ThreadsChanged,
+    TrainerState,
+    UpdateStats,
+)
 
 METRIC_EVENTS = {EpisodeEnd: "episode", UpdateStats: "update", EvalResult: "eval"}
-RECORD_KINDS = ("change", "save", "pause", "resume", "stop")  # the run's record, not curves: see the module docstring
+# The run's record, not curves: see the module docstring.
+RECORD_KINDS = ("change", "save", "pause", "resume", "stop", "threads")
 EFFECTIVE_CONFIG = "config.effective.toml"
 
 
@@ -357,6 +370,8 @@ class RunFiles:
                 return [{"kind": "resume", "step": event.step}]
             case StateChanged(state=TrainerState.STOPPED):
                 return [{"kind": "stop", "step": event.step}]
+            case ThreadsChanged():
+                return [{"kind": "threads", **asdict(event)}]
         return []
 
     def drop_metrics_after(self, step: int) -> None:

@@ -47,6 +47,7 @@ from agents.events import (
     Saved,
     StateChanged,
     StepStats,
+    ThreadsChanged,
     TrainerState,
     TrainingError,
     UpdateStats,
@@ -56,6 +57,7 @@ from agents.recording import EpisodeTracer
 from agents.replay_buffer import ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
+from agents.thread_tuner import ThreadTuner
 
 EventSink = Callable[[Event], None]
 STATS_EVERY = 200  # steps between StepStats/UpdateStats events
@@ -66,7 +68,10 @@ class DivergenceError(RuntimeError):
 
 
 def default_threads(front_end: str = "app", concurrent_runs: int = 1) -> int:
-    """Torch intra-op threads when the config says 0 (auto), for where the run happens.
+    """The most torch intra-op threads worth using when the config says 0 (auto), for where the run happens.
+
+    Headless, the trainer times 1 against this many as it trains and keeps the faster
+    (agents/thread_tuner.py): beside any busy process, 2 threads on 2 cores collapse.
 
     - "headless", one run with the machine to itself: every core. Measured on the 2-core
       CI machine at equal work (Pendulum, 400x300, batch 256, 6000 steps): 57 s with 2
@@ -97,6 +102,12 @@ class TrainingClock:
         if self._since is not None:
             self.elapsed += time.perf_counter() - self._since
             self._since = None
+
+    def reading(self) -> float:
+        """The training time so far, the running stretch included."""
+        if self._since is None:
+            return self.elapsed
+        return self.elapsed + time.perf_counter() - self._since
 
     @contextmanager
     def excluded(self) -> Iterator[None]:
@@ -188,7 +199,12 @@ class Trainer:
         elif total_steps is not None:
             config = config.replace(total_steps=total_steps)
         self.config = config
-        self.threads = config.threads or default_threads(front_end)
+        # threads = 0: the count is chosen by timing the run's own updates (agents/thread_tuner.py),
+        # starting from 1, which never collapses on a busy machine.
+        most = default_threads(front_end)
+        self.thread_tuner = ThreadTuner((1, most), current=1) if not config.threads and most > 1 else None
+        self.threads = config.threads or (1 if self.thread_tuner else most)
+        self._kept_threads = self.threads
         torch.set_num_threads(self.threads)
         torch.manual_seed(config.seed)
 
@@ -308,6 +324,8 @@ class Trainer:
                 for _ in range(cfg.gradient_steps):
                     self._pending_stats.append(self.agent.update(self.buffer.sample(cfg.batch_size)))
                     self.updates += 1
+                if self.thread_tuner is not None:
+                    self._tune_threads()
             if self.step % STATS_EVERY == 0 or self.step == self.learning_from:
                 with clock.excluded():
                     self._flush_update_stats()
@@ -324,6 +342,22 @@ class Trainer:
                 with clock.excluded():
                     self._save("periodic")
         clock.stop()
+
+    def _tune_threads(self) -> None:
+        assert self.thread_tuner is not None
+        switch = self.thread_tuner.observe(self.step, self.clock.reading())
+        if switch is None:
+            return
+        rates = ", ".join(f"{count}: {rate:,.0f}" for count, rate in sorted(switch.rates.items()))
+        if switch.threads != self.threads:
+            torch.set_num_threads(switch.threads)
+            self._emit(ThreadsChanged(self.step, self.threads, switch.threads, switch.reason,
+                                      {str(count): round(rate, 1) for count, rate in switch.rates.items()}))
+            self.threads = switch.threads
+        if switch.reason == "kept the fastest" and switch.threads != self._kept_threads:  # a try is not worth a line
+            self._emit(Notice(self.step, f"torch threads {self._kept_threads} -> {switch.threads}, "
+                                         f"the faster here now (steps/s by threads: {rates})", level="info"))
+            self._kept_threads = switch.threads
 
     def _periodic_save_is_now(self) -> bool:
         # At an episode boundary the save resumes bit-exactly, so wait for one; but not

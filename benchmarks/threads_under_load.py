@@ -1,13 +1,14 @@
 """Training speed at the default thread count against fixed ones, idle and beside a busy process.
 
-    python benchmarks/threads_under_load.py [--rounds 2] [--steps 2500] [--resume]
+    python benchmarks/threads_under_load.py [--rounds 2] [--steps 5000] [--resume]
 
 A laptop, a shared server or a sweep with several jobs is never idle, and two torch threads
 on two busy cores spin-wait each other to a crawl. So each preset (pendulum, lunar) trains
 `--steps` headless steps at `threads=0` (the default), 1 and 2, once on an idle machine and
 once beside one CPU-bound process (a `while True` loop), in fresh processes. The time taken
-is the run's own training clock (the last `elapsed` in metrics.jsonl: evaluation, saves and
-start-up excluded), so the figure is the training loop's speed, not the process's.
+is the run's own training clock per 1,000 steps of its update phase (warm-up, evaluation, saves
+and start-up excluded), so the figure is the training loop's speed, not the process's. A run
+that has not finished after 2 minutes of wall time is stopped and timed on the steps it did.
 
 Rounds alternate the arms so that a drift in machine load hits all alike. Every finished
 run is appended to benchmarks/results/threads-under-load.jsonl at once; `--resume` skips the
@@ -22,7 +23,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,26 +33,33 @@ LOADS = ("idle", "loaded")
 BUSY_LOOP = "while True: pass"
 
 
-def training_seconds(run_dir: Path) -> float:
-    """The last training-clock reading the run recorded."""
-    elapsed = 0.0
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if "elapsed" in row:
-            elapsed = max(elapsed, float(row["elapsed"]))
-    return elapsed
+# One run in a fresh process: the preset's config with a short warm-up and nothing but training,
+# stopped after CAP_SECONDS of wall time if it is that slow. It prints the training clock's
+# seconds per 1,000 steps of the update phase (warm-up, evaluation and saves excluded).
+RUN_SCRIPT = """
+import sys, threading
+from agents.events import StepStats
+from agents.trainer import Trainer
+from presets import load_preset
+preset, threads, steps, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+config = load_preset(preset).config.replace(total_steps=steps, learning_starts=500, eval_every=0, save_every=0,
+                                     eval_episodes=1, threads=threads)
+stats = []
+trainer = Trainer(config, lambda e: stats.append(e) if isinstance(e, StepStats) else None, None, front_end="headless")
+threading.Timer(cap, trainer.controls.stop).start()
+trainer.run()
+first = next(s for s in stats if s.step >= 500)
+seconds = (trainer.clock.elapsed - first.elapsed) / max(1, trainer.step - first.step) * 1000
+print(seconds, trainer.step)
+import os; os._exit(0)
+"""
+CAP_SECONDS = 120
 
 
 def train_once(preset: str, threads: int, steps: int) -> float:
-    with tempfile.TemporaryDirectory() as scratch:
-        run_dir = Path(scratch) / "run"
-        subprocess.run(
-            [sys.executable, "-m", "ddpg_tui.cli", "train", "--headless", "--preset", preset,
-             "--steps", str(steps), "--run-dir", str(run_dir),
-             "--set", "learning_starts=500", "eval_every=0", "save_every=0", "eval_episodes=1",
-             f"threads={threads}"],
-            check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        return training_seconds(run_dir)
+    result = subprocess.run([sys.executable, "-c", RUN_SCRIPT, preset, str(threads), str(steps), str(CAP_SECONDS)],
+                            check=True, cwd=ROOT, capture_output=True, text=True)
+    return float(result.stdout.split()[0])
 
 
 def measure(preset: str, threads: int, load: str, steps: int) -> float:
@@ -73,7 +80,8 @@ def done_runs(steps: int) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| preset | machine | default (s) | threads=1 (s) | threads=2 (s) | default / better fixed |",
+    # Seconds of training time per 1,000 update-phase steps, the median over rounds.
+    lines = ["| preset | machine | default | threads=1 | threads=2 | default / better fixed |",
              "|---|---|---|---|---|---|"]
     for preset in PRESETS:
         for load in LOADS:
@@ -93,7 +101,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--resume", action="store_true", help="skip the runs already in the results file")
     args = parser.parse_args()
     if not args.resume and RESULTS.exists():

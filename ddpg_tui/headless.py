@@ -202,7 +202,10 @@ def run_headless(request: TrainingRequest) -> int:
     else:
         console.print(f"training {trainer.config.env_id} for {total:,} steps → {run_dir}")
     if not trainer.config.threads:
-        console.print(f"torch threads: {trainer.threads} (auto; --set threads=N to choose)", highlight=False)
+        console.print(f"torch threads: {trainer.threads} (auto; --set threads=N to choose)"
+                      if trainer.thread_tuner is None else
+                      f"torch threads: {' or '.join(map(str, trainer.thread_tuner.candidates))}, "
+                      "whichever trains faster here, timed as it trains (--set threads=N to fix)", highlight=False)
     try:
         with view.progress:
             outcome = trainer.run()

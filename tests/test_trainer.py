@@ -341,11 +341,13 @@ def test_auto_threads_fit_where_the_run_happens(monkeypatch, cores: int, front_e
     assert trainer_module.default_threads(front_end, runs) == expected
 
 
-def test_a_headless_trainer_takes_every_core_unless_threads_is_set(tiny_config, monkeypatch) -> None:
+def test_a_headless_trainer_times_one_against_every_core_unless_threads_is_set(tiny_config, monkeypatch) -> None:
     from agents import trainer as trainer_module
 
     monkeypatch.setattr(trainer_module.os, "cpu_count", lambda: 2)
-    assert Trainer(tiny_config.replace(threads=0), front_end="headless").threads == 2
+    headless = Trainer(tiny_config.replace(threads=0), front_end="headless")
+    assert headless.threads == 1 and headless.thread_tuner is not None  # starts at 1, then times both
+    assert headless.thread_tuner.candidates == (1, 2)
     assert Trainer(tiny_config.replace(threads=0)).threads == 1  # the app's default leaves the UI a core
     assert Trainer(tiny_config.replace(threads=1), front_end="headless").threads == 1
     torch.set_num_threads(1)

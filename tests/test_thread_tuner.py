@@ -1,0 +1,99 @@
+"""The thread tuner keeps the faster count, notices a busy machine, and costs little when it tries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import torch
+
+from agents.config import DDPGConfig
+from agents.thread_tuner import MAX_HOLD, ThreadTuner
+from agents.trainer import Trainer
+
+IDLE = {1: 110.0, 2: 150.0}  # steps/s measured on the 2-core machine (see agents/thread_tuner.py)
+LOADED = {1: 76.0, 2: 2.0}
+
+
+Rates = Callable[[float], dict[int, float]]
+
+
+def simulate(rates_at: Rates, seconds: float) -> tuple[ThreadTuner, dict[int, float], int]:
+    """Run a tuner on a machine whose steps/s by thread count follow `rates_at(time)`.
+
+    Returns the tuner, the time spent at each count, and the steps done.
+    """
+    tuner = ThreadTuner((1, 2), current=1)
+    time_at = {1: 0.0, 2: 0.0}
+    now, step = 0.0, 0
+    tuner.observe(step, now)
+    while now < seconds:
+        duration = 1.0 / rates_at(now)[tuner.current]
+        time_at[tuner.current] += duration
+        now += duration
+        step += 1
+        tuner.observe(step, now)
+    return tuner, time_at, step
+
+
+def test_on_an_idle_machine_it_keeps_the_faster_two_threads() -> None:
+    tuner, time_at, _ = simulate(lambda now: IDLE, 300)
+    assert tuner.kept == 2
+    assert time_at[1] / 300 < 0.05  # the scheduled tries of 1 thread cost little
+
+
+def test_beside_a_busy_process_it_keeps_one_thread_and_tries_two_rarely() -> None:
+    tuner, time_at, steps = simulate(lambda now: LOADED, 600)
+    assert tuner.kept == 1
+    # Each try of 2 threads lasts one window and does almost nothing; the holds between tries double.
+    assert time_at[2] / 600 < 2.5 / MAX_HOLD
+    assert steps > 0.9 * 600 * LOADED[1]
+
+
+def test_a_process_started_beside_it_is_noticed_within_a_few_windows() -> None:
+    tuner, _, steps = simulate(lambda now: IDLE if now < 100 else LOADED, 400)
+    assert tuner.kept == 1
+    best = 100 * IDLE[2] + 300 * LOADED[1]
+    assert steps > 0.9 * best
+
+
+def test_when_the_other_process_ends_it_goes_back_to_two_threads() -> None:
+    tuner, _, steps = simulate(lambda now: LOADED if now < 100 else IDLE, 400)
+    assert tuner.kept == 2
+    best = 100 * LOADED[1] + 300 * IDLE[2]
+    assert steps > 0.85 * best
+
+
+def test_the_trainer_switches_threads_by_the_tuner_and_records_each_switch(tmp_path, monkeypatch) -> None:
+    # A tuner that measures two made-up rates: 2 threads faster. The trainer must set torch's count,
+    # record a "threads" row, and say once which count it kept.
+    def fake_observe(self: ThreadTuner, step: int, elapsed: float):
+        rates = {1: 100.0, 2: 200.0}
+        return ThreadTuner._window_done(self, rates[self.current]) if step % 50 == 0 else None
+
+    monkeypatch.setattr(ThreadTuner, "observe", fake_observe)
+    monkeypatch.setattr("agents.trainer.default_threads", lambda front_end: 2)
+    before = torch.get_num_threads()
+    events = []
+    try:
+        config = DDPGConfig(env_id="Pendulum-v1", total_steps=400, learning_starts=100, eval_every=0,
+                            save_every=0, eval_episodes=1, hidden_sizes=(8,), batch_size=8, threads=0)
+        trainer = Trainer(config, events.append, tmp_path / "run", front_end="headless")
+        assert trainer.threads == 1  # it starts where a busy machine cannot hurt
+        trainer.run()
+        assert trainer.thread_tuner is not None and trainer.thread_tuner.kept == 2
+        assert torch.get_num_threads() == trainer.threads  # the count in use is the one torch has
+    finally:
+        torch.set_num_threads(before)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    switches = [row for row in rows if row["kind"] == "threads"]
+    assert [(row["old"], row["new"]) for row in switches][:3] == [(1, 2), (2, 1), (1, 2)]  # a later try, lost
+    assert switches[-1]["new"] == trainer.threads
+    notices = [event for event in events if type(event).__name__ == "Notice" and "torch threads" in event.message]
+    assert len(notices) == 1 and "1 -> 2" in notices[0].message
+
+
+def test_a_fixed_thread_count_is_never_tuned(tmp_path) -> None:
+    config = DDPGConfig(env_id="Pendulum-v1", total_steps=10, learning_starts=5, threads=1)
+    trainer = Trainer(config, None, None, front_end="headless")
+    assert trainer.thread_tuner is None and trainer.threads == 1
