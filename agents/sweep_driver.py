@@ -67,6 +67,7 @@ class SweepControls:
     def __init__(self) -> None:
         self._stop: set[str] = set()
         self._pause = False
+        self._ended = False  # Tune's loop is over: paused trials may return
 
     def stop(self, trial: str) -> None:
         self._stop.add(trial)
@@ -74,8 +75,11 @@ class SweepControls:
     def pause(self) -> None:
         self._pause = True
 
+    def end(self) -> None:
+        self._ended = True
+
     def poll(self, trial: str) -> str:
-        return "pause" if self._pause else "stop" if trial in self._stop else ""
+        return "end" if self._ended else "pause" if self._pause else "stop" if trial in self._stop else ""
 
 
 # The callback -------------------------------------------------------------------------------------
@@ -240,6 +244,7 @@ class SweepRun:
         settled = time.monotonic() - max(saved, default=since) >= SNAPSHOT_SETTLE
         if self._abort or (all_saved and settled) or time.monotonic() - since > STOP_TIMEOUT:
             self._interrupting = True
+            self._controls.end.remote()  # seen by the paused trials only after this raise has ended Tune's loop
             raise SweepInterrupted()
 
     def on_result(self, trial: Any, result: dict) -> None:

@@ -168,7 +168,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
                             plan.progress_every, uuid.uuid4().hex[:8], context.get_node_id()[:8])
     controls = _controls_actor(plan)
     if controls is not None and _poll(controls, name) == "pause":
-        _wait_paused(reporter)  # the sweep is being stopped: start nothing new
+        _wait_paused(reporter, controls)  # the sweep is being stopped: start nothing new
 
     run_lock = RunLock(files.run_dir)
     try:
@@ -222,7 +222,7 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         reporter.state = FINISHED
     reporter.send()
     if reporter.state == PAUSED:
-        _wait_paused(reporter)
+        _wait_paused(reporter, controls)
 
 
 def _prepare_run_folder(files: Any, checkpoint: Any) -> Path | None:
@@ -330,13 +330,17 @@ def _watch_controls(controls: Any, name: str, trainer: Any, requested: list[str]
             return
 
 
-def _wait_paused(reporter: TuneReporter) -> None:
-    """Stay alive, and so unfinished in Tune's eyes, until the driver ends the run.
+def _wait_paused(reporter: TuneReporter, controls: Any) -> None:
+    """Stay alive, and so unfinished in Tune's eyes, until the driver has ended the run.
 
-    Returning would mark the trial TERMINATED, and `sweep --resume` would then skip it.
-    The driver stops the whole run once every running trial has said it is paused.
+    Returning earlier would mark the trial TERMINATED, and `sweep --resume` would then skip
+    it. The driver stops the whole run once every running trial has said it is paused, and
+    then says "end": Tune's loop is over by then (so nothing records this trial as done),
+    and returning lets Tune stop the actor at once. Waiting on would hold its `stop` behind
+    this trial's unanswered `train` call until Tune's grace periods ran out (a closed
+    terminal took 15 s to end a one-trial sweep).
     """
     reporter.state = PAUSED
     reporter.send()
-    while True:
-        time.sleep(3600)
+    while controls is None or _poll(controls, reporter.identity["trial"]) != "end":
+        time.sleep(POLL_SECONDS if controls is not None else 3600)

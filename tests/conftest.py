@@ -34,6 +34,18 @@ class CounterEnv(gym.Env):
         return np.array([self.t, 0.0], np.float32), 1.0, terminated, False, {}
 
 
+# Files whose tests start real ddpg-tui processes, ptys or Ray: `pytest -m "not slow"` leaves them out
+# (the quick subset in the README); single tests elsewhere carry @pytest.mark.slow themselves.
+SLOW_FILES = {"test_sweep_ray.py", "test_hangup.py", "test_app_pty.py", "test_signals.py", "test_sweep_trust.py",
+              "test_cli.py", "test_app_startup.py", "test_env_trust.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
+
 gym.register("TestTruncating-v0", entry_point=CounterEnv, max_episode_steps=5)
 gym.register("TestTerminating-v0", entry_point=CounterEnv, kwargs={"terminate_at": 3}, max_episode_steps=100)
 

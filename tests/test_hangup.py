@@ -10,6 +10,7 @@ so each child here calls setsid() and TIOCSCTTY itself.
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import os
 import re
@@ -48,10 +49,11 @@ class ControllingTerminal:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.master = master
+        environment = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}  # a sweep: its own Ray
+        environment |= {"TERM": "xterm-256color", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ddpg_tui.cli", *args], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
-            preexec_fn=_take_the_terminal, env={**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1",
-                                                "PYTHONPATH": str(ROOT)})
+            preexec_fn=_take_the_terminal, env=environment)
         os.close(slave)
         self._output = bytearray()
         self._closing = threading.Event()
@@ -136,3 +138,51 @@ def test_closing_the_terminal_mid_training_saves_and_leaves_no_process(tmp_path:
     finally:
         app.kill()
     assert 100 < stop_step(tmp_path / "run") < 1_000_000
+
+
+SWEEP_GONE_WITHIN = 15.0  # seconds: the trials save, and Ray's own services shut down
+SWEEP = ["sweep", "--env", "Pendulum-v1", "--seeds", "0", "--steps", "1000000", "--name", "hangup", "--jobs", "1",
+         "--headless", *[part for setting in ("learning_starts=100", "batch_size=32", "hidden_sizes=[16,16]",
+                                              "eval_every=300", "eval_episodes=1", "save_every=0", "buffer_size=10000",
+                                              "device=cpu") for part in ("--set", setting)]]
+
+
+def session_members(session: int) -> list[str]:
+    """Every process still in the session `session` (its leader's pid), by /proc."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session:  # the fields after the name: state, ppid, pgrp, session
+                left.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+    return left
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("attempt", range(TRIES))
+def test_closing_the_terminal_on_a_headless_sweep_saves_every_trial_and_leaves_no_process(
+        tmp_path: Path, attempt: int) -> None:
+    sweep = ControllingTerminal(SWEEP, tmp_path)
+    sweep_dir = tmp_path / "runs" / "sweeps" / "hangup"
+    try:
+        deadline = time.monotonic() + 120
+        while not any('"kind": "eval"' in path.read_text() for path in sweep_dir.glob("*/metrics.jsonl")):
+            assert sweep.process.poll() is None, sweep.text[-1500:]
+            assert time.monotonic() < deadline, f"no trial evaluated:\n{sweep.text[-1500:]}"
+            time.sleep(0.1)
+        sweep.close()
+        try:
+            sweep.process.wait(timeout=SWEEP_GONE_WITHIN)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the driver was still running {SWEEP_GONE_WITHIN} s after the terminal closed")
+        deadline = time.monotonic() + 5  # Ray's services end on their own once the driver has gone
+        while (left := session_members(sweep.process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"left behind: {left}"
+        assert sweep.process.returncode == 129, sweep.text[-1500:]
+    finally:
+        sweep.kill()
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").read_text().splitlines()))
+    assert [row["state"] for row in rows] == ["paused"]
+    assert 300 <= stop_step(sweep_dir / rows[0]["trial"]) == int(rows[0]["steps"])
