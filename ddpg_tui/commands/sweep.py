@@ -22,9 +22,9 @@ from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXI
 from presets import DEFAULT_PRESET, load_preset
 
 if TYPE_CHECKING:
-    from agents.sweep import SweepSpec
-    from agents.sweep_board import SweepSnapshot
-    from agents.sweep_driver import SweepResult, SweepRun
+    from ddpg_tui.sweeps.board import SweepSnapshot
+    from ddpg_tui.sweeps.driver import SweepResult, SweepRun
+    from ddpg_tui.sweeps.spec import SweepSpec
 
 NAME = "sweep"
 HELP = "train configs × seeds on Ray Tune and rank the configs"
@@ -108,8 +108,8 @@ class SweepRequest:
 
 def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / "sweeps") -> SweepRequest:
     """Every check that needs no Ray: UsageError, ConfigError or PresetError, each one line."""
-    from agents.sweep import SweepError, address_endpoint
-    from agents.sweep_space import check_disjoint, parse_grid, parse_sample, parse_seeds
+    from ddpg_tui.sweeps.space import check_disjoint, parse_grid, parse_sample, parse_seeds
+    from ddpg_tui.sweeps.spec import SweepError, address_endpoint
 
     if args.address is not None:
         try:
@@ -129,7 +129,7 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
         if given:
             raise UsageError(f"--resume keeps the sweep's configs, seeds and settings; {given[0]} cannot change "
                              "(only --env, --jobs, --address, --reeval, --trust-folder and --headless may)")
-        from agents.sweep import SPEC_FILE
+        from ddpg_tui.sweeps.spec import SPEC_FILE
 
         sweep_dir = Path(args.resume)
         if not (sweep_dir / SPEC_FILE).is_file():
@@ -176,8 +176,8 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
                       jobs: int | None = None, address: str | None = None, headless: bool = False,
                       reeval: int | None = None, root: Path = Path("runs") / "sweeps") -> SweepRequest:
     """The checks a new sweep needs once its configs are known (the command line's and the app's form's)."""
-    from agents.sweep import SweepSpec
-    from agents.sweep_space import count_trials
+    from ddpg_tui.sweeps.space import count_trials
+    from ddpg_tui.sweeps.spec import SweepSpec
 
     if scheduler == "asha" and not base.eval_every:
         raise UsageError("--scheduler asha compares evaluations during training; set eval_every > 0")
@@ -221,7 +221,8 @@ def start_sweep(request: SweepRequest) -> SweepRun:
     """Connect to Ray and make (or reopen) the sweep's folder; SweepError becomes one line and exit 2."""
     from dataclasses import replace
 
-    from agents.sweep import (
+    from ddpg_tui.sweeps.space import draw_samples
+    from ddpg_tui.sweeps.spec import (
         SweepError,
         check_address,
         connect,
@@ -230,7 +231,6 @@ def start_sweep(request: SweepRequest) -> SweepRun:
         require_ray,
         write_spec,
     )
-    from agents.sweep_space import draw_samples
 
     try:
         if request.address is not None:
@@ -250,7 +250,7 @@ def start_sweep(request: SweepRequest) -> SweepRun:
             write_spec(sweep_dir, spec)
     except SweepError as error:
         raise UsageError(str(error)) from None
-    from agents.sweep_driver import SweepRun
+    from ddpg_tui.sweeps.driver import SweepRun
 
     return SweepRun(spec, request.sweep_dir, cluster, jobs=request.jobs, resume=request.resume,
                     trust_folder=request.trust_folder)
@@ -266,7 +266,7 @@ def trusted_spec(spec: SweepSpec, request: SweepRequest) -> SweepSpec:
     from dataclasses import replace
 
     from agents.envs import EnvError, check_env_id_from_file
-    from agents.sweep_trust import verify_state
+    from ddpg_tui.sweeps.trust import verify_state
 
     try:
         if request.env_id is not None:

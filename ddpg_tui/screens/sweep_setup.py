@@ -20,9 +20,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label
 
 from agents.config import ConfigError, DDPGConfig
-from agents.sweep_space import format_value, parse_seeds
 from ddpg_tui.commands.sweep import SweepRequest, new_sweep_request
 from ddpg_tui.request import UsageError, plural
+from ddpg_tui.sweeps.space import format_value, parse_seeds
 
 DEFAULT_SEEDS = "0-2"
 
