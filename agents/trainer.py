@@ -37,7 +37,7 @@ from agents.config import ConfigError, DDPGConfig
 from agents.controls import Command, Controls
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import EnvSpec, env_spec, make_env
-from agents.evaluation import evaluate, evaluation_seed
+from agents.evaluation import EpisodeTracer, evaluate, evaluation_seed
 from agents.events import (
     ConfigChanged,
     EpisodeEnd,
@@ -52,7 +52,6 @@ from agents.events import (
     UpdateStats,
 )
 from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
-from agents.recording import EpisodeTracer
 from agents.replay_buffer import ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
@@ -443,7 +442,7 @@ class Trainer:
         episodes = self.config.eval_episodes
         seed = evaluation_seed(self.config.seed)  # episode i: seed + i, this run's own block
         # A watcher asked to see the agent: keep the first episode's actions (not frames: drawing
-        # would cost several times the evaluation; agents/recording.py replays them elsewhere).
+        # would cost several times the evaluation; ddpg_tui/media/replay.py replays them elsewhere).
         tracer = EpisodeTracer() if self.record_evaluations.is_set() else None
         result = evaluate(self.agent.act, self.eval_env, episodes, seed=seed,
                           should_stop=lambda: self.controls.stop_requested, step_sink=tracer)
