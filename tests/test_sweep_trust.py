@@ -73,8 +73,8 @@ def test_resume_refuses_a_sweep_json_env_that_names_a_module_before_importing_it
 
 
 def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: Path) -> None:
-    from ddpg_tui.commands.sweep import SweepRequest, trusted_spec
     from ddpg_tui.request import UsageError
+    from ddpg_tui.sweeps.request import SweepRequest, trusted_spec
 
     sweep_dir = sweep_folder(tmp_path, "Pendulum-v1")
     (sweep_dir / "base-seed0").mkdir()
@@ -87,7 +87,8 @@ def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: P
 
 def test_env_with_resume_is_the_users_override_and_replaces_the_folders_id(tmp_path: Path) -> None:
     from ddpg_tui.cli import build_parser
-    from ddpg_tui.commands.sweep import resolve_sweep_request, trusted_spec
+    from ddpg_tui.commands.sweep import resolve_sweep_request
+    from ddpg_tui.sweeps.request import trusted_spec
 
     sweep_dir = sweep_folder(tmp_path, "evil:Pendulum-v1")
     args = build_parser().parse_args(["sweep", "--resume", str(sweep_dir), "--env", "Pendulum-v1", "--trust-folder"])

@@ -426,7 +426,7 @@ class LaunchingSweep:
         self._stop = ""  # "", "stop" or "abort"
 
     def fit(self) -> Any:
-        from ddpg_tui.commands.sweep import start_sweep
+        from ddpg_tui.sweeps.request import start_sweep
 
         try:
             try:
