@@ -120,6 +120,19 @@ def test_no_two_project_modules_import_each_other_even_through_a_cycle() -> None
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
+CLI_ROOM = ("ddpg_tui.cli", "ddpg_tui.commands", "ddpg_tui.headless")
+UI_ROOM = ("ddpg_tui.app", "ddpg_tui.session", "ddpg_tui.screens", "ddpg_tui.widgets")
+
+
+def test_the_ui_room_never_imports_the_cli_room() -> None:
+    # One way only: a command may open the app or a screen; a screen never reaches back into a command
+    # (what both need lives in ddpg_tui/request.py, ddpg_tui/sweeps/ or ddpg_tui/run_text.py).
+    graph = import_graph()
+    offending = sorted(f"{module} -> {target}" for module, targets in graph.items() if _within(module, UI_ROOM)
+                       for target in targets if _within(target, CLI_ROOM))
+    assert not offending, offending
+
+
 def test_the_cycle_check_sees_function_level_type_checking_and_relative_imports(tmp_path: Path) -> None:
     # The check itself must not be blind: a cycle through each kind of import is found.
     package = tmp_path / "agents"
