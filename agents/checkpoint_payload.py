@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -19,11 +19,7 @@ from agents.checkpoint import CheckpointError, load_checkpoint
 from agents.config import ConfigError, DDPGConfig
 from agents.envs import EnvSpec, check_env_id_from_file
 from agents.errors import first_line
-from agents.events import EvalResult
-from agents.schedules import LinearDecay
-
-if TYPE_CHECKING:
-    from agents.trainer import Trainer
+from agents.replay_buffer import ReplayBuffer
 
 FOR_EVALUATION = ("env_id", "obs_dim", "act_dim", "config", "agent.actor", "counters.step")
 FOR_RESUME = (*FOR_EVALUATION, "agent.critic", "agent.actor_target", "agent.critic_target",
@@ -85,42 +81,31 @@ def _bounds(low: np.ndarray, high: np.ndarray) -> str:
 # Building ---------------------------------------------------------------------------------
 
 
-def build_payload(trainer: Trainer, save_id: str) -> dict[str, Any]:
+class Restorable(Protocol):
+    """What the payload needs of a trainer: its env's spec, its step, its replay buffer, and its own
+    state_dict / load_state_dict (as torch modules have). Structural, so this module imports no trainer."""
+
+    spec: EnvSpec
+    step: int
+    buffer: ReplayBuffer
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any], source: str = ...) -> list[str]: ...
+
+    def restart_warmup(self) -> int: ...
+
+
+def build_payload(trainer: Restorable, save_id: str) -> dict[str, Any]:
     """Everything a resume needs; `save_id` is shared with the replay buffer saved alongside."""
-    env_rng = getattr(trainer.env.unwrapped, "np_random", None)
-    best = trainer.best_eval
-    return {
-        "env_id": trainer.spec.env_id,
-        "obs_dim": trainer.spec.obs_dim,
-        "act_dim": trainer.spec.act_dim,
-        "config": trainer.config.to_dict(),
-        "agent": trainer.agent.state_dict(),
-        "counters": {"step": trainer.step, "episode": trainer.episode, "updates": trainer.updates,
-                     "elapsed": trainer.clock.elapsed, "learning_from": trainer.learning_from},
-        "best_eval": None if best is None else {"step": best.step, "mean": best.mean, "std": best.std},
-        "noise": trainer.noise.state_dict(),
-        "lr_decay": trainer.lr_decay.state_dict(),
-        # A save mid-episode cannot resume that episode (the env's own state is not saved),
-        # so the resume starts a new one and says so.
-        "at_episode_start": trainer.at_episode_start,
-        "save_id": save_id,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "action": trainer.action_rng.bit_generator.state,
-            "noise": trainer.noise_rng.bit_generator.state,
-            "env": env_rng.bit_generator.state if env_rng is not None else None,
-            # A CUDA generator's state is a different thing from a CPU one's: the device says which.
-            "target_noise": {"device": trainer.agent.device.type,
-                             "state": trainer.agent.target_noise_generator.get_state()},
-        },
-    }
+    return {**trainer.state_dict(), "save_id": save_id}
 
 
 def new_save_id() -> str:
     return uuid.uuid4().hex
 
 
-def buffer_payload(trainer: Trainer, save_id: str) -> dict[str, Any]:
+def buffer_payload(trainer: Restorable, save_id: str) -> dict[str, Any]:
     return {"replay_buffer": trainer.buffer.state_dict(), "step": trainer.step, "save_id": save_id}
 
 
@@ -139,72 +124,14 @@ def resumed_config(payload: dict[str, Any], path: Path, total_steps: int | None,
     return config
 
 
-def restore(trainer: Trainer, payload: dict[str, Any], path: Path) -> list[str]:
+def restore(trainer: Restorable, payload: dict[str, Any], path: Path) -> list[str]:
     """Put the trainer back where the checkpoint left it; returns what the user should be told."""
-    notes: list[str] = []
     check_fits_env(payload, path, trainer.spec)
-    try:
-        trainer.agent.load_state_dict(payload["agent"])
-    except (RuntimeError, KeyError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} does not fit the networks: {first_line(error)}") from None
-    counters = payload["counters"]
-    trainer.step, trainer.episode = int(counters["step"]), int(counters["episode"])
-    trainer.updates = int(counters["updates"])
-    trainer.clock.elapsed = float(counters["elapsed"])
-    trainer.learning_from = int(counters.get("learning_from", trainer.config.learning_starts))
-    if payload.get("best_eval"):
-        best = payload["best_eval"]
-        trainer.best_eval = EvalResult(int(best["step"]), float(best["mean"]), float(best["std"]), ())
-    try:
-        trainer.noise.load_state_dict(payload["noise"])
-        rng = payload["rng"]
-        torch.set_rng_state(rng["torch"])
-        trainer.action_rng.bit_generator.state = rng["action"]
-        trainer.noise_rng.bit_generator.state = rng["noise"]
-        if rng.get("env") is not None:
-            trainer.env.reset(seed=trainer.config.seed)  # creates the env's generator ...
-            trainer.env.unwrapped.np_random.bit_generator.state = rng["env"]  # ... then restores it
-        notes += _restore_target_noise(trainer, rng.get("target_noise"))
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"checkpoint {path} has unreadable generator state: {first_line(error)}") from None
-    trainer.mark_env_seeded()
-
-    notes += _restore_lr_decay(trainer, payload)
-    if not payload.get("at_episode_start", True):
-        notes.append(f"the checkpoint was saved mid-episode at step {trainer.step:,}; that episode restarts "
-                     "from a reset, so this resume is not bit-exact")
-    notes += _restore_buffer(trainer, payload, path)
-    return notes
+    notes = trainer.load_state_dict(payload, source=f"checkpoint {path}")
+    return notes + _restore_buffer(trainer, payload, path)
 
 
-def _restore_target_noise(trainer: Trainer, saved: Any) -> list[str]:
-    """Continue TD3's target-noise stream; a checkpoint from before it was saved (or from
-    another device type) leaves the generator seeded from the run's seed, as a new run's is."""
-    generator = trainer.agent.target_noise_generator
-    if isinstance(saved, dict) and saved.get("device") == trainer.agent.device.type:
-        generator.set_state(saved["state"])
-        return []
-    if trainer.config.target_noise <= 0:
-        return []  # nothing draws from it, so nothing differs
-    why = ("the checkpoint predates its saved state" if not isinstance(saved, dict)
-           else f"it was saved on {saved.get('device')} and this run is on {trainer.agent.device.type}")
-    return [f"TD3's target noise restarts from the run's seed ({why}), so this resume is not bit-exact"]
-
-
-def _restore_lr_decay(trainer: Trainer, payload: dict[str, Any]) -> list[str]:
-    saved_total = int(payload["config"]["total_steps"])
-    decay = (LinearDecay.from_state_dict(payload["lr_decay"]) if isinstance(payload.get("lr_decay"), dict)
-             else LinearDecay.over(saved_total))  # checkpoints from before the horizon was stored
-    if trainer.config.total_steps != decay.end_step:
-        decay = decay.retargeted(trainer.step, trainer.config.total_steps)
-    trainer.lr_decay = decay
-    if trainer.config.lr_schedule == "linear" and decay(trainer.step) == 0.0:
-        return [f"lr_schedule=linear had decayed the learning rates to 0 by step {trainer.step:,}; they stay 0, "
-                "so the extra steps collect data without learning (switch lr_schedule to constant with h in the app)"]
-    return []
-
-
-def _restore_buffer(trainer: Trainer, payload: dict[str, Any], path: Path) -> list[str]:
+def _restore_buffer(trainer: Restorable, payload: dict[str, Any], path: Path) -> list[str]:
     buffer_path = path.with_name("replay_buffer.pt")
     reason = ""
     if not buffer_path.exists():
@@ -221,7 +148,6 @@ def _restore_buffer(trainer: Trainer, payload: dict[str, Any], path: Path) -> li
             reason = f"{buffer_path.name} is unusable: {first_line(error)}"
     if not reason:
         return []
-    warmup = max(trainer.config.learning_starts, trainer.config.batch_size)
-    trainer.learning_from = trainer.step + warmup
+    warmup = trainer.restart_warmup()
     return [f"resuming without the replay buffer ({reason}); collecting {warmup:,} steps with the policy "
             "before updating again"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 from agents.config import FIELDS
+from agents.events import EvalRecording
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,24 @@ FrameSink = Callable[[int, int, np.ndarray], None]
 """(episode, step, frame): a frame of an env made with render_mode="rgb_array"; step 0 is the reset state."""
 StepSink = Callable[[int, np.ndarray, float], None]
 """(episode, action, reward): the action exactly as given to env.step, and what it earned."""
+
+
+@dataclass
+class EpisodeTracer:
+    """A step sink for `evaluate`: keeps the first episode's actions (as given to env.step)
+    and rewards, which is all a replay needs besides the env id and the seed. The learner records
+    no pictures: `ddpg_tui.media.replay` redraws the episode from these, elsewhere."""
+
+    actions: list[tuple[float, ...]] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+
+    def __call__(self, episode: int, action: np.ndarray, reward: float) -> None:
+        if episode == 0:
+            self.actions.append(tuple(float(a) for a in np.ravel(action)))
+            self.rewards.append(float(reward))
+
+    def recording(self, step: int, env_id: str, seed: int, render_fps: float) -> EvalRecording:
+        return EvalRecording(step, env_id, seed, tuple(self.actions), tuple(self.rewards), float(render_fps or 0.0))
 
 
 def evaluate(
@@ -127,12 +146,13 @@ class CheckpointPolicy:
 
 
 def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
-                           render_mode: str | None = None) -> CheckpointPolicy:
+                           make_env_fn: Callable[[str], gym.Env] | None = None) -> CheckpointPolicy:
     """Load the actor from a checkpoint (weights only) with an env to run it on.
 
     The env is the checkpoint's own, if making it imports nothing, or `env_id` given by
-    the user; either way it must have the checkpoint's dims and action bounds. With
-    `render_mode="rgb_array"` the env draws frames (`agents.recording.make_render_env`).
+    the user; either way it must have the checkpoint's dims and action bounds. The env is made by
+    `make_env_fn(env_id)` if given (a front-end's env that draws frames: `ddpg_tui.media.render.make_render_env`),
+    else by `make_env`: the learner does not know how pictures are made.
     """
     import torch
 
@@ -147,12 +167,7 @@ def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
     require_keys(payload, path, FOR_EVALUATION)
     config = read_config(payload, path, env_id=env_id)
     step = int(payload["counters"]["step"])
-    if render_mode is None:
-        env = make_env(config.env_id)
-    else:
-        from agents.recording import make_render_env
-
-        env = make_render_env(config.env_id)
+    env = (make_env_fn or make_env)(config.env_id)
     try:
         spec = env_spec(env, config.env_id)
         check_fits_env(payload, path, spec)

@@ -68,7 +68,7 @@ class EvalRecording:
     """An evaluation's first episode as its actions and rewards, emitted after its EvalResult.
 
     Enough to redraw the episode frame by frame: reset(seed=seed), then the actions in
-    order (see agents/recording.py for why not the frames themselves). Emitted only while
+    order (see ddpg_tui/media/replay.py for why not the frames themselves). Emitted only while
     a front-end asks for it (`Trainer.record_evaluations`), so headless runs pay nothing.
     """
 

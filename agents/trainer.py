@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from agents.checkpoint_payload import (
     FOR_RESUME,
     buffer_payload,
@@ -37,7 +37,8 @@ from agents.config import ConfigError, DDPGConfig
 from agents.controls import Command, Controls
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import EnvSpec, env_spec, make_env
-from agents.evaluation import evaluate, evaluation_seed
+from agents.errors import first_line
+from agents.evaluation import EpisodeTracer, evaluate, evaluation_seed
 from agents.events import (
     ConfigChanged,
     EpisodeEnd,
@@ -53,7 +54,6 @@ from agents.events import (
     UpdateStats,
 )
 from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
-from agents.recording import EpisodeTracer
 from agents.replay_buffer import ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
@@ -255,6 +255,104 @@ class Trainer:
     @property
     def at_episode_start(self) -> bool:
         return self._obs is None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, as torch modules give theirs: the networks, counters, generators,
+        schedules. `checkpoint_payload.build_payload` adds the save id it shares with the buffer file."""
+        env_rng = getattr(self.env.unwrapped, "np_random", None)
+        best = self.best_eval
+        return {
+            "env_id": self.spec.env_id,
+            "obs_dim": self.spec.obs_dim,
+            "act_dim": self.spec.act_dim,
+            "config": self.config.to_dict(),
+            "agent": self.agent.state_dict(),
+            "counters": {"step": self.step, "episode": self.episode, "updates": self.updates,
+                         "elapsed": self.clock.elapsed, "learning_from": self.learning_from},
+            "best_eval": None if best is None else {"step": best.step, "mean": best.mean, "std": best.std},
+            "noise": self.noise.state_dict(),
+            "lr_decay": self.lr_decay.state_dict(),
+            # A save mid-episode cannot resume that episode (the env's own state is not saved),
+            # so the resume starts a new one and says so.
+            "at_episode_start": self.at_episode_start,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "action": self.action_rng.bit_generator.state,
+                "noise": self.noise_rng.bit_generator.state,
+                "env": env_rng.bit_generator.state if env_rng is not None else None,
+                # A CUDA generator's state is a different thing from a CPU one's: the device says which.
+                "target_noise": {"device": self.agent.device.type,
+                                 "state": self.agent.target_noise_generator.get_state()},
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: str = "the state") -> list[str]:
+        """Put the trainer back where `state_dict()` left it; returns what the user should be told.
+        `source` names the state in errors (CheckpointError), e.g. "checkpoint runs/x/checkpoints/latest.pt"."""
+        notes: list[str] = []
+        try:
+            self.agent.load_state_dict(state["agent"])
+        except (RuntimeError, KeyError, ValueError) as error:
+            raise CheckpointError(f"{source} does not fit the networks: {first_line(error)}") from None
+        counters = state["counters"]
+        self.step, self.episode = int(counters["step"]), int(counters["episode"])
+        self.updates = int(counters["updates"])
+        self.clock.elapsed = float(counters["elapsed"])
+        self.learning_from = int(counters.get("learning_from", self.config.learning_starts))
+        if state.get("best_eval"):
+            best = state["best_eval"]
+            self.best_eval = EvalResult(int(best["step"]), float(best["mean"]), float(best["std"]), ())
+        try:
+            self.noise.load_state_dict(state["noise"])
+            rng = state["rng"]
+            torch.set_rng_state(rng["torch"])
+            self.action_rng.bit_generator.state = rng["action"]
+            self.noise_rng.bit_generator.state = rng["noise"]
+            if rng.get("env") is not None:
+                self.env.reset(seed=self.config.seed)  # creates the env's generator ...
+                self.env.unwrapped.np_random.bit_generator.state = rng["env"]  # ... then restores it
+            notes += self._load_target_noise(rng.get("target_noise"))
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"{source} has unreadable generator state: {first_line(error)}") from None
+        self.mark_env_seeded()
+
+        notes += self._load_lr_decay(state)
+        if not state.get("at_episode_start", True):
+            notes.append(f"the checkpoint was saved mid-episode at step {self.step:,}; that episode restarts "
+                         "from a reset, so this resume is not bit-exact")
+        return notes
+
+    def _load_target_noise(self, saved: Any) -> list[str]:
+        """Continue TD3's target-noise stream; a checkpoint from before it was saved (or from
+        another device type) leaves the generator seeded from the run's seed, as a new run's is."""
+        generator = self.agent.target_noise_generator
+        if isinstance(saved, dict) and saved.get("device") == self.agent.device.type:
+            generator.set_state(saved["state"])
+            return []
+        if self.config.target_noise <= 0:
+            return []  # nothing draws from it, so nothing differs
+        why = ("the checkpoint predates its saved state" if not isinstance(saved, dict)
+               else f"it was saved on {saved.get('device')} and this run is on {self.agent.device.type}")
+        return [f"TD3's target noise restarts from the run's seed ({why}), so this resume is not bit-exact"]
+
+    def _load_lr_decay(self, state: dict[str, Any]) -> list[str]:
+        saved_total = int(state["config"]["total_steps"])
+        decay = (LinearDecay.from_state_dict(state["lr_decay"]) if isinstance(state.get("lr_decay"), dict)
+                 else LinearDecay.over(saved_total))  # checkpoints from before the horizon was stored
+        if self.config.total_steps != decay.end_step:
+            decay = decay.retargeted(self.step, self.config.total_steps)
+        self.lr_decay = decay
+        if self.config.lr_schedule == "linear" and decay(self.step) == 0.0:
+            return [f"lr_schedule=linear had decayed the learning rates to 0 by step {self.step:,}; they stay 0, "
+                    "so the extra steps collect data without learning "
+                    "(switch lr_schedule to constant with h in the app)"]
+        return []
+
+    def restart_warmup(self) -> int:
+        """Without its replay buffer a resumed run collects a warm-up's steps before it updates again."""
+        warmup = max(self.config.learning_starts, self.config.batch_size)
+        self.learning_from = self.step + warmup
+        return warmup
 
     def mark_env_seeded(self) -> None:
         """The env's generator is already in its saved state: the next reset must not re-seed it."""
@@ -477,7 +575,7 @@ class Trainer:
         episodes = self.config.eval_episodes
         seed = evaluation_seed(self.config.seed)  # episode i: seed + i, this run's own block
         # A watcher asked to see the agent: keep the first episode's actions (not frames: drawing
-        # would cost several times the evaluation; agents/recording.py replays them elsewhere).
+        # would cost several times the evaluation; ddpg_tui/media/replay.py replays them elsewhere).
         tracer = EpisodeTracer() if self.record_evaluations.is_set() else None
         result = evaluate(self.agent.act, self.eval_env, episodes, seed=seed,
                           should_stop=lambda: self.controls.stop_requested, step_sink=tracer)

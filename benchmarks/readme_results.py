@@ -39,7 +39,7 @@ def table_of(summary: Path) -> tuple[list[str], list[str], list[list[str]]]:
 
 
 def rows_for(summary: Path) -> list[str]:
-    """One results row per config of the summary's ranked table (columns as `sweep_summary.markdown` writes)."""
+    """One results row per config of the summary's ranked table (columns as `sweeps.summary.markdown` writes)."""
     facts, header, rows = table_of(summary)
     label = summary.name.removesuffix("-summary.md")
     steps = next((m.group(1) for f in facts if (m := re.search(r"([\d,]+) steps a trial", f))), "?")

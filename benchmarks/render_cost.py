@@ -51,9 +51,9 @@ def eval_cost(rounds: int) -> None:
     import torch
 
     from agents.envs import make_env
-    from agents.evaluation import evaluate
+    from agents.evaluation import EpisodeTracer, evaluate
     from agents.networks import Actor
-    from agents.recording import EpisodeTracer, frame_stride, make_render_env
+    from ddpg_tui.media.render import frame_stride, make_render_env
 
     torch.set_num_threads(1)
     print("\n(a) an evaluation (10 episodes, noise off, untrained preset network), seconds, median of "
@@ -102,7 +102,7 @@ def draw_cost(repeats: int = 50) -> None:
     import numpy as np
     from rich.style import Style
 
-    from agents.recording import fit, make_render_env
+    from ddpg_tui.media.render import fit, make_render_env
     from ddpg_tui.widgets.frames import HalfBlockPainter
 
     env = make_render_env("Pendulum-v1")
@@ -146,8 +146,7 @@ def play_cost(seconds: float = 6.0) -> None:
     from textual.app import App, ComposeResult
 
     from agents.envs import make_env
-    from agents.evaluation import evaluate
-    from agents.recording import EpisodeTracer
+    from agents.evaluation import EpisodeTracer, evaluate
     from ddpg_tui.widgets.agent_panel import AgentPanel
     from ddpg_tui.widgets.frames import FrameView
 

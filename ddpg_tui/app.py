@@ -42,10 +42,10 @@ from ddpg_tui.request import (
 # The dashboard, the session and everything they import (torch, gymnasium, plotext) load
 # only when a dashboard opens: the picker comes up without them, in well under a second.
 if TYPE_CHECKING:
-    from ddpg_tui.commands.sweep import SweepRequest
     from ddpg_tui.screens.dashboard import DashboardScreen, Session
     from ddpg_tui.screens.sweep import LaunchingSweep, SweepScreen
     from ddpg_tui.session import TrainingSession
+    from ddpg_tui.sweeps.request import SweepRequest
 
 SIGNAL_EXIT_CODES = {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP, signal.SIGINT: EXIT_SIGINT}
 

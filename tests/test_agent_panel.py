@@ -16,8 +16,8 @@ from textual.widgets import Static
 
 from agents.config import DDPGConfig
 from agents.events import EvalRecording
-from agents.recording import ReplayChunk, ReplayPlan
 from agents.trainer import Trainer
+from ddpg_tui.media.replay import ReplayChunk, ReplayPlan
 from ddpg_tui.widgets.agent_panel import AgentPanel
 from ddpg_tui.widgets.frames import HALF_BLOCK, FrameView
 
@@ -177,7 +177,7 @@ async def test_a_hidden_panel_asks_for_no_frames_until_it_is_shown() -> None:
 async def test_a_replay_that_fails_says_why_in_the_panel() -> None:
     class Failing(FixedFrames):
         def render(self, *args: object, **kwargs: object) -> ReplayChunk:
-            from agents.recording import RecordingError
+            from ddpg_tui.media.render import RecordingError
 
             raise RecordingError("HalfCheetah-v5 cannot render here (MuJoCo with MUJOCO_GL=glfw: AttributeError)")
 

@@ -1,33 +1,147 @@
-"""The engine must stay usable without the UI: agents/ never imports ddpg_tui or textual."""
+"""The layers, enforced: the learner (`agents`) knows nothing of the front-ends, the sweeps know nothing
+of the UI, and no two modules of the project import each other, directly or through a cycle.
+
+Imports are read with `ast`, so every import counts: module level, inside functions, and under
+`if TYPE_CHECKING:` (a type-only import is still a dependency a reader has to follow).
+"""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-AGENTS = Path(__file__).resolve().parents[1] / "agents"
-FORBIDDEN = ("ddpg_tui", "textual", "rich")
+ROOT = Path(__file__).resolve().parents[1]
+AGENTS = ROOT / "agents"
+PACKAGES = ("agents", "ddpg_tui", "presets")
+AGENTS_FORBIDDEN = ("ddpg_tui", "textual", "rich", "ray", "PIL")
+SWEEPS_FORBIDDEN = ("textual", "ddpg_tui.app", "ddpg_tui.screens", "ddpg_tui.widgets")
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, root: Path = ROOT) -> Iterator[str]:
+    """Every module name `path` imports, relative imports resolved; `from a import b` yields a and a.b
+    (b may be a module)."""
+    module = module_name(path, root)
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[:len(package) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
 
 
 def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+    return set(imports_of(path))
 
 
-@pytest.mark.parametrize("path", sorted(AGENTS.glob("*.py")), ids=lambda p: p.name)
-def test_engine_module_imports_no_ui(path: Path) -> None:
-    offending = {name for name in imported_modules(path) if name.split(".")[0] in FORBIDDEN}
-    assert not offending, f"{path.name} imports {offending}"
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """module -> the project modules it imports (a package's __init__ stands for the package)."""
+    files = {module_name(p, root): p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        targets = {resolve(name) for name in imports_of(path, root)}
+        graph[module] = {t for t in targets if t is not None and t != module}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None: a depth-first search that meets a module on its path."""
+    done: set[str] = set()
+    path: list[str] = []
+    on_path: set[str] = set()
+
+    def visit(module: str) -> list[str] | None:
+        path.append(module)
+        on_path.add(module)
+        for target in sorted(graph.get(module, ())):
+            if target in on_path:
+                return [*path[path.index(target):], target]
+            if target not in done and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        on_path.discard(module)
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        if module not in done and (cycle := visit(module)):
+            return cycle
+    return None
+
+
+def all_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle found by removing each found cycle's first edge and searching again (enough to report)."""
+    graph = {k: set(v) for k, v in graph.items()}
+    cycles = []
+    while (cycle := find_cycle(graph)) is not None:
+        cycles.append(cycle)
+        graph[cycle[0]].discard(cycle[1])
+    return cycles
+
+
+@pytest.mark.parametrize("path", sorted(AGENTS.rglob("*.py")), ids=lambda p: p.name)
+def test_the_learner_imports_no_front_end_ui_ray_or_pillow(path: Path) -> None:
+    offending = sorted(name for name in imported_modules(path) if _within(name, AGENTS_FORBIDDEN))
+    assert not offending, f"agents/{path.relative_to(AGENTS)} imports {offending}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "ddpg_tui" / "sweeps").rglob("*.py")), ids=lambda p: p.name)
+def test_the_sweeps_import_no_textual_and_no_screen(path: Path) -> None:
+    offending = sorted(name for name in imported_modules(path) if _within(name, SWEEPS_FORBIDDEN))
+    assert not offending, f"ddpg_tui/sweeps/{path.name} imports {offending}"
+
+
+def test_no_two_project_modules_import_each_other_even_through_a_cycle() -> None:
+    cycles = all_cycles(import_graph())
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+CLI_ROOM = ("ddpg_tui.cli", "ddpg_tui.commands", "ddpg_tui.headless")
+UI_ROOM = ("ddpg_tui.app", "ddpg_tui.session", "ddpg_tui.screens", "ddpg_tui.widgets")
+
+
+def test_the_ui_room_never_imports_the_cli_room() -> None:
+    # One way only: a command may open the app or a screen; a screen never reaches back into a command
+    # (what both need lives in ddpg_tui/request.py, ddpg_tui/sweeps/ or ddpg_tui/run_text.py).
+    graph = import_graph()
+    offending = sorted(f"{module} -> {target}" for module, targets in graph.items() if _within(module, UI_ROOM)
+                       for target in targets if _within(target, CLI_ROOM))
+    assert not offending, offending
+
+
+def test_the_cycle_check_sees_function_level_type_checking_and_relative_imports(tmp_path: Path) -> None:
+    # The check itself must not be blind: a cycle through each kind of import is found.
+    package = tmp_path / "agents"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from agents import b\n")
+    (package / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .c import X\n")
+    (package / "c.py").write_text("from . import a\nX = 1\n")
+    assert find_cycle(import_graph(tmp_path)) == ["agents.a", "agents.b", "agents.c", "agents.a"]
 
 
 def test_cli_help_does_not_import_torch() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from agents.config import DDPGConfig
-from agents.sweep import SweepSpec, write_spec
-from agents.sweep_history import list_runs, read_any, read_evals
-from agents.sweep_space import trial_name
+from ddpg_tui.sweeps.history import list_runs, read_any, read_evals
+from ddpg_tui.sweeps.space import trial_name
+from ddpg_tui.sweeps.spec import SweepSpec, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,8 +91,8 @@ def test_a_folder_that_is_neither_a_run_nor_a_sweep_is_one_line_and_exit_2(tmp_p
 def test_a_run_stopped_before_any_evaluation_shows_the_step_it_reached(tmp_path: Path) -> None:
     import json
 
-    from agents.sweep_history import steps_text
     from agents.trainer import Trainer
+    from ddpg_tui.run_text import steps_text
 
     run_dir = tmp_path / "runs" / "stopped"
     trainer = Trainer(tiny(total_steps=20_000, eval_every=0, save_every=0), None, run_dir)

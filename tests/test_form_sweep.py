@@ -212,7 +212,7 @@ class FakeRun:
 
 def a_request(tmp_path: Path) -> Any:
     from agents.config import DDPGConfig
-    from ddpg_tui.commands.sweep import new_sweep_request
+    from ddpg_tui.sweeps.request import new_sweep_request
 
     return new_sweep_request(DDPGConfig(total_steps=1000), "Pendulum-v1", None, (0, 1), {"tau": (0.01, 0.02)},
                              root=tmp_path)
@@ -220,7 +220,7 @@ def a_request(tmp_path: Path) -> Any:
 
 def test_a_stop_asked_for_before_ray_is_up_reaches_the_run_before_it_fits(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import ddpg_tui.commands.sweep as command
+    import ddpg_tui.sweeps.request as command
 
     source = LaunchingSweep(a_request(tmp_path))
     assert [r.name for r in source.board.snapshot().trials] == [
@@ -242,7 +242,7 @@ def test_a_stop_asked_for_before_ray_is_up_reaches_the_run_before_it_fits(tmp_pa
 
 def test_a_failure_to_start_ray_shows_on_the_board_and_ends_the_worker(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import ddpg_tui.commands.sweep as command
+    import ddpg_tui.sweeps.request as command
     from ddpg_tui.request import UsageError
 
     def no_ray(request: Any) -> None:

@@ -10,7 +10,7 @@ from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from agents.recording import fit, fit_size, resize
+from ddpg_tui.media.render import fit, fit_size, resize
 from ddpg_tui.widgets import frames
 from ddpg_tui.widgets.frames import HALF_BLOCK, FrameView, HalfBlockPainter, color_keys, frame_view, pixel_size
 

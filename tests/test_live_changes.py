@@ -14,10 +14,10 @@ from agents.config import ConfigError, DDPGConfig
 from agents.controls import Command, Controls
 from agents.events import ConfigChanged
 from agents.run_files import effective_config, existing_run, recorded_requests
-from agents.sweep_history import compare_rows, read_any
 from agents.trainer import Trainer
 from ddpg_tui.request import TrainingRequest
 from ddpg_tui.session import TrainingSession, read_history
+from ddpg_tui.sweeps.history import compare_rows, read_any
 
 CURVES = ("episode", "update", "eval")
 

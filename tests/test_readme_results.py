@@ -6,7 +6,7 @@ import importlib.util
 import math
 from pathlib import Path
 
-from agents.sweep_summary import VariantSummary, markdown
+from ddpg_tui.sweeps.summary import VariantSummary, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 

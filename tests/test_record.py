@@ -17,23 +17,13 @@ from PIL import Image
 
 from agents.config import DDPGConfig
 from agents.envs import make_env
-from agents.evaluation import evaluate, load_checkpoint_policy
+from agents.evaluation import EpisodeTracer, evaluate, load_checkpoint_policy
 from agents.events import EvalRecording, EvalResult
-from agents.recording import (
-    AnimationWriter,
-    EpisodeTracer,
-    RecordingError,
-    ReplayRenderer,
-    check_record_path,
-    first_frame,
-    frame_stride,
-    gif_durations,
-    make_render_env,
-    render_replay,
-    replay_plan,
-)
 from agents.trainer import Trainer
 from ddpg_tui.commands import evaluate as eval_command
+from ddpg_tui.media.animation import AnimationWriter, check_record_path, gif_durations
+from ddpg_tui.media.render import RecordingError, first_frame, frame_stride, make_render_env
+from ddpg_tui.media.replay import ReplayRenderer, render_replay, replay_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -221,7 +211,7 @@ def test_every_preset_env_renders_headless() -> None:
     ids = ["Pendulum-v1", "MountainCarContinuous-v0"]
     ids += ["LunarLanderContinuous-v3", "BipedalWalker-v3"] if importlib.util.find_spec("Box2D") else []
     ids += ["HalfCheetah-v5"] if importlib.util.find_spec("mujoco") else []
-    code = ("import sys; from agents.recording import make_render_env, first_frame\n"
+    code = ("import sys; from ddpg_tui.media.render import make_render_env, first_frame\n"
             "for env_id in sys.argv[1:]:\n"
             "    env = make_render_env(env_id); f = first_frame(env, env_id); env.close()\n"
             "    print(env_id, f.shape[1], f.shape[0], int(f.std() > 0))\n")
@@ -324,4 +314,4 @@ def test_eval_record_bad_input_is_one_line_and_exit_2(finished_run: Path, tmp_pa
 
 def test_a_checkpoint_policy_refuses_an_env_that_cannot_draw(finished_run: Path) -> None:
     with pytest.raises(RecordingError, match="TestNoPictures-v0 cannot render frames"):
-        load_checkpoint_policy(finished_run, "TestNoPictures-v0", render_mode="rgb_array")
+        load_checkpoint_policy(finished_run, "TestNoPictures-v0", make_render_env)

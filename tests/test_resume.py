@@ -238,3 +238,31 @@ def test_a_stopped_evaluation_does_not_replace_best_pt(tiny_config, tmp_path: Pa
     assert [e.step for e in events.of(EvalResult)] == [200]
     assert "evaluation at step 400 stopped after 1 of 3 episodes; not counted" in events.notices()
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["counters"]["step"] == 200
+
+
+def test_a_trainer_continues_exactly_from_another_trainers_state_dict(tiny_config: DDPGConfig) -> None:
+    # state_dict / load_state_dict, as torch modules have them, with no file in between: the payload
+    # (checkpoint_payload.py) builds on these and no longer sets the trainer's fields itself.
+    straight = Recorder()
+    Trainer(tiny_config, straight).run()
+
+    first = Recorder()
+    half = Trainer(tiny_config, first)
+
+    def sink(event: object) -> None:
+        first(event)
+        if isinstance(event, EpisodeEnd) and event.step == 200:
+            half.controls.stop(save=False)
+
+    half.sink = sink
+    half.run()
+    assert half.step == 200 and half.at_episode_start
+
+    second = Recorder()
+    resumed = Trainer(tiny_config, second)
+    assert resumed.load_state_dict(half.state_dict(), source="half") == []
+    resumed.buffer.load_state_dict(half.buffer.state_dict())
+    assert resumed.step == 200
+    resumed.run()
+    returns = [e.episode_return for e in first.of(EpisodeEnd) + second.of(EpisodeEnd)]
+    assert returns == [e.episode_return for e in straight.of(EpisodeEnd)]

@@ -185,7 +185,7 @@ def test_a_sweep_trial_on_a_folder_another_process_trains_reports_it_and_clears_
     ray = pytest.importorskip("ray")
     from ray import tune
 
-    from agents.sweep_trial import TrialPlan, train_trial
+    from ddpg_tui.sweeps.trial import TrialPlan, train_trial
 
     reports: list[dict] = []
     monkeypatch.setattr(ray, "get_runtime_context", lambda: FakeRayContext())

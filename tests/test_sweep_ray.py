@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from agents.config import DDPGConfig
-from agents.sweep import NAMESPACE, SweepSpec, connect, create_sweep_folder, quiet_ray_environment, write_spec
+from ddpg_tui.sweeps.spec import NAMESPACE, SweepSpec, connect, create_sweep_folder, quiet_ray_environment, write_spec
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -70,7 +70,7 @@ def tiny(**changes: object) -> DDPGConfig:
 
 def new_run(root: Path, name: str, base: DDPGConfig, grid: dict | None = None, seeds: tuple[int, ...] = (0,),
             **spec_fields: object):
-    from agents.sweep_driver import SweepRun
+    from ddpg_tui.sweeps.driver import SweepRun
 
     spec = SweepSpec(name=name, label="test", base=base, grid=grid or {}, seeds=seeds, threshold=THRESHOLD,
                      **spec_fields)
@@ -181,8 +181,8 @@ def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(cluster, tmp_
 
 def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_the_rest(
         cluster, tmp_path: Path) -> None:
-    from agents.sweep import load_spec
-    from agents.sweep_driver import SweepRun
+    from ddpg_tui.sweeps.driver import SweepRun
+    from ddpg_tui.sweeps.spec import load_spec
 
     # Long enough that the other trial cannot finish while the first one is being stopped, even on a slow
     # machine (at 1,600 steps it once did on CI, and the sweep then ended "finished" instead of "paused").
@@ -407,8 +407,8 @@ def test_a_closing_terminal_hangs_up_the_whole_job_and_every_trial_still_saves(c
 def test_resuming_a_sweep_whose_trials_all_finished_keeps_their_results(cluster, tmp_path: Path) -> None:
     # The driver killed after the last trial ended but before the summary: Tune has nothing left to run,
     # and its loop then never steps; the board must still get every trial as it ended.
-    from agents.sweep import load_spec
-    from agents.sweep_driver import SweepRun
+    from ddpg_tui.sweeps.driver import SweepRun
+    from ddpg_tui.sweeps.spec import load_spec
 
     run = new_run(tmp_path, "all-done", tiny(total_steps=400), seeds=(0, 1))
     first = run.fit()

@@ -9,9 +9,8 @@ import pytest
 
 from agents.config import ConfigError, DDPGConfig
 from agents.events import EvalResult
-from agents.sweep import SweepSpec
-from agents.sweep_board import SweepBoard, TrialReport, TrialRow, median_curve
-from agents.sweep_space import (
+from ddpg_tui.sweeps.board import SweepBoard, TrialReport, TrialRow, median_curve
+from ddpg_tui.sweeps.space import (
     SampleSpec,
     SweepSpaceError,
     Variant,
@@ -23,7 +22,8 @@ from agents.sweep_space import (
     trial_name,
     variants,
 )
-from agents.sweep_summary import quartiles, summarize_trials, summarize_variants, write_summary
+from ddpg_tui.sweeps.spec import SweepSpec
+from ddpg_tui.sweeps.summary import quartiles, summarize_trials, summarize_variants, write_summary
 
 
 def test_a_grid_parses_each_value_as_set_would() -> None:
@@ -148,8 +148,8 @@ def test_a_retried_trial_drops_the_episodes_it_redoes_from_the_board() -> None:
 def test_the_trials_reporter_reports_every_evaluation_and_each_latest_save_with_its_checkpoint(
         tmp_path: Path) -> None:
     """The trainable's sink on a real Trainer, with Tune's report replaced by a list."""
-    from agents.sweep_trial import TuneReporter
     from agents.trainer import Trainer
+    from ddpg_tui.sweeps.trial import TuneReporter
 
     reports: list[tuple[dict, object]] = []
     run_dir = tmp_path / "trial"
@@ -174,7 +174,7 @@ def test_the_trials_reporter_reports_every_evaluation_and_each_latest_save_with_
 
 
 def test_samples_are_drawn_once_with_tunes_domains_and_the_same_seed_draws_the_same() -> None:
-    from agents.sweep_space import draw_samples
+    from ddpg_tui.sweeps.space import draw_samples
 
     samples = [parse_sample("critic_lr=loguniform(1e-4,1e-2)"), parse_sample("batch_size=randint(64,66)"),
                parse_sample("noise=choice(gaussian,ou)")]
@@ -188,7 +188,7 @@ def test_samples_are_drawn_once_with_tunes_domains_and_the_same_seed_draws_the_s
 def test_every_trial_tune_resolves_from_the_space_is_one_trial_of_the_spec() -> None:
     from ray.tune.search.variant_generator import generate_variants
 
-    from agents.sweep_space import param_space, variant_of
+    from ddpg_tui.sweeps.space import param_space, variant_of
 
     drawn = [{"critic_lr": 0.0005}, {"critic_lr": 0.002}]
     spec = SweepSpec(name="x", label="pendulum", base=DDPGConfig(), grid={"hidden_sizes": ((64, 64), (32, 32))},

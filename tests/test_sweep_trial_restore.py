@@ -10,8 +10,8 @@ from pathlib import Path
 from agents.checkpoint import load_checkpoint
 from agents.config import DDPGConfig
 from agents.run_files import RunFiles
-from agents.sweep_trial import _prepare_run_folder
 from agents.trainer import Trainer
+from ddpg_tui.sweeps.trial import _prepare_run_folder
 
 
 class TuneCheckpoint:

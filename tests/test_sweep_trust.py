@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agents.config import DDPGConfig
-from agents.sweep import Cluster, SweepSpec, cpus_per_trial, write_spec
+from ddpg_tui.sweeps.spec import Cluster, SweepSpec, cpus_per_trial, write_spec
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -73,8 +73,8 @@ def test_resume_refuses_a_sweep_json_env_that_names_a_module_before_importing_it
 
 
 def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: Path) -> None:
-    from ddpg_tui.commands.sweep import SweepRequest, trusted_spec
     from ddpg_tui.request import UsageError
+    from ddpg_tui.sweeps.request import SweepRequest, trusted_spec
 
     sweep_dir = sweep_folder(tmp_path, "Pendulum-v1")
     (sweep_dir / "base-seed0").mkdir()
@@ -87,7 +87,8 @@ def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: P
 
 def test_env_with_resume_is_the_users_override_and_replaces_the_folders_id(tmp_path: Path) -> None:
     from ddpg_tui.cli import build_parser
-    from ddpg_tui.commands.sweep import resolve_sweep_request, trusted_spec
+    from ddpg_tui.commands.sweep import resolve_sweep_request
+    from ddpg_tui.sweeps.request import trusted_spec
 
     sweep_dir = sweep_folder(tmp_path, "evil:Pendulum-v1")
     args = build_parser().parse_args(["sweep", "--resume", str(sweep_dir), "--env", "Pendulum-v1", "--trust-folder"])
@@ -100,7 +101,7 @@ def test_env_with_resume_is_the_users_override_and_replaces_the_folders_id(tmp_p
 def test_compare_and_the_runs_list_read_a_sweep_whose_env_names_a_module_without_importing_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A guard, not a fix: compare and the runs screen only read (sweep.json and the trials' text files).
-    from agents.sweep_history import list_runs, read_any
+    from ddpg_tui.sweeps.history import list_runs, read_any
 
     marker = marker_module(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # so that an import, if one happened, would succeed
@@ -133,7 +134,7 @@ def test_threads_per_trial_are_capped_at_four_and_help_says_so() -> None:
 
 
 def test_one_flipped_byte_of_a_signed_state_file_is_refused(tmp_path: Path, monkeypatch) -> None:
-    from agents.sweep_trust import StateSigner, SweepTrustError, key_path, verify_state
+    from ddpg_tui.sweeps.trust import StateSigner, SweepTrustError, key_path, verify_state
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     (tmp_path / "tune").mkdir()

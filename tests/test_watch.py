@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from agents.evaluation import CheckpointPolicy
-from agents.recording import prepare_headless_rendering
 from ddpg_tui.commands import watch as watch_command
+from ddpg_tui.media.render import prepare_headless_rendering
 from ddpg_tui.screens.watch import Player, WatchApp
 from ddpg_tui.widgets.frames import HALF_BLOCK, FrameView
 

@@ -13,7 +13,7 @@ from ddpg_tui.request import EXIT_OK, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agents.sweep_history import RunRecord
+    from ddpg_tui.sweeps.history import RunRecord
 
 NAME = "compare"
 HELP = "compare finished runs or sweeps: their curves and the settings that differ"
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_records(paths: Sequence[str]) -> list[RunRecord]:
-    from agents.sweep_history import RunReadError, read_any
+    from ddpg_tui.sweeps.history import RunReadError, read_any
 
     records = []
     for path in paths:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_runs_app(args.root, [r.path for r in records])
     if not records:
-        from agents.sweep_history import list_runs
+        from ddpg_tui.sweeps.history import list_runs
 
         listing = list_runs(args.root)
         if not listing:
@@ -78,8 +78,8 @@ def _console() -> Console:
 def print_listing(records: Sequence[RunRecord]) -> None:
     from rich.table import Table
 
-    from agents.sweep_history import date_text, steps_text
-    from agents.sweep_history import fmt_return as fmt
+    from ddpg_tui.run_text import date_text, steps_text
+    from ddpg_tui.run_text import fmt_return as fmt
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("kind", "folder", "env", "steps", "final eval", "best eval", "date"):
@@ -93,8 +93,8 @@ def print_comparison(records: Sequence[RunRecord]) -> None:
     """The runs (one row per series, with its plot marker), the fields that differ, and the text plot."""
     from rich.table import Table
 
-    from agents.sweep_history import compare_rows, final_of
-    from agents.sweep_history import fmt_return as fmt
+    from ddpg_tui.run_text import fmt_return as fmt
+    from ddpg_tui.sweeps.history import compare_rows, final_of
 
     console = _console()
     series, differences = compare_rows(records)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--fps: {args.fps:g} is not allowed; expected a number > 0 and <= {MAX_RECORD_FPS:g}")
     from agents.checkpoint import CheckpointError
     from agents.envs import EnvError
-    from agents.recording import RecordingError
+    from ddpg_tui.media.render import RecordingError
 
     recorded: Recorded | None = None
     try:
@@ -110,10 +110,11 @@ def _evaluate_recording(args: argparse.Namespace) -> tuple[CheckpointEvaluation,
     be written or an env that cannot draw.
     """
     from agents.evaluation import CheckpointEvaluation, evaluate, load_checkpoint_policy
-    from agents.recording import AnimationWriter, check_record_path, first_frame, frame_stride
+    from ddpg_tui.media.animation import AnimationWriter, check_record_path
+    from ddpg_tui.media.render import first_frame, frame_stride, make_render_env
 
     check_record_path(args.record)
-    loaded = load_checkpoint_policy(args.checkpoint, args.env, render_mode="rgb_array")
+    loaded = load_checkpoint_policy(args.checkpoint, args.env, make_render_env)
     seed = loaded.first_seed(args.seed)
     try:
         first_frame(loaded.env, loaded.env_id, seed)

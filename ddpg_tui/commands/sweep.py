@@ -1,30 +1,29 @@
 """`ddpg-tui sweep`: configs × seeds on Ray Tune, in the sweep screen or as a live table (--headless).
 
 Everything the command line can get wrong is checked here before Ray, torch or Textual
-load, so a typo answers at once in one line. The sweep itself lives in `agents/sweep*.py`.
+load, so a typo answers at once in one line. The sweep itself lives in `ddpg_tui/sweeps/`
+(the request and its checks shared with the app's form: `ddpg_tui/sweeps/request.py`).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from agents.config import DDPGConfig, validate_field
+from agents.config import DDPGConfig
 from ddpg_tui import lifecycle
 from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError, plural
+from ddpg_tui.sweeps.request import SweepRequest, new_sweep_request, start_sweep
 from presets import DEFAULT_PRESET, load_preset
 
 if TYPE_CHECKING:
-    from agents.sweep import SweepSpec
-    from agents.sweep_board import SweepSnapshot
-    from agents.sweep_driver import SweepResult, SweepRun
+    from ddpg_tui.sweeps.board import SweepSnapshot
+    from ddpg_tui.sweeps.driver import SweepResult, SweepRun
 
 NAME = "sweep"
 HELP = "train configs × seeds on Ray Tune and rank the configs"
@@ -44,7 +43,6 @@ examples:
 keys in the sweep screen: s stop the selected trial (it saves), S stop the sweep (every trial saves; carry on
 with --resume), enter the selected trial's curves, q quit (stops the sweep first)
 """
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,25 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(it can run code; only for a folder you trust)")
 
 
-@dataclass(frozen=True)
-class SweepRequest:
-    """A checked `ddpg-tui sweep` command, before anything heavy is imported."""
-
-    spec: SweepSpec | None  # None when resuming: sweep.json has it
-    sweep_dir: Path
-    resume: bool
-    jobs: int | None
-    address: str | None
-    headless: bool
-    reeval: int | None
-    env_id: str | None = None  # --env with --resume: the user's own id, replacing the folder's
-    trust_folder: bool = False
-
-
 def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / "sweeps") -> SweepRequest:
     """Every check that needs no Ray: UsageError, ConfigError or PresetError, each one line."""
-    from agents.sweep import SweepError, address_endpoint
-    from agents.sweep_space import check_disjoint, parse_grid, parse_sample, parse_seeds
+    from ddpg_tui.sweeps.space import check_disjoint, parse_grid, parse_sample, parse_seeds
+    from ddpg_tui.sweeps.spec import SweepError, address_endpoint
 
     if args.address is not None:
         try:
@@ -129,7 +112,7 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
         if given:
             raise UsageError(f"--resume keeps the sweep's configs, seeds and settings; {given[0]} cannot change "
                              "(only --env, --jobs, --address, --reeval, --trust-folder and --headless may)")
-        from agents.sweep import SPEC_FILE
+        from ddpg_tui.sweeps.spec import SPEC_FILE
 
         sweep_dir = Path(args.resume)
         if not (sweep_dir / SPEC_FILE).is_file():
@@ -170,40 +153,6 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
                              root=root)
 
 
-def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, seeds: tuple[int, ...],
-                      grid: dict[str, tuple[Any, ...]], *, samples: tuple[Any, ...] = (), sample_count: int = 0,
-                      sample_seed: int = 0, scheduler: str | None = None, name: str | None = None,
-                      jobs: int | None = None, address: str | None = None, headless: bool = False,
-                      reeval: int | None = None, root: Path = Path("runs") / "sweeps") -> SweepRequest:
-    """The checks a new sweep needs once its configs are known (the command line's and the app's form's)."""
-    from agents.sweep import SweepSpec
-    from agents.sweep_space import count_trials
-
-    if scheduler == "asha" and not base.eval_every:
-        raise UsageError("--scheduler asha compares evaluations during training; set eval_every > 0")
-    if not base.save_every:
-        # A trial whose worker dies resumes from its last save; with none, it would start over.
-        base = base.replace(save_every=base.eval_every or max(1, base.total_steps // 10))
-    if name is not None and not NAME_PATTERN.match(name):
-        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-' (a folder name under {root})")
-    if name is None:
-        from agents.run_files import new_run_name
-
-        name = new_run_name(label)
-    sweep_dir = root / name
-    if sweep_dir.exists():
-        raise UsageError(f"sweep {sweep_dir} already exists; carry it on with --resume {sweep_dir}, "
-                         "or choose another --name")
-    count = count_trials(grid, sample_count, seeds)
-    if count > 10_000:
-        raise UsageError(f"{count:,} trials is too many for one sweep (at most 10,000); use fewer values or seeds")
-    validate_field("seed", seeds[0])
-    spec = SweepSpec(name=name, label=label, base=base, grid=grid, samples=samples, sample_count=sample_count,
-                     sample_seed=sample_seed, seeds=seeds, scheduler=scheduler, threshold=threshold,
-                     reeval=reeval or 0)
-    return SweepRequest(spec, sweep_dir, False, jobs, address, headless, reeval)
-
-
 def run(args: argparse.Namespace) -> int:
     request = resolve_sweep_request(args)
     run_ = start_sweep(request)
@@ -215,81 +164,6 @@ def run(args: argparse.Namespace) -> int:
         return run_sweep_app(run_)
     finally:
         run_.close()
-
-
-def start_sweep(request: SweepRequest) -> SweepRun:
-    """Connect to Ray and make (or reopen) the sweep's folder; SweepError becomes one line and exit 2."""
-    from dataclasses import replace
-
-    from agents.sweep import (
-        SweepError,
-        check_address,
-        connect,
-        create_sweep_folder,
-        load_spec,
-        require_ray,
-        write_spec,
-    )
-    from agents.sweep_space import draw_samples
-
-    try:
-        if request.address is not None:
-            check_address(request.address)  # before Ray loads: a dead address answers in a second, not five
-        require_ray()
-        spec = load_spec(request.sweep_dir) if request.resume else request.spec
-        assert spec is not None
-        if request.resume:
-            spec = trusted_spec(spec, request)
-        if request.reeval is not None:
-            spec = replace(spec, reeval=request.reeval)
-        cluster = connect(request.address, request.jobs)
-        if not request.resume:
-            # Drawn here, once: sweep.json keeps them, so --resume runs the same configs.
-            spec = replace(spec, drawn=tuple(draw_samples(spec.samples, spec.sample_count, spec.sample_seed)))
-            sweep_dir = create_sweep_folder(request.sweep_dir.parent, request.sweep_dir.name)
-            write_spec(sweep_dir, spec)
-    except SweepError as error:
-        raise UsageError(str(error)) from None
-    from agents.sweep_driver import SweepRun
-
-    return SweepRun(spec, request.sweep_dir, cluster, jobs=request.jobs, resume=request.resume,
-                    trust_folder=request.trust_folder)
-
-
-def trusted_spec(spec: SweepSpec, request: SweepRequest) -> SweepSpec:
-    """A resumed sweep's spec, once nothing in its folder can run code without the user saying so.
-
-    The env ids of sweep.json and of each trial's config.toml follow the checkpoint rule (no
-    `module:`, registered already), unless --env replaces them; Tune's pickled state must carry
-    this user's signature, unless --trust-folder. Each refusal is a UsageError (one line, exit 2).
-    """
-    from dataclasses import replace
-
-    from agents.envs import EnvError, check_env_id_from_file
-    from agents.sweep_trust import verify_state
-
-    try:
-        if request.env_id is not None:
-            spec = replace(spec, base=spec.base.replace(env_id=request.env_id))  # the trials' id too
-        else:
-            check_env_id_from_file(spec.base.env_id, f"{request.sweep_dir / 'sweep.json'}")
-            for config_toml in sorted(request.sweep_dir.glob("*/config.toml")):
-                if (trial_env := _toml_env_id(config_toml)) is not None:
-                    check_env_id_from_file(trial_env, str(config_toml))
-        if not request.trust_folder:
-            verify_state(request.sweep_dir)
-    except EnvError as error:
-        raise UsageError(str(error)) from None
-    return spec
-
-
-def _toml_env_id(path: Path) -> object:
-    import tomllib
-
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8")).get("env_id")
-    except (OSError, ValueError):
-        return None  # an unreadable config.toml names no env; the trial rewrites it from sweep.json
 
 
 # Headless: a rich live table -------------------------------------------------------------------------

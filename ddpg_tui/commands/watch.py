@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from agents.checkpoint import CheckpointError
     from agents.envs import EnvError
     from agents.evaluation import load_checkpoint_policy
-    from agents.recording import RecordingError, first_frame
+    from ddpg_tui.media.render import RecordingError, first_frame, make_render_env
 
     try:
-        loaded = load_checkpoint_policy(args.checkpoint, args.env, render_mode="rgb_array")
+        loaded = load_checkpoint_policy(args.checkpoint, args.env, make_render_env)
     except (CheckpointError, EnvError, RecordingError) as error:
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from agents.config import FIELDS, ConfigError, DDPGConfig, parse_value
-from agents.sweep_space import NOT_SEARCHABLE, parse_values
+from ddpg_tui.sweeps.space import NOT_SEARCHABLE, parse_values
 
 SWEPT_MARK = "≈"
 

@@ -2,7 +2,7 @@
 
 Comparing draws the sweep screen's overlay plot (a run is one line; a sweep one line per config,
 its median over seeds with the min-max band) and a table of the config fields that differ.
-Everything comes from the folders (`agents.sweep_history`): these runs have finished. Reading
+Everything comes from the folders (`ddpg_tui.sweeps.history`): these runs have finished. Reading
 every folder under runs/ takes a while with many runs (each metrics.jsonl is read whole), so it
 happens in a thread worker: the screen is up at once, and the list fills in when the reading ends.
 """
@@ -22,16 +22,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
-from agents.sweep_history import (
-    RunRecord,
-    compare_rows,
-    date_text,
-    final_of,
-    list_runs,
-    read_any,
-    steps_text,
-)
-from agents.sweep_history import fmt_return as fmt
+from ddpg_tui.run_text import date_text, steps_text
+from ddpg_tui.run_text import fmt_return as fmt
+from ddpg_tui.sweeps.history import RunRecord, compare_rows, final_of, list_runs, read_any
 from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
 
 # The name and the evaluations first: at 80 columns they are what must stay in view.

@@ -28,9 +28,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from agents.events import EvalResult, StepStats, TrainerState
-from agents.sweep_board import DONE_STATES, PENDING, SweepSnapshot, TrialRow
-from agents.sweep_history import Series
 from ddpg_tui import lifecycle
+from ddpg_tui.sweeps.board import DONE_STATES, PENDING, SweepSnapshot, TrialRow
+from ddpg_tui.sweeps.history import Series
 from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
 
 REFRESH_SECONDS = 0.5
@@ -52,7 +52,7 @@ class Board(Protocol):
 
 
 class SweepSource(Protocol):
-    """What the screen needs of a sweep: `agents.sweep_driver.SweepRun`, or fixed data in tests."""
+    """What the screen needs of a sweep: `ddpg_tui.sweeps.driver.SweepRun`, or fixed data in tests."""
 
     board: Board
 
@@ -414,7 +414,7 @@ class LaunchingSweep:
     """
 
     def __init__(self, request: Any) -> None:
-        from agents.sweep_board import SweepBoard
+        from ddpg_tui.sweeps.board import SweepBoard
 
         self.request = request
         self.sweep_dir = request.sweep_dir
@@ -426,7 +426,7 @@ class LaunchingSweep:
         self._stop = ""  # "", "stop" or "abort"
 
     def fit(self) -> Any:
-        from ddpg_tui.commands.sweep import start_sweep
+        from ddpg_tui.sweeps.request import start_sweep
 
         try:
             try:

@@ -2,7 +2,7 @@
 
 The dialog asks only what the form cannot: which seeds, how many CPUs, whether ASHA may
 stop hopeless configs, and how many fresh episodes re-evaluate each final policy. It
-checks everything exactly as `ddpg-tui sweep` does (`new_sweep_request`), so the app and
+checks everything exactly as `ddpg-tui sweep` does (`ddpg_tui.sweeps.request.new_sweep_request`), so the app and
 the command line refuse the same sweeps with the same line.
 """
 
@@ -20,9 +20,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label
 
 from agents.config import ConfigError, DDPGConfig
-from agents.sweep_space import format_value, parse_seeds
-from ddpg_tui.commands.sweep import SweepRequest, new_sweep_request
 from ddpg_tui.request import UsageError, plural
+from ddpg_tui.sweeps.request import SweepRequest, new_sweep_request
+from ddpg_tui.sweeps.space import format_value, parse_seeds
 
 DEFAULT_SEEDS = "0-2"
 

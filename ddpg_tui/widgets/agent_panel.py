@@ -1,7 +1,7 @@
 """The dashboard's Agent panel: the latest evaluation's first episode, replayed in a loop.
 
 The trainer records that episode (its actions and rewards, an EvalRecording) only while
-the panel is open; a helper process redraws it frame by frame (agents/recording.py), in
+the panel is open; a helper process redraws it frame by frame (ddpg_tui/media/replay.py), in
 chunks, and the panel plays the frames on a timer at the env's own pace, at most 20 fps.
 A newer evaluation replaces the loop as soon as its first frames are drawn. The caption
 says the step, the reward so far and the evaluation's step; before the first evaluation,
@@ -25,7 +25,8 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from agents.events import EvalRecording
-from agents.recording import RecordingError, ReplayChunk, ReplayPlan, ReplayRenderer, replay_plan
+from ddpg_tui.media.render import RecordingError
+from ddpg_tui.media.replay import ReplayChunk, ReplayPlan, ReplayRenderer, replay_plan
 from ddpg_tui.widgets.frames import FrameView, PixelFrameView, frame_view
 
 CHUNK_FRAMES = 30  # frames per request to the helper: the first shows within about 0.3 s on Pendulum

@@ -13,7 +13,7 @@ Two ways to draw, picked once per process by `graphics_protocol()`:
   before the app started (they cannot be asked once Textual reads stdin): the library
   writes the protocols' escape sequences, we never do.
 
-Frames are fitted with numpy (agents.recording.fit: area averages, aspect ratio kept) to
+Frames are fitted with Pillow (ddpg_tui.media.render.fit: area averages, aspect ratio kept) to
 the cells before they are drawn, so a 500x500 frame costs its downscale once per change.
 """
 
@@ -34,7 +34,7 @@ from textual.widget import Widget
 if TYPE_CHECKING:
     import numpy as np
 
-# numpy and agents.recording (which brings gymnasium) are imported where they are used: the
+# numpy and ddpg_tui.media.render (which brings gymnasium) are imported where they are used: the
 # app calls detect_graphics() before it starts, and the preset list must come up quickly.
 
 HALF_BLOCK = "▀"
@@ -89,7 +89,7 @@ def _forced_protocol() -> GraphicsProtocol | None:
 
 def pixel_size(frame_width: int, frame_height: int, columns: int, rows: int) -> tuple[int, int]:
     """The pixels a frame is fitted to in `columns` x `rows` half-block cells (two pixels a cell, stacked)."""
-    from agents.recording import fit_size
+    from ddpg_tui.media.render import fit_size
 
     return fit_size(frame_width, frame_height, columns, 2 * rows)
 
@@ -138,7 +138,7 @@ class HalfBlockPainter:
 
     def strips(self, frame: np.ndarray, width: int, height: int, blank: Style) -> list[Strip]:
         """`frame` fitted into width x height cells and centred; `blank` styles the margins."""
-        from agents.recording import fit
+        from ddpg_tui.media.render import fit
 
         if width <= 0 or height <= 0:
             return []
@@ -260,7 +260,7 @@ class PixelFrameView(Widget):
     def _push(self) -> None:
         from PIL import Image
 
-        from agents.recording import fit
+        from ddpg_tui.media.render import fit
 
         assert self.frame is not None
         width, height = self.size

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
 
-from agents.sweep_history import Series
+from ddpg_tui.sweeps.history import Series
 from ddpg_tui.widgets.plots import count_ticks, thin
 
 # Tableau's ten, the palette W&B and matplotlib use: distinct on dark and light backgrounds.

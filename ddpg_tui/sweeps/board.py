@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agents.sweep import SweepSpec
+    from ddpg_tui.sweeps.spec import SweepSpec
 
 # Trial states beyond the trainer's own (warming up, training, evaluating, finished, stopped, error).
 PENDING, STARTING, PAUSED, EARLY_STOPPED, RETRYING = "pending", "starting", "paused", "early-stopped", "retrying"

@@ -5,18 +5,18 @@
       <trial>/              one ordinary run folder per trial (config × seed): config.toml,
                             metrics.jsonl, checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
       tune/                 Tune's experiment (its state, and a copy of each trial's last checkpoint)
-      tune-state.sig        HMACs of Tune's pickled state files, checked by --resume (see sweep_trust.py)
+      tune-state.sig        HMACs of Tune's pickled state files, checked by --resume (see `trust.py`)
       summary.csv           one row per trial
       summary.md            one row per config, ranked by the median over seeds
 
 The rooms:
 - this module: the sweep's spec and folder, and connecting to Ray (imports no Ray until asked);
-- `sweep_space.py`: --grid, --sample, --seeds, and Tune's search space;
-- `sweep_trial.py`: the Tune trainable, a thin adapter around `Trainer`;
-- `sweep_driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
-- `sweep_board.py`: the driver's picture of all trials, which every front-end draws;
-- `sweep_summary.py`: summary.csv and summary.md;
-- `sweep_history.py`: finished runs and sweeps read back from their folders, for `ddpg-tui compare`.
+- `space.py`: --grid, --sample, --seeds, and Tune's search space;
+- `trial.py`: the Tune trainable, a thin adapter around `Trainer`;
+- `driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
+- `board.py`: the driver's picture of all trials, which every front-end draws;
+- `summary.py`: summary.csv and summary.md;
+- `history.py`: finished runs and sweeps read back from their folders, for `ddpg-tui compare`.
 
 Data flows one way: trainer events -> the trial's reporter -> `tune.report` -> Tune's driver-side
 callback -> the board -> the sweep screen or the headless table.
@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from agents.config import ConfigError, DDPGConfig
-from agents.sweep_space import SampleSpec, Variant, format_value, trial_name, variants
+from ddpg_tui.sweeps.space import SampleSpec, Variant, format_value, trial_name, variants
 
 SWEEPS_ROOT = Path("runs") / "sweeps"
 SPEC_FILE = "sweep.json"
@@ -182,7 +182,7 @@ def quiet_ray_environment() -> None:
       already writes metrics.jsonl into its run folder, and these files grow with every report.
     - Ray rotates its session logs at 10 MB, keeping two, so a week-long sweep cannot fill the disk.
     - The legacy, silent reporter (with verbose=0): the new one prints a box and a TensorBoard hint.
-    - A forced experiment snapshot after every trial checkpoint (see sweep_driver) is on purpose,
+    - A forced experiment snapshot after every trial checkpoint (see `driver.py`) is on purpose,
       so Tune's warning about it is off.
     - Ctrl+C is ours: the sweep asks each trial to save before the run stops.
     """

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from agents.run_files import effective_config
-from agents.sweep import SPEC_FILE, SweepError, load_spec
-from agents.sweep_board import TrialRow, median_curve
-from agents.sweep_space import format_value, trial_name
-from agents.sweep_summary import quartiles
+from ddpg_tui.sweeps.board import TrialRow, median_curve
+from ddpg_tui.sweeps.space import format_value, trial_name
+from ddpg_tui.sweeps.spec import SPEC_FILE, SweepError, load_spec
+from ddpg_tui.sweeps.summary import quartiles
 
 
 class RunReadError(ValueError):
@@ -187,22 +186,6 @@ def compare_rows(records: Sequence[RunRecord]) -> tuple[list[Series], list[tuple
 
 def final_of(series: Series) -> float:
     return series.median[-1] if series.median else math.nan
-
-
-# How a record reads in a table: the runs screen and `compare --headless` print the same ---------------
-
-
-def fmt_return(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:,.1f}"
-
-
-def date_text(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
-
-
-def steps_text(record: RunRecord) -> str:
-    trials = f" ×{record.trials}" if record.kind == "sweep" else ""
-    return f"{record.steps:,}/{record.total_steps:,}{trials}"
 
 
 def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[str]]]:

@@ -42,8 +42,8 @@ from agents.events import (
     TrainingError,
     UpdateStats,
 )
-from agents.sweep_board import ERROR, FINISHED, PAUSED, STARTING, STOPPED, TrialReport
-from agents.sweep_space import Variant, trial_name, variant_of
+from ddpg_tui.sweeps.board import ERROR, FINISHED, PAUSED, STARTING, STOPPED, TrialReport
+from ddpg_tui.sweeps.space import Variant, trial_name, variant_of
 
 CHECKPOINT_FILES = ("replay_buffer.pt", "best.pt", "latest.pt")  # latest last: see _restore_from_tune
 POLL_SECONDS = 1.0

@@ -21,7 +21,7 @@ import os
 import secrets
 from pathlib import Path
 
-from agents.sweep import TUNE_DIR, SweepError
+from ddpg_tui.sweeps.spec import TUNE_DIR, SweepError
 
 SIGNATURE_FILE = "tune-state.sig"
 KEY_BYTES = 32

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.sweep_board import FINISHED, TrialRow
-from agents.sweep_space import Variant, format_value
+from ddpg_tui.sweeps.board import FINISHED, TrialRow
+from ddpg_tui.sweeps.space import Variant, format_value
 
 
 @dataclass(frozen=True, slots=True)

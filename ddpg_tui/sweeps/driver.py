@@ -30,8 +30,7 @@ from ray import tune
 
 from agents.errors import first_line
 from agents.evaluation import REEVAL_SEED
-from agents.sweep import NAMESPACE, TUNE_DIR, Cluster, SweepError, SweepSpec, cpus_per_trial, reevaluate
-from agents.sweep_board import (
+from ddpg_tui.sweeps.board import (
     DONE_STATES,
     EARLY_STOPPED,
     ERROR,
@@ -44,10 +43,11 @@ from agents.sweep_board import (
     SweepSnapshot,
     TrialReport,
 )
-from agents.sweep_space import param_space, trial_name, variant_of
-from agents.sweep_summary import write_summary
-from agents.sweep_trial import TrialPlan, train_trial
-from agents.sweep_trust import StateSigner, verify_state
+from ddpg_tui.sweeps.space import param_space, trial_name, variant_of
+from ddpg_tui.sweeps.spec import NAMESPACE, TUNE_DIR, Cluster, SweepError, SweepSpec, cpus_per_trial, reevaluate
+from ddpg_tui.sweeps.summary import write_summary
+from ddpg_tui.sweeps.trial import TrialPlan, train_trial
+from ddpg_tui.sweeps.trust import StateSigner, verify_state
 
 MAX_FAILURES = 3  # a trial whose worker dies is retried from its checkpoint this many times
 STOP_TIMEOUT = 120.0  # seconds to wait for running trials to save when the sweep is stopped
