@@ -27,6 +27,7 @@ examples:
   ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
   ddpg-tui train --resume runs/pendulum-20261124-120000 --headless
   ddpg-tui eval runs/pendulum-20261124-120000 --episodes 20
+  ddpg-tui export runs/pendulum-20261124-120000 -o pendulum.onnx
   ddpg-tui presets
 """
 

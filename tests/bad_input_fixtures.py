@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.checkpoint import content_digest, load_checkpoint, save_checkpoint
 from agents.config import DDPGConfig
 from agents.trainer import Trainer
 
@@ -32,3 +32,8 @@ class Evil:
 torch.save({"format": "ddpg-tui-checkpoint", "format_version": 1, "x": Evil()}, "evil.pt")
 Path("not-a-folder").write_text("a file, not a folder")
 Path("runs/sweeps/existing-sweep").mkdir(parents=True)  # a sweep name already taken
+tampered = load_checkpoint(latest)  # its format header included, its checksum popped
+digest = content_digest(tampered)
+tampered["agent"]["actor"]["net.0.weight"][0, 0] += 1.0  # a weight changed after the save
+torch.save({**tampered, "checksum": digest}, "tampered.pt")  # a whole file whose checksum does not match
+Path("runs/no-checkpoint").mkdir(parents=True)  # a run folder whose run never saved
