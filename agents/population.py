@@ -34,6 +34,7 @@ from agents.events import (
     EpisodeEnd,
     EvalResult,
     Event,
+    Notice,
     Saved,
     StateChanged,
     StepStats,
@@ -347,22 +348,28 @@ class PopulationTrainer:
             member.periodic_save_due = None
         if member.files is None:
             return
-        self.agent.sync_to_members()
+        self.agent.sync_to_members([k])
         member.updates = self.updates
         self._check_finite(member)
         save_id = new_save_id()
         view = cast("Trainer", member)  # build_payload reads a Trainer's attributes; a Member has them
-        if reason == "best":
-            path = save_checkpoint(member.files.best, build_payload(view, save_id))
-        else:
-            save_checkpoint(member.files.buffer, buffer_payload(view, save_id))
-            path = save_checkpoint(member.files.latest, build_payload(view, save_id))
-            member.last_checkpoint = path
-        member.files.write_effective(member.config)
+        try:
+            if reason == "best":
+                path = save_checkpoint(member.files.best, build_payload(view, save_id))
+            else:  # the buffer first, as Trainer._save does: the pair then shares a save_id or is rejected
+                save_checkpoint(member.files.buffer, buffer_payload(view, save_id))
+                path = save_checkpoint(member.files.latest, build_payload(view, save_id))
+                member.last_checkpoint = path
+            member.files.write_effective(member.config)
+        except OSError as error:
+            self._emit(k, Notice(self.step, f"could not save to {member.files.checkpoint_dir}: "
+                                            f"{error.strerror or error}; training goes on"))
+            return
         self._emit(k, Saved(self.step, path, reason))
 
     def _check_finite(self, member: Member) -> None:
-        for module in (member.agent.actor, member.agent.critic):
+        agent = member.agent
+        for module in (agent.actor, agent.critic, *([agent.critic2] if agent.critic2 is not None else [])):
             if not all(torch.isfinite(p).all() for p in module.parameters()):
                 raise DivergenceError(f"seed {member.config.seed} diverged by step {self.step}: non-finite weights")
 

@@ -40,7 +40,9 @@ class StackedMLP(nn.Module):
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(bias, x, weight.transpose(1, 2))
             if i < last:
-                x = torch.relu(x)
+                # In place: baddbmm's backward needs its inputs, not its output, and a fresh
+                # [N, B, width] tensor per layer costs more than the ReLU itself at N x 64 wide.
+                x = torch.relu_(x)
         return x
 
     def interleaved(self) -> list[nn.Parameter]:
@@ -169,13 +171,15 @@ class PopulationAgent:
     # Back to the members ----------------------------------------------------------------
 
     @torch.no_grad()
-    def sync_to_members(self) -> None:
-        """Write the stacked weights, targets, Adam moments and counters into each member's DDPGAgent."""
+    def sync_to_members(self, members: list[int] | None = None) -> None:
+        """Write the stacked weights, targets, Adam moments and counters into the members' DDPGAgents
+        (all of them by default)."""
         pairs = [(self.actor, "actor"), (self.critic, "critic"), (self.actor_target, "actor_target"),
                  (self.critic_target, "critic_target")]
         if self.critic2 is not None and self.critic2_target is not None:
             pairs += [(self.critic2, "critic2"), (self.critic2_target, "critic2_target")]
-        for k, agent in enumerate(self.members):
+        for k in range(self.size) if members is None else members:
+            agent = self.members[k]
             for stacked, name in pairs:
                 linears = [m for m in getattr(agent, name).net if isinstance(m, nn.Linear)]
                 for linear, (weight, bias) in zip(linears, stacked.net.member_linears(k), strict=True):

@@ -103,7 +103,7 @@ def test_seeds_must_be_distinct() -> None:
 
 
 def test_a_member_folder_is_an_ordinary_run_folder(tmp_path: Path) -> None:
-    config = TINY.replace(total_steps=300, eval_every=0)
+    config = TINY.replace(total_steps=400, eval_every=0)  # 400: an episode boundary, so a resume is exact
     folders = [tmp_path / f"seed{seed}" for seed in SEEDS[:2]]
     PopulationTrainer(config, SEEDS[:2], run_dirs=folders).run()
     alone_dir = tmp_path / "alone"
@@ -114,7 +114,7 @@ def test_a_member_folder_is_an_ordinary_run_folder(tmp_path: Path) -> None:
     assert {"update", "eval", "episode"} <= kinds
     # The checkpoint a standalone run with the same seed writes, weights and Adam moments included.
     ours, theirs = (load_checkpoint(d / "checkpoints" / "latest.pt") for d in (member, alone_dir))
-    assert ours.keys() == theirs.keys() and ours["counters"]["step"] == theirs["counters"]["step"] == 300
+    assert ours.keys() == theirs.keys() and ours["counters"]["step"] == theirs["counters"]["step"] == 400
     for part in ("actor", "critic", "actor_target", "critic_target"):
         for name, tensor in theirs["agent"][part].items():
             torch.testing.assert_close(ours["agent"][part][name], tensor, rtol=RTOL, atol=1e-6)
@@ -128,3 +128,8 @@ def test_a_member_folder_is_an_ordinary_run_folder(tmp_path: Path) -> None:
     final = [json.loads(line) for line in (member / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["kind"] == "eval"][-1]
     assert json.loads(result.stdout)["mean"] == pytest.approx(final["mean"], rel=RTOL)
+    # And `train --resume` takes it up as its own: buffer, generators and Adam state all fit.
+    resumed = Trainer(None, run_dir=member, resume_from=member / "checkpoints" / "latest.pt", total_steps=450,
+                      front_end="headless")
+    assert resumed.resume_notes == [] and len(resumed.buffer) == 400
+    assert resumed.run().step == 450
