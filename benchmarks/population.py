@@ -7,7 +7,9 @@
 Whole training: `PopulationTrainer(config, seeds).run()` against `Trainer(config with seed k).run()`
 for each seed in turn, one torch thread each, the preset's config with a short run (learning_starts
 500, then --steps steps, evaluation at the end with the preset's episodes, no run folder). The
-figure is member env-steps per second: N * total_steps / wall seconds of run(). Each contender
+figure is member env-steps per second: N * total_steps / wall seconds of run() (construction
+excluded on both sides); each row also splits that time into updates, replay sampling,
+evaluation and the rest (env steps, action selection, storing transitions). Each contender
 runs in a fresh subprocess so that neither inherits the other's allocator or caches, and the
 rounds alternate (population, standalone, ...) so that drift on a shared machine spreads over
 both. Every measurement is appended to benchmarks/results/population.jsonl as it finishes.
@@ -53,15 +55,37 @@ def worker(kind: str, preset: str, members: int, steps: int) -> dict[str, Any]:
     torch.set_num_threads(1)
     config = bench_config(preset, steps)
     seeds = list(range(members))
-    start = time.perf_counter()
-    if kind == "population":
-        PopulationTrainer(config, seeds, threads=1).run()
-    else:
-        for seed in seeds:
-            Trainer(config.replace(seed=seed), front_end="headless").run()
-    wall = time.perf_counter() - start
+    phases = {"update": 0.0, "sample": 0.0, "evaluate": 0.0}
+    wall = 0.0
+    trainers: list[Any] = ([PopulationTrainer(config, seeds, threads=1)] if kind == "population" else
+                           [Trainer(config.replace(seed=seed), front_end="headless") for seed in seeds])
+    for trainer in trainers:  # built before the clock starts, alike for both
+        timed(trainer.agent, "update", phases)
+        timed(trainer.pool if kind == "population" else trainer.buffer, "sample", phases)
+        timed(trainer, "_evaluate", phases, "evaluate")
+    for trainer in trainers:
+        start = time.perf_counter()
+        trainer.run()
+        wall += time.perf_counter() - start
+    rest = wall - sum(phases.values())
     return {"kind": kind, "preset": preset, "members": members, "steps": config.total_steps, "wall_s": round(wall, 2),
-            "member_steps_per_s": round(members * config.total_steps / wall, 1)}
+            "member_steps_per_s": round(members * config.total_steps / wall, 1),
+            "seconds": {**{name: round(value, 2) for name, value in phases.items()},
+                        "env_and_actions": round(rest, 2)}}
+
+
+def timed(owner: Any, name: str, totals: dict[str, float], phase: str | None = None) -> None:
+    """Wrap owner.name so that its wall time adds up in totals[phase] (one perf_counter pair a call)."""
+    method = getattr(owner, name)
+
+    def wrapper(*args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return method(*args)
+        finally:
+            totals[phase or name] += time.perf_counter() - start
+
+    setattr(owner, name, wrapper)
 
 
 def micro(hidden: int, members: int, seconds: float) -> dict[str, float]:
