@@ -70,16 +70,16 @@ class PopulationBuffer:
         self.actions = np.zeros((n, self.capacity, act_dim), dtype=np.float32)
         self.rewards = np.zeros((n, self.capacity), dtype=np.float32)
         self.dones = np.zeros((n, self.capacity), dtype=np.float32)
-        self.members = [self._view(k, seed + 1) for k, seed in enumerate(seeds)]
+        self.members = [self._view(k, seed + 1, obs_dim, act_dim) for k, seed in enumerate(seeds)]
         self._rows = np.arange(n)[:, None]
 
-    def _view(self, k: int, seed: int) -> ReplayBuffer:
-        buffer = ReplayBuffer.__new__(ReplayBuffer)
-        buffer.capacity, buffer.device = self.capacity, torch.device("cpu")
+    def _view(self, k: int, seed: int, obs_dim: int, act_dim: int) -> ReplayBuffer:
+        # Built by its own __init__ (one slot), then pointed at slice k: whatever else a
+        # ReplayBuffer sets up, it has.
+        buffer = ReplayBuffer(1, obs_dim, act_dim, seed=seed, device="cpu")
+        buffer.capacity = self.capacity
         buffer.obs, buffer.next_obs, buffer.actions = self.obs[k], self.next_obs[k], self.actions[k]
         buffer.rewards, buffer.dones = self.rewards[k], self.dones[k]
-        buffer.position = buffer.size = 0
-        buffer.rng = np.random.default_rng(seed)
         return buffer
 
     @property
@@ -98,7 +98,12 @@ class PopulationBuffer:
     def sample(self, batch_size: int) -> Batch:
         """Member k's indices from its own generator, as its standalone buffer draws them."""
         index = np.stack([m.rng.integers(0, m.size, size=batch_size) for m in self.members])
-        return Batch(*(torch.from_numpy(a[self._rows, index])
+        # Rows of the arrays flattened over (member, slot): `take` with one flat index is about
+        # 3x faster than indexing with a (member, slot) pair of index arrays.
+        flat = (self._rows * self.capacity + index).ravel()
+        n = len(self.members)
+        return Batch(*(torch.from_numpy(a.reshape(n * self.capacity, *a.shape[2:]).take(flat, axis=0)
+                                        .reshape(n, batch_size, *a.shape[2:]))
                        for a in (self.obs, self.actions, self.rewards, self.next_obs, self.dones)))
 
 

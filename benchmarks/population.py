@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000, help="steps after learning_starts (default 3000)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--micro", action="store_true")
+    parser.add_argument("--only", choices=[preset for preset, _ in CASES], help="one case only")
     parser.add_argument("--note", default="", help="recorded with every row, e.g. 'shared machine, 4 engineers'")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -205,6 +206,8 @@ def main() -> None:
         return
     for _ in range(args.rounds):
         for preset, members in CASES:
+            if args.only and preset != args.only:
+                continue
             for kind in ("population", "standalone"):
                 row = {"bench": "whole", "threads": 1, "time": stamp, "note": args.note,
                        **spawn(kind, preset, str(members), str(args.steps))}
