@@ -46,7 +46,7 @@ from agents.population_agent import PopulationAgent
 from agents.replay_buffer import Batch, ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
-from agents.trainer import STATS_EVERY, DivergenceError, TrainingClock
+from agents.trainer import STATS_EVERY, DivergenceError, Trainer, TrainingClock
 
 if TYPE_CHECKING:
     from agents.trainer import Trainer
@@ -137,6 +137,10 @@ class Member:
     env_seeded: bool = False
     periodic_save_due: int | None = None
     pending: list[Any] = field(default_factory=list)
+
+    # The same names as a Trainer's, so a member's checkpoint is a Trainer's state_dict.
+    state_dict = Trainer.state_dict
+    _load_target_noise = Trainer._load_target_noise
 
     @property
     def at_episode_start(self) -> bool:
