@@ -204,7 +204,6 @@ class Trainer:
         most = default_threads(front_end)
         self.thread_tuner = ThreadTuner((1, most), current=1) if not config.threads and most > 1 else None
         self.threads = config.threads or (1 if self.thread_tuner else most)
-        self._kept_threads = self.threads
         torch.set_num_threads(self.threads)
         torch.manual_seed(config.seed)
 
@@ -442,20 +441,21 @@ class Trainer:
         clock.stop()
 
     def _tune_threads(self) -> None:
-        assert self.thread_tuner is not None
-        switch = self.thread_tuner.observe(self.step, self.clock.reading())
+        tuner = self.thread_tuner
+        assert tuner is not None
+        kept_before = tuner.kept
+        switch = tuner.observe(self.step, self.clock.reading())
         if switch is None:
             return
-        rates = ", ".join(f"{count}: {rate:,.0f}" for count, rate in sorted(switch.rates.items()))
         if switch.threads != self.threads:
             torch.set_num_threads(switch.threads)
             self._emit(ThreadsChanged(self.step, self.threads, switch.threads, switch.reason,
                                       {str(count): round(rate, 1) for count, rate in switch.rates.items()}))
             self.threads = switch.threads
-        if switch.reason == "kept the fastest" and switch.threads != self._kept_threads:  # a try is not worth a line
-            self._emit(Notice(self.step, f"torch threads {self._kept_threads} -> {switch.threads}, "
+        if tuner.kept != kept_before:  # a try is not worth a line; a new choice is
+            rates = ", ".join(f"{count}: {rate:,.0f}" for count, rate in sorted(switch.rates.items()))
+            self._emit(Notice(self.step, f"torch threads {kept_before} -> {tuner.kept}, "
                                          f"the faster here now (steps/s by threads: {rates})", level="info"))
-            self._kept_threads = switch.threads
 
     def _periodic_save_is_now(self) -> bool:
         # At an episode boundary the save resumes bit-exactly, so wait for one; but not
