@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from agents.config import FIELDS
+from agents.config import FIELDS, DDPGConfig
 from agents.events import EvalRecording
 
 
@@ -145,28 +146,31 @@ class CheckpointPolicy:
         return evaluation_seed(self.run_seed) if seed is None else seed
 
 
-def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
-                           make_env_fn: Callable[[str], gym.Env] | None = None) -> CheckpointPolicy:
-    """Load the actor from a checkpoint (weights only) with an env to run it on.
+@dataclass(frozen=True, slots=True)
+class LoadedActor:
+    """A checkpoint's actor (in eval mode), checked against an env of the checkpoint's dims and bounds."""
 
-    The env is the checkpoint's own, if making it imports nothing, or `env_id` given by
-    the user; either way it must have the checkpoint's dims and action bounds. The env is made by
-    `make_env_fn(env_id)` if given (a front-end's env that draws frames: `ddpg_tui.media.render.make_render_env`),
-    else by `make_env`: the learner does not know how pictures are made.
+    actor: Any  # agents.networks.Actor (torch is imported only when a checkpoint is read)
+    config: DDPGConfig
+    env: gym.Env  # open: the caller closes it
+    payload: dict[str, Any]
+
+
+def load_actor(path: Path, env_id: str | None = None,
+               make_env_fn: Callable[[str], gym.Env] | None = None) -> LoadedActor:
+    """The checkpoint at `path` (a file) read with weights only, its env made and checked, its actor built.
+
+    The env is the checkpoint's own, if making it imports nothing, or `env_id` given by the user.
     """
-    import torch
-
-    from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path
+    from agents.checkpoint import CheckpointError, load_checkpoint
     from agents.checkpoint_payload import FOR_EVALUATION, check_fits_env, read_config, require_keys
     from agents.envs import env_spec, make_env
     from agents.errors import first_line
     from agents.networks import Actor
 
-    path = resolve_checkpoint_path(Path(path)) if Path(path).is_dir() else Path(path)
     payload = load_checkpoint(path)
     require_keys(payload, path, FOR_EVALUATION)
     config = read_config(payload, path, env_id=env_id)
-    step = int(payload["counters"]["step"])
     env = (make_env_fn or make_env)(config.env_id)
     try:
         spec = env_spec(env, config.env_id)
@@ -179,7 +183,26 @@ def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
     except BaseException:
         env.close()
         raise
-    actor.eval()
+    return LoadedActor(actor.eval(), config, env, payload)
+
+
+def load_checkpoint_policy(path: str | Path, env_id: str | None = None,
+                           make_env_fn: Callable[[str], gym.Env] | None = None) -> CheckpointPolicy:
+    """Load the actor from a checkpoint (weights only) with an env to run it on.
+
+    The env is the checkpoint's own, if making it imports nothing, or `env_id` given by
+    the user; either way it must have the checkpoint's dims and action bounds. The env is made by
+    `make_env_fn(env_id)` if given (a front-end's env that draws frames: `ddpg_tui.media.render.make_render_env`),
+    else by `make_env`: the learner does not know how pictures are made.
+    """
+    import torch
+
+    from agents.checkpoint import resolve_checkpoint_path
+
+    path = resolve_checkpoint_path(Path(path)) if Path(path).is_dir() else Path(path)
+    loaded = load_actor(path, env_id, make_env_fn)
+    actor, config, env = loaded.actor, loaded.config, loaded.env
+    step = int(loaded.payload["counters"]["step"])
 
     @torch.inference_mode()
     def policy(obs: np.ndarray) -> np.ndarray:

@@ -121,27 +121,17 @@ def _policy_module(actor: torch.nn.Module, low: Any, high: Any) -> torch.nn.Modu
 
 def _load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[str, str], dict[str, Any]]:
     """The checkpoint's actor, checked against its env as `eval` checks it, and the env's shapes."""
-    from agents.checkpoint import CheckpointError, load_checkpoint
-    from agents.checkpoint_payload import FOR_EVALUATION, check_fits_env, read_config, require_keys
-    from agents.envs import env_spec, make_env
-    from agents.errors import first_line
-    from agents.networks import Actor
+    from agents.envs import env_spec
+    from agents.evaluation import load_actor
 
-    payload = load_checkpoint(path)
-    require_keys(payload, path, FOR_EVALUATION)
-    config = read_config(payload, path, env_id=env_id)
-    env = make_env(config.env_id)
+    loaded = load_actor(path, env_id)
+    config, payload, env = loaded.config, loaded.payload, loaded.env
     try:
         spec = env_spec(env, config.env_id)
-        check_fits_env(payload, path, spec)
         obs_space, act_space = env.observation_space, env.action_space
     finally:
         env.close()
-    actor = Actor(spec.obs_dim, spec.act_dim, config.hidden_sizes, spec.action_low, spec.action_high)
-    try:
-        actor.load_state_dict(payload["agent"]["actor"])
-    except RuntimeError as error:
-        raise CheckpointError(f"checkpoint {path} does not fit its actor network: {first_line(error)}") from None
+    actor = loaded.actor
     meta = {
         "env_id": config.env_id,
         "obs_dim": str(spec.obs_dim), "act_dim": str(spec.act_dim),
@@ -152,7 +142,7 @@ def _load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[s
         "action_low": json.dumps(spec.action_low.tolist()),
         "action_high": json.dumps(spec.action_high.tolist()),
     }
-    return _policy_module(actor.eval(), spec.action_low, spec.action_high), meta, payload
+    return _policy_module(actor, spec.action_low, spec.action_high), meta, payload
 
 
 def _provenance(path: Path, payload: dict[str, Any]) -> dict[str, str]:
