@@ -119,7 +119,10 @@ def resumed_config(payload: dict[str, Any], path: Path, total_steps: int | None,
     step = int(payload["counters"]["step"])
     if step >= config.total_steps:
         run = path.parent.parent if path.parent.name == "checkpoints" else path
-        raise RunFinishedError(f"{run} already finished {step:,} of {config.total_steps:,} steps; to train on, "
+        # --steps is the new total, so one at or below the step reached would train nothing.
+        where = (f"already finished {step:,} of {config.total_steps:,} steps" if total_steps is None else
+                 f"is at step {step:,}, past --steps {config.total_steps:,}")
+        raise RunFinishedError(f"{run} {where}; to train on, "
                                f"give it more: ddpg-tui train --resume {run} --steps N, with N > {step}")
     return config
 

@@ -266,3 +266,12 @@ def test_a_trainer_continues_exactly_from_another_trainers_state_dict(tiny_confi
     resumed.run()
     returns = [e.episode_return for e in first.of(EpisodeEnd) + second.of(EpisodeEnd)]
     assert returns == [e.episode_return for e in straight.of(EpisodeEnd)]
+
+
+def test_steps_behind_a_stopped_run_say_where_the_run_is(tiny_config, tmp_path: Path) -> None:
+    # A run stopped at 150 of 1,000, resumed with --steps 100: it has not "finished 150 of 100".
+    Trainer(tiny_config.replace(total_steps=150), None, tmp_path / "run").run()
+    with pytest.raises(RunFinishedError, match=r"run is at step 150, past --steps 100; to train on, give it more: "
+                       r"ddpg-tui train --resume .*run --steps N, with N > 150"):
+        Trainer(None, None, tmp_path / "run", resume_from=tmp_path / "run" / "checkpoints" / "latest.pt",
+                total_steps=100)
