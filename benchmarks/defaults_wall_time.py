@@ -65,7 +65,7 @@ for step in range({STEPS}):
 
 
 def ours_command(run_dir: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "ddpg_tui.cli", "train", "--headless", "--env", "Pendulum-v1",
+    return [sys.executable, "-m", "ddpg_tui", "train", "--headless", "--env", "Pendulum-v1",
             "--steps", str(STEPS), "--set", "hidden_sizes=[400,300]", "--set", f"learning_starts={LEARNING_STARTS}",
             "--set", "batch_size=256", "--set", "eval_every=0", "--run-dir", str(run_dir), *extra]
 

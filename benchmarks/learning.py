@@ -54,7 +54,7 @@ def run_sweep(args: argparse.Namespace, label: str) -> tuple[Path, bool]:
     same command carries the sweep on later.
     """
     sweep_dir = ROOT / "runs" / "sweeps" / f"learning-{label}"
-    command = [sys.executable, "-m", "ddpg_tui.cli", "sweep", "--headless"]
+    command = [sys.executable, "-m", "ddpg_tui", "sweep", "--headless"]
     if (sweep_dir / "sweep.json").exists():
         command += ["--resume", str(sweep_dir)]
     else:

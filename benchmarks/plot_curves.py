@@ -14,7 +14,7 @@ from pathlib import Path
 
 import plotext as plt
 
-from ddpg_tui.widgets.plots import count_ticks
+from ddpg_tui.ui.widgets.plots import count_ticks
 
 SEED_MARKERS = "•x+o*#"  # no colour in a text file, so seeds are told apart by their marker
 

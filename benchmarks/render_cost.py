@@ -20,7 +20,7 @@
     open and playing. Target: panel open >= 0.9 of headless. When the dashboard does not
     have the panel yet (the `w` key), a stand-in applies the integration patch in the
     worker: the trainer records while the panel shows, the screen hosts it in the plots'
-    place and feeds it the latest recording, as ddpg_tui/widgets/agent_panel.py describes.
+    place and feeds it the latest recording, as ddpg_tui/ui/widgets/agent_panel.py describes.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def draw_cost(repeats: int = 50) -> None:
     from rich.style import Style
 
     from ddpg_tui.media.render import fit, make_render_env
-    from ddpg_tui.widgets.frames import HalfBlockPainter
+    from ddpg_tui.ui.widgets.frames import HalfBlockPainter
 
     env = make_render_env("Pendulum-v1")
     env.reset(seed=0)
@@ -147,8 +147,8 @@ def play_cost(seconds: float = 6.0) -> None:
 
     from agents.envs import make_env
     from agents.evaluation import EpisodeTracer, evaluate
-    from ddpg_tui.widgets.agent_panel import AgentPanel
-    from ddpg_tui.widgets.frames import FrameView
+    from ddpg_tui.ui.widgets.agent_panel import AgentPanel
+    from ddpg_tui.ui.widgets.frames import FrameView
 
     env = make_env("Pendulum-v1")
     rng = np.random.default_rng(0)
@@ -213,10 +213,10 @@ def worker_train(mode: str, steps: int) -> dict[str, Any]:
     else:
         import asyncio
 
-        from ddpg_tui.app import DDPGApp
         from ddpg_tui.request import TrainingRequest
-        from ddpg_tui.screens import dashboard
-        from ddpg_tui.session import TrainingSession
+        from ddpg_tui.ui.app import DDPGApp
+        from ddpg_tui.ui.screens import dashboard
+        from ddpg_tui.ui.session import TrainingSession
 
         integrated = hasattr(dashboard.DashboardScreen, "action_toggle_agent")
         if mode == "panel" and not integrated:
@@ -251,9 +251,9 @@ def install_stand_in() -> None:
     from textual.binding import Binding
 
     import agents.trainer
-    import ddpg_tui.screens.dashboard as dashboard
+    import ddpg_tui.ui.screens.dashboard as dashboard
     from agents.events import EvalRecording
-    from ddpg_tui.widgets.agent_panel import AgentPanel
+    from ddpg_tui.ui.widgets.agent_panel import AgentPanel
 
     watching = threading.Event()
     latest: list[EvalRecording] = []
@@ -305,7 +305,7 @@ def spawn(name: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def dashboard_cost(rounds: int, steps: int) -> None:
-    from ddpg_tui.screens import dashboard
+    from ddpg_tui.ui.screens import dashboard
 
     integrated = hasattr(dashboard.DashboardScreen, "action_toggle_agent")
     print(f"\n(d) learning-phase steps/s, Pendulum 256x256, batch 256, 1 torch thread, an evaluation of 10 episodes "

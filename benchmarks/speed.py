@@ -63,9 +63,9 @@ def worker_ours(steps: int, hidden: int, batch: int, dashboard: bool, threads: i
     if dashboard:
         import asyncio
 
-        from ddpg_tui.app import DDPGApp
         from ddpg_tui.request import TrainingRequest
-        from ddpg_tui.session import TrainingSession
+        from ddpg_tui.ui.app import DDPGApp
+        from ddpg_tui.ui.session import TrainingSession
 
         class RecordingSession(TrainingSession):
             def sink(self, event: object) -> None:
@@ -196,7 +196,7 @@ PICKER_TEXT = "Choose an environment"  # the picker's first line: the preset lis
 
 def time_help() -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "--help"], capture_output=True, check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "ddpg_tui", "--help"], capture_output=True, check=True, cwd=ROOT)
     return time.perf_counter() - start
 
 
@@ -214,7 +214,7 @@ def time_first_screen(timeout: float = 30.0) -> float:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     with tempfile.TemporaryDirectory() as cwd:
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "ddpg_tui.cli"], stdin=slave, stdout=slave, stderr=slave,
+        process = subprocess.Popen([sys.executable, "-m", "ddpg_tui"], stdin=slave, stdout=slave, stderr=slave,
                                    cwd=cwd, start_new_session=True,
                                    env={**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)})
         os.close(slave)

@@ -40,7 +40,7 @@ SEEDS = (0, 1, 2, 3)
 
 def command() -> list[str]:
     installed = shutil.which("ddpg-tui")
-    return [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
+    return [installed] if installed else [sys.executable, "-m", "ddpg_tui"]
 
 
 # Memory, from /proc ----------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from agents.config import DDPGConfig
 from agents.events import EvalRecording
 from agents.trainer import Trainer
 from ddpg_tui.media.replay import ReplayChunk, ReplayPlan
-from ddpg_tui.widgets.agent_panel import AgentPanel
-from ddpg_tui.widgets.frames import HALF_BLOCK, FrameView
+from ddpg_tui.ui.widgets.agent_panel import AgentPanel
+from ddpg_tui.ui.widgets.frames import HALF_BLOCK, FrameView
 
 
 def pendulum_picture(size: int = 120, angle: float = 0.6) -> np.ndarray:
@@ -223,7 +223,7 @@ def test_agent_panel_at_80x24(snap_compare) -> None:
 
 
 def dashboard_has_the_panel() -> bool:
-    from ddpg_tui.screens.dashboard import DashboardScreen
+    from ddpg_tui.ui.screens.dashboard import DashboardScreen
 
     return hasattr(DashboardScreen, "action_toggle_agent")
 
@@ -235,9 +235,9 @@ def fixed_dashboard_app(monkeypatch):
     import math
 
     from agents.events import EvalResult, StepStats, TrainerState
-    from ddpg_tui import session as session_module
-    from ddpg_tui.app import DDPGApp
-    from ddpg_tui.widgets import agent_panel
+    from ddpg_tui.ui import session as session_module
+    from ddpg_tui.ui.app import DDPGApp
+    from ddpg_tui.ui.widgets import agent_panel
 
     monkeypatch.setattr(agent_panel, "ReplayRenderer", FixedFrames)  # a fixed picture, no helper process
     evals = tuple(EvalResult(s, -1300 + 1150 * (1 - math.exp(-s / 2500)), 40.0, (), best=True)
@@ -270,8 +270,8 @@ def test_dashboard_with_the_agent_panel_at_80x24(snap_compare, monkeypatch) -> N
 
 @needs_dashboard
 async def test_w_shows_the_agent_after_the_next_evaluation_and_records_only_while_open(tmp_path) -> None:
-    from ddpg_tui.app import DDPGApp
     from ddpg_tui.request import TrainingRequest
+    from ddpg_tui.ui.app import DDPGApp
 
     config = DDPGConfig(total_steps=3000, learning_starts=100, batch_size=32, hidden_sizes=(16, 16), eval_every=300,
                         eval_episodes=1, threads=1)

@@ -17,12 +17,12 @@ from textual.widgets import Button, DataTable, Input, Label
 from agents.checkpoint import load_checkpoint
 from agents.config import DDPGConfig
 from agents.events import TrainerState
-from ddpg_tui.app import DDPGApp
 from ddpg_tui.request import EXIT_FAILED, TrainingRequest
-from ddpg_tui.screens.dashboard import DashboardScreen
-from ddpg_tui.screens.hyperparameters import HyperparametersScreen
-from ddpg_tui.screens.modals import ConfirmQuitScreen
-from ddpg_tui.screens.picker import PickerScreen
+from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.dashboard import DashboardScreen
+from ddpg_tui.ui.screens.hyperparameters import HyperparametersScreen
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen
+from ddpg_tui.ui.screens.picker import PickerScreen
 
 TINY = DDPGConfig(env_id="Pendulum-v1", total_steps=1_000_000, learning_starts=100, batch_size=32,
                   hidden_sizes=(16, 16), eval_every=0, eval_episodes=2, buffer_size=10_000, threads=1)
@@ -278,8 +278,8 @@ async def test_resume_box_refuses_a_checkpoint_whose_env_id_would_import_a_modul
 
 
 async def test_c_on_the_picker_opens_the_runs_screen_and_q_comes_back(tmp_path: Path) -> None:
-    from ddpg_tui.screens.picker import PickerScreen
-    from ddpg_tui.screens.runs import RunsScreen
+    from ddpg_tui.ui.screens.picker import PickerScreen
+    from ddpg_tui.ui.screens.runs import RunsScreen
 
     app = DDPGApp(runs_root=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -21,11 +21,11 @@ from textual.pilot import Pilot
 
 from agents.checkpoint import load_checkpoint
 from agents.events import TrainerState
-from ddpg_tui.app import DDPGApp
 from ddpg_tui.request import EXIT_OK, TrainingRequest
-from ddpg_tui.screens.dashboard import DashboardScreen
-from ddpg_tui.screens.modals import ConfirmQuitScreen
-from ddpg_tui.screens.picker import PickerScreen
+from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.dashboard import DashboardScreen
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen
+from ddpg_tui.ui.screens.picker import PickerScreen
 
 QUIT_WITHIN = 10.0  # seconds from the decision to the app's exit: a stop, a save, a thread join (generous for CI)
 

@@ -39,7 +39,7 @@ class TerminalApp:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.master = master
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ddpg_tui.cli", "train", "--run-dir", str(run_dir), "--steps", "1000000",
+            [sys.executable, "-m", "ddpg_tui", "train", "--run-dir", str(run_dir), "--steps", "1000000",
              "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
              "--set", "eval_every=0", "--set", "threads=1"],
             cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,

@@ -19,14 +19,14 @@ from textual.widgets import Button, DataTable, Input, Label
 
 import presets
 from agents.config import FIELDS, LIVE_FIELDS, DDPGConfig
-from ddpg_tui.app import DDPGApp
-from ddpg_tui.screens.dashboard import DashboardScreen
-from ddpg_tui.screens.form import HyperparameterForm, display
-from ddpg_tui.screens.hyperparameters import HyperparametersScreen
-from ddpg_tui.screens.modals import ConfirmQuitScreen, LiveEditScreen
-from ddpg_tui.screens.picker import PickerScreen
-from ddpg_tui.widgets.panels import EventLog
-from ddpg_tui.widgets.plots import RewardPlot
+from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.dashboard import DashboardScreen
+from ddpg_tui.ui.screens.form import HyperparameterForm, display
+from ddpg_tui.ui.screens.hyperparameters import HyperparametersScreen
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, LiveEditScreen
+from ddpg_tui.ui.screens.picker import PickerScreen
+from ddpg_tui.ui.widgets.panels import EventLog
+from ddpg_tui.ui.widgets.plots import RewardPlot
 
 
 def visible_text(widget: Widget) -> str:

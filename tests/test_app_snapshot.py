@@ -17,10 +17,10 @@ from textual.widgets import Input
 
 import presets
 from agents.events import EvalResult, StepStats, TrainerState
-from ddpg_tui.app import DDPGApp
-from ddpg_tui.screens.hyperparameters import HyperparametersScreen
-from ddpg_tui.screens.modals import ConfirmQuitScreen, LiveEditScreen
-from ddpg_tui.session import FixedSession, Snapshot
+from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.hyperparameters import HyperparametersScreen
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, LiveEditScreen
+from ddpg_tui.ui.session import FixedSession, Snapshot
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
 

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PICKER_WITHOUT_TORCH = """
 import asyncio, sys
 from pathlib import Path
-from ddpg_tui.app import DDPGApp
-from ddpg_tui.screens.picker import PickerScreen
+from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.picker import PickerScreen
 
 async def main():
     app = DDPGApp(runs_root=Path(sys.argv[1]))
@@ -21,7 +21,7 @@ async def main():
         await pilot.pause()
         assert isinstance(app.screen, PickerScreen), app.screen
         rows = app.screen.query_one("#presets").row_count
-    print(rows, sorted(name for name in ("torch", "gymnasium", "ddpg_tui.session", "agents.trainer")
+    print(rows, sorted(name for name in ("torch", "gymnasium", "ddpg_tui.ui.session", "agents.trainer")
                        if name in sys.modules))
 
 asyncio.run(main())

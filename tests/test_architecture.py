@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AGENTS = ROOT / "agents"
 PACKAGES = ("agents", "ddpg_tui", "presets")
 AGENTS_FORBIDDEN = ("ddpg_tui", "textual", "rich", "ray", "PIL")
-SWEEPS_FORBIDDEN = ("textual", "ddpg_tui.app", "ddpg_tui.screens", "ddpg_tui.widgets")
+SWEEPS_FORBIDDEN = ("textual", "ddpg_tui.ui")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -120,13 +120,13 @@ def test_no_two_project_modules_import_each_other_even_through_a_cycle() -> None
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
-CLI_ROOM = ("ddpg_tui.cli", "ddpg_tui.commands", "ddpg_tui.headless")
-UI_ROOM = ("ddpg_tui.app", "ddpg_tui.session", "ddpg_tui.screens", "ddpg_tui.widgets")
+CLI_ROOM = ("ddpg_tui.cli",)
+UI_ROOM = ("ddpg_tui.ui",)
 
 
 def test_the_ui_room_never_imports_the_cli_room() -> None:
     # One way only: a command may open the app or a screen; a screen never reaches back into a command
-    # (what both need lives in ddpg_tui/request.py, ddpg_tui/sweeps/ or ddpg_tui/run_text.py).
+    # (what both need lives in ddpg_tui/request.py, ddpg_tui/sweeps/ or ddpg_tui/ui/run_text.py).
     graph = import_graph()
     offending = sorted(f"{module} -> {target}" for module, targets in graph.items() if _within(module, UI_ROOM)
                        for target in targets if _within(target, CLI_ROOM))
@@ -146,21 +146,23 @@ def test_the_cycle_check_sees_function_level_type_checking_and_relative_imports(
 
 def test_cli_help_does_not_import_torch() -> None:
     # `ddpg-tui --help` must answer at once; torch alone takes 1.5 s to import.
-    code = "import sys; from ddpg_tui.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    code = "import sys; from ddpg_tui.cli.main import build_parser; build_parser(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
 
 def test_bad_argument_errors_do_not_import_torch() -> None:
-    code = ("import sys; from ddpg_tui.cli import main; "
+    code = ("import sys; from ddpg_tui.cli.main import main; "
             "code = main(['train', '--set', 'gamma=2', '--headless']); print(code, 'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "2 False"
 
 
 def test_nothing_imports_the_cli_so_it_sits_on_top() -> None:
-    ui = AGENTS.parent / "ddpg_tui"
-    for path in sorted(ui.rglob("*.py")):
-        if path.name == "cli.py":
-            continue
-        assert "ddpg_tui.cli" not in imported_modules(path), f"{path.relative_to(ui.parent)} imports ddpg_tui.cli"
+    # The CLI room is the top of the house: outside ddpg_tui/cli/ nothing may import it (but `python -m ddpg_tui`,
+    # which is the command itself).
+    graph = import_graph()
+    entry_points = (*CLI_ROOM, "ddpg_tui.__main__")
+    offending = sorted(f"{module} -> {target}" for module, targets in graph.items() if not _within(module, entry_points)
+                       for target in targets if _within(target, CLI_ROOM))
+    assert not offending, offending

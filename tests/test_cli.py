@@ -52,7 +52,7 @@ def test_bad_input_gets_one_line_and_an_exit_code(fixture_dir: Path, command: st
                                                   message: str) -> None:
     if "HalfCheetah" in command and importlib.util.find_spec("mujoco") is not None:
         pytest.skip("mujoco is installed here, so the missing-extra message cannot appear")
-    args = [COMMAND or sys.executable, *([] if COMMAND else ["-m", "ddpg_tui.cli"]), *command.split()[1:]]
+    args = [COMMAND or sys.executable, *([] if COMMAND else ["-m", "ddpg_tui"]), *command.split()[1:]]
     result = subprocess.run(args, cwd=fixture_dir, capture_output=True, text=True, timeout=120)
     assert result.returncode == exit_code, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -66,7 +66,7 @@ def test_bad_input_gets_one_line_and_an_exit_code(fixture_dir: Path, command: st
 def test_help_lists_every_hyperparameter_and_an_example() -> None:
     from agents.config import FIELDS
 
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "train", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT)
     for name in FIELDS:
         assert name in result.stdout
@@ -76,7 +76,7 @@ def test_help_lists_every_hyperparameter_and_an_example() -> None:
 def test_eval_prints_the_mean_return_as_json(fixture_dir: Path) -> None:
     import json
 
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "eval", "runs/finished-run", "--episodes", "2",
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "eval", "runs/finished-run", "--episodes", "2",
                              "--json"], cwd=fixture_dir, capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     report = json.loads(result.stdout)
@@ -85,7 +85,7 @@ def test_eval_prints_the_mean_return_as_json(fixture_dir: Path) -> None:
 
 
 def test_presets_piped_is_a_plain_table_that_never_cuts_a_name() -> None:
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "presets"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "presets"], capture_output=True, text=True,
                             check=True, cwd=ROOT, env={**os.environ, "COLUMNS": "60"})
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["preset", "env"]
@@ -107,7 +107,7 @@ def test_the_install_hint_shows_only_while_the_extra_is_missing(monkeypatch) -> 
 
 
 def test_train_help_says_which_defaults_apply() -> None:
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "train", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
     assert "plain 'ddpg-tui train' uses the pendulum preset" in result.stdout
     gamma = next(line for line in result.stdout.splitlines() if line.strip().startswith("gamma "))
@@ -115,7 +115,7 @@ def test_train_help_says_which_defaults_apply() -> None:
 
 
 def test_headless_progress_piped_is_plain_lines_in_one_number_format(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--headless", "--steps", "1200",
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "train", "--headless", "--steps", "1200",
                              "--set", "hidden_sizes=[8]", "--set", "learning_starts=100", "--set", "batch_size=16",
                              "--set", "eval_every=600", "--set", "eval_episodes=2", "--set", "threads=1",
                              "--run-dir", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -131,7 +131,7 @@ def test_headless_progress_piped_is_plain_lines_in_one_number_format(tmp_path: P
 
 def test_resume_says_where_it_resumes_and_how_to_go_on(fixture_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(fixture_dir / "runs" / "finished-run", tmp_path / "run")
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "train", "--resume", "run", "--steps", "300",
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "train", "--resume", "run", "--steps", "300",
                              "--headless"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
@@ -143,8 +143,8 @@ def test_resume_says_where_it_resumes_and_how_to_go_on(fixture_dir: Path, tmp_pa
 def _integer_options() -> list[tuple[str, str]]:
     import argparse
 
-    from ddpg_tui.cli import build_parser
-    from ddpg_tui.commands import int_option
+    from ddpg_tui.cli.commands import int_option
+    from ddpg_tui.cli.main import build_parser
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -153,7 +153,7 @@ def _integer_options() -> list[tuple[str, str]]:
 
 
 def test_every_integer_option_takes_1e4_the_way_set_does() -> None:
-    from ddpg_tui.cli import build_parser
+    from ddpg_tui.cli.main import build_parser
 
     options = _integer_options()
     assert {("train", "--steps"), ("train", "--seed"), ("eval", "--episodes"), ("watch", "--episodes")} <= set(options)
@@ -167,7 +167,7 @@ def test_every_integer_option_takes_1e4_the_way_set_does() -> None:
 
 @pytest.mark.parametrize("text", ["1.5", "2.5e0", "ten", "true", "inf"])
 def test_a_non_integral_integer_option_is_one_line(text: str, capsys) -> None:
-    from ddpg_tui.cli import main
+    from ddpg_tui.cli.main import main
 
     assert main(["train", "--steps", text]) == 2
     err = capsys.readouterr().err.strip().splitlines()

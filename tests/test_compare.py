@@ -41,7 +41,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def compare(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "compare", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ddpg_tui", "compare", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -92,7 +92,7 @@ def test_a_run_stopped_before_any_evaluation_shows_the_step_it_reached(tmp_path:
     import json
 
     from agents.trainer import Trainer
-    from ddpg_tui.run_text import steps_text
+    from ddpg_tui.ui.run_text import steps_text
 
     run_dir = tmp_path / "runs" / "stopped"
     trainer = Trainer(tiny(total_steps=20_000, eval_every=0, save_every=0), None, run_dir)

@@ -15,12 +15,12 @@ from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 from agents.events import StateChanged, TrainerState
-from ddpg_tui.app import DDPGApp
 from ddpg_tui.request import TrainingRequest
-from ddpg_tui.screens.dashboard import DashboardScreen
-from ddpg_tui.screens.modals import HelpScreen
-from ddpg_tui.session import FixedSession, TrainingSession
-from ddpg_tui.widgets.panels import EventLog
+from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.dashboard import DashboardScreen
+from ddpg_tui.ui.screens.modals import HelpScreen
+from ddpg_tui.ui.session import FixedSession, TrainingSession
+from ddpg_tui.ui.widgets.panels import EventLog
 
 
 def footer_keys(app: DDPGApp) -> list[FooterKey]:

@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from ddpg_tui.widgets.panels import sparkline
-from ddpg_tui.widgets.plots import fitted_count_ticks, value_ticks
+from ddpg_tui.ui.widgets.panels import sparkline
+from ddpg_tui.ui.widgets.plots import fitted_count_ticks, value_ticks
 
 
 @pytest.mark.parametrize("columns", [12, 20, 30, 45, 70, 110])

@@ -74,7 +74,7 @@ def readme_cli_commands() -> list[str]:
 
 def test_every_command_on_the_front_page_parses() -> None:
     # Parsing only (nothing runs): a renamed option or command makes the front page lie.
-    from ddpg_tui.cli import build_parser
+    from ddpg_tui.cli.main import build_parser
 
     commands = readme_cli_commands()
     assert len(commands) >= 10 and "ddpg-tui compare" in commands

@@ -42,7 +42,7 @@ def crafted(tmp_path_factory) -> Path:
 
 
 def ddpg_tui(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ddpg_tui.cli", *args], cwd=folder, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ddpg_tui", *args], cwd=folder, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 

@@ -10,7 +10,7 @@ import pytest
 from agents.config import DDPGConfig
 from agents.evaluation import evaluation_seed, load_checkpoint_policy
 from agents.trainer import Trainer
-from ddpg_tui.cli import main
+from ddpg_tui.cli.main import main
 
 SEED = 7  # not 0, so that the old default (--seed 0) gives other episodes
 

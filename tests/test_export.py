@@ -126,7 +126,7 @@ def test_onnxruntime_alone_scores_what_eval_scores(run_dir: Path, exported) -> N
     from agents.evaluation import evaluation_seed
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    report = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "eval", str(run_dir), "--episodes", "10",
+    report = subprocess.run([sys.executable, "-m", "ddpg_tui", "eval", str(run_dir), "--episodes", "10",
                              "--json"], capture_output=True, text=True, check=True, env=env)
     expected = json.loads(report.stdout)
     assert expected["seed"] == evaluation_seed(SEED)
@@ -154,7 +154,7 @@ def test_the_docs_example_runs_without_torch(exported) -> None:
 def test_without_the_extra_it_says_what_to_install_and_writes_nothing(run_dir: Path, monkeypatch, capsys) -> None:
     import importlib.util
 
-    from ddpg_tui import cli
+    from ddpg_tui.cli import main as cli
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -170,7 +170,7 @@ def test_without_the_extra_it_says_what_to_install_and_writes_nothing(run_dir: P
 def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(run_dir: Path, exported, monkeypatch,
                                                                      capsys) -> None:
     from agents import checkpoint
-    from ddpg_tui import cli
+    from ddpg_tui.cli import main as cli
 
     before = exported.path.read_bytes()
 
@@ -186,7 +186,7 @@ def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(run_dir: Path
 
 
 def test_the_command_writes_policy_onnx_into_the_run_folder_by_default(run_dir: Path, capsys) -> None:
-    from ddpg_tui import cli
+    from ddpg_tui.cli import main as cli
 
     target = run_dir / "policy.onnx"
     target.unlink(missing_ok=True)

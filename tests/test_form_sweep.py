@@ -15,16 +15,16 @@ from test_app_screens import open_form, visible_text
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Label
 
-from ddpg_tui.app import DDPGApp
-from ddpg_tui.screens.dashboard import DashboardScreen
-from ddpg_tui.screens.form import SWEPT_MARK, HyperparameterForm
-from ddpg_tui.screens.hyperparameters import HyperparametersScreen
-from ddpg_tui.screens.sweep import LaunchingSweep
-from ddpg_tui.screens.sweep_setup import SweepSetupScreen
+from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.dashboard import DashboardScreen
+from ddpg_tui.ui.screens.form import SWEPT_MARK, HyperparameterForm
+from ddpg_tui.ui.screens.hyperparameters import HyperparametersScreen
+from ddpg_tui.ui.screens.sweep import LaunchingSweep
+from ddpg_tui.ui.screens.sweep_setup import SweepSetupScreen
 
 
 class RecordingApp(DDPGApp):
-    CSS_PATH = str(Path(__file__).resolve().parents[1] / "ddpg_tui" / "app.tcss")  # relative to its subclass
+    CSS_PATH = str(Path(__file__).resolve().parents[1] / "ddpg_tui" / "ui" / "app.tcss")  # relative to its subclass
 
     def __init__(self, runs_root: Path) -> None:
         super().__init__(runs_root=runs_root)

@@ -11,8 +11,8 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from ddpg_tui.media.render import fit, fit_size, resize
-from ddpg_tui.widgets import frames
-from ddpg_tui.widgets.frames import HALF_BLOCK, FrameView, HalfBlockPainter, color_keys, frame_view, pixel_size
+from ddpg_tui.ui.widgets import frames
+from ddpg_tui.ui.widgets.frames import HALF_BLOCK, FrameView, HalfBlockPainter, color_keys, frame_view, pixel_size
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 

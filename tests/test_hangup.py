@@ -52,7 +52,7 @@ class ControllingTerminal:
         environment = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}  # a sweep: its own Ray
         environment |= {"TERM": "xterm-256color", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ddpg_tui.cli", *args], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+            [sys.executable, "-m", "ddpg_tui", *args], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
             preexec_fn=_take_the_terminal, env=environment)
         os.close(slave)
         self._output = bytearray()

@@ -16,8 +16,8 @@ from agents.events import ConfigChanged
 from agents.run_files import effective_config, existing_run, recorded_requests
 from agents.trainer import Trainer
 from ddpg_tui.request import TrainingRequest
-from ddpg_tui.session import TrainingSession, read_history
 from ddpg_tui.sweeps.history import compare_rows, read_any
+from ddpg_tui.ui.session import TrainingSession, read_history
 
 CURVES = ("episode", "update", "eval")
 
@@ -112,7 +112,7 @@ def test_a_resume_keeps_the_start_uses_the_effective_config_and_records_its_own_
 
 def test_compare_shows_the_effective_value_and_the_step_it_changed_at(config: DDPGConfig, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from ddpg_tui.commands.compare import print_comparison
+    from ddpg_tui.cli.commands.compare import print_comparison
 
     run_a(config, tmp_path / "a")
     Trainer(config, None, tmp_path / "b").run()

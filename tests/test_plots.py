@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ddpg_tui.widgets.plots import count_ticks, moving_average, thin
+from ddpg_tui.ui.widgets.plots import count_ticks, moving_average, thin
 
 
 def test_thin_keeps_at_most_the_limit_and_always_the_last_point() -> None:

@@ -122,7 +122,7 @@ def test_a_member_folder_is_an_ordinary_run_folder(tmp_path: Path) -> None:
     for i, state in theirs_adam.items():
         torch.testing.assert_close(ours_adam[i]["exp_avg"], state["exp_avg"], rtol=1e-4, atol=1e-6)
     # `ddpg-tui eval` on the member folder gives its run's final evaluation.
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "eval", str(member), "--episodes", "2", "--json"],
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "eval", str(member), "--episodes", "2", "--json"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     final = [json.loads(line) for line in (member / "metrics.jsonl").read_text().splitlines()

@@ -71,7 +71,7 @@ def test_wheel_ships_the_presets_and_the_stylesheet(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for name in list_presets():
         assert f"presets/{name}.toml" in names
-    assert "ddpg_tui/app.tcss" in names
+    assert "ddpg_tui/ui/app.tcss" in names
 
 
 @pytest.mark.parametrize("name", list_presets())

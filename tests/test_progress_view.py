@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from agents.events import StateChanged, StepStats, TrainerState
-from ddpg_tui.headless import ProgressView
+from ddpg_tui.cli.headless import ProgressView
 
 
 def _piped_view() -> tuple[ProgressView, io.StringIO]:

@@ -20,7 +20,7 @@ from agents.envs import make_env
 from agents.evaluation import EpisodeTracer, evaluate, load_checkpoint_policy
 from agents.events import EvalRecording, EvalResult
 from agents.trainer import Trainer
-from ddpg_tui.commands import evaluate as eval_command
+from ddpg_tui.cli.commands import evaluate as eval_command
 from ddpg_tui.media.animation import AnimationWriter, check_record_path, gif_durations
 from ddpg_tui.media.render import RecordingError, first_frame, frame_stride, make_render_env
 from ddpg_tui.media.replay import ReplayRenderer, render_replay, replay_plan

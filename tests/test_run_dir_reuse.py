@@ -11,7 +11,7 @@ import pytest
 from agents.config import DDPGConfig
 from agents.run_files import existing_run
 from agents.trainer import Trainer
-from ddpg_tui.commands import train
+from ddpg_tui.cli.commands import train
 from ddpg_tui.request import UsageError
 
 TINY = DDPGConfig(total_steps=150, learning_starts=100, batch_size=16, hidden_sizes=(8,), eval_every=0,

@@ -25,7 +25,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
 
 def ddpg_tui(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The command with stdout a pipe, as in a CI log or `| tee`."""
-    return subprocess.run([sys.executable, "-m", "ddpg_tui.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ddpg_tui", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=ENV, stdin=subprocess.DEVNULL)
 
 
@@ -85,7 +85,7 @@ def test_the_lock_is_let_go_when_a_run_ends_or_fails_to_build_so_a_retry_in_this
 
 
 def test_eval_of_a_run_being_trained_neither_waits_nor_is_refused(tmp_path: Path, capsys) -> None:
-    from ddpg_tui.cli import main
+    from ddpg_tui.cli.main import main
 
     run_dir = tmp_path / "run"
     Trainer(TINY, None, run_dir).run()
@@ -100,7 +100,7 @@ def test_eval_of_a_run_being_trained_neither_waits_nor_is_refused(tmp_path: Path
 
 def start_writer(tmp_path: Path, run_dir: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ddpg_tui.cli", "train", "--headless", "--run-dir", run_dir, "--steps", "1000000",
+        [sys.executable, "-m", "ddpg_tui", "train", "--headless", "--run-dir", run_dir, "--steps", "1000000",
          "--set", "hidden_sizes=[8]", "--set", "learning_starts=100", "--set", "batch_size=16",
          "--set", "eval_every=0", "--set", "save_every=300", "--set", "threads=1", "--set", "buffer_size=20000"],
         cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -210,7 +210,7 @@ def test_the_apps_session_on_a_folder_another_process_trains_shows_why_and_leave
         tmp_path: Path) -> None:
     from agents.events import TrainerState
     from ddpg_tui.request import TrainingRequest
-    from ddpg_tui.session import TrainingSession
+    from ddpg_tui.ui.session import TrainingSession
 
     run_dir = tmp_path / "run"
     with RunLock(run_dir):

@@ -13,8 +13,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from ddpg_tui.screens.runs import CompareScreen, RunsApp, RunsScreen
 from ddpg_tui.sweeps.history import RunRecord, Series, compare_rows
+from ddpg_tui.ui.screens.runs import CompareScreen, RunsApp, RunsScreen
 
 BASE = {"env_id": "Pendulum-v1", "total_steps": 20000, "actor_lr": 0.001, "lr_schedule": "constant",
         "hidden_sizes": [64, 64], "gamma": 0.98, "seed": 0}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agents.events import EpisodeEnd, EvalResult, UpdateStats
 from ddpg_tui.request import TrainingRequest
-from ddpg_tui.session import TrainingSession, read_history
+from ddpg_tui.ui.session import TrainingSession, read_history
 
 
 def write_rows(path: Path, rows: list[dict | str]) -> None:
@@ -50,7 +50,7 @@ def test_loaded_history_is_drawn_and_logged_once(tmp_path: Path) -> None:
 def test_every_requested_save_is_news_but_periodic_ones_only_go_to_the_log(tmp_path: Path) -> None:
     from agents.events import Saved
     from ddpg_tui.request import TrainingRequest
-    from ddpg_tui.session import TrainingSession
+    from ddpg_tui.ui.session import TrainingSession
 
     session = TrainingSession(TrainingRequest(None, tmp_path))
     latest = tmp_path / "checkpoints" / "latest.pt"

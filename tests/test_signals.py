@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_signal_saves_then_exits_with_its_code(tmp_path: Path, sig: signal.Signals, exit_code: int) -> None:
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "ddpg_tui.cli", "train", "--headless", "--run-dir", str(run_dir), "--steps", "1000000",
+        [sys.executable, "-m", "ddpg_tui", "train", "--headless", "--run-dir", str(run_dir), "--steps", "1000000",
          "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
          "--set", "eval_every=0", "--set", "threads=1"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

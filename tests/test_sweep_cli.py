@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def sweep(args: list[str], cwd: Path, prelude: str = "") -> subprocess.CompletedProcess:
-    code = f"{prelude}import sys; from ddpg_tui.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = f"{prelude}import sys; from ddpg_tui.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
@@ -90,7 +90,7 @@ def test_a_ray_client_address_is_refused_with_what_to_do_instead(tmp_path: Path)
 
 
 def test_sweep_help_lists_the_issue_flags() -> None:
-    result = subprocess.run([sys.executable, "-m", "ddpg_tui.cli", "sweep", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "sweep", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT)
     for flag in ("--seeds", "--grid", "--sample", "--samples", "--set", "--steps", "--jobs", "--address",
                  "--scheduler", "--name", "--headless", "--resume", "--reeval"):

@@ -95,7 +95,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 def sweep_command(save_every: int) -> tuple[list[str], list[str]]:
     """`ddpg-tui sweep` as a user runs it, and --set options that make its Pendulum trials tiny."""
     installed = shutil.which("ddpg-tui")
-    command = [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
+    command = [installed] if installed else [sys.executable, "-m", "ddpg_tui"]
     settings = ["learning_starts=100", "batch_size=32", "hidden_sizes=[16,16]", "eval_every=500", "eval_episodes=1",
                 f"save_every={save_every}", "buffer_size=10000", "device=cpu"]
     return command, [part for setting in settings for part in ("--set", setting)]
@@ -312,9 +312,9 @@ async def test_a_sweep_started_from_the_form_runs_in_the_app_and_q_goes_back_to_
         cluster, tmp_path: Path) -> None:
     from textual.widgets import Input
 
-    from ddpg_tui.app import DDPGApp
-    from ddpg_tui.screens.hyperparameters import HyperparametersScreen
-    from ddpg_tui.screens.sweep import SweepScreen
+    from ddpg_tui.ui.app import DDPGApp
+    from ddpg_tui.ui.screens.hyperparameters import HyperparametersScreen
+    from ddpg_tui.ui.screens.sweep import SweepScreen
 
     app = DDPGApp(runs_root=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -358,7 +358,7 @@ class Capture:
     def flush(self): pass
     def fileno(self): return -1
 sys.stdout = sys.stderr = Capture()
-from ddpg_tui.screens.sweep import stdio_for_ray
+from ddpg_tui.ui.screens.sweep import stdio_for_ray
 with stdio_for_ray():
     import ray.tune
     import ray

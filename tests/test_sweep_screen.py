@@ -6,8 +6,8 @@ import math
 import threading
 from types import SimpleNamespace
 
-from ddpg_tui.screens.sweep import FixedSweep, SweepApp, SweepScreen, TrialScreen, headline, variant_series
 from ddpg_tui.sweeps.board import SweepSnapshot, TrialRow
+from ddpg_tui.ui.screens.sweep import FixedSweep, SweepApp, SweepScreen, TrialScreen, headline, variant_series
 
 VARIANTS = ("actor_lr=0.001,lr_schedule=constant", "actor_lr=0.001,lr_schedule=linear",
             "actor_lr=0.0003,lr_schedule=constant", "actor_lr=0.0003,lr_schedule=linear")

@@ -32,7 +32,7 @@ TINY = ["--set", "learning_starts=100", "--set", "batch_size=32", "--set", "hidd
 
 def command() -> list[str]:
     installed = shutil.which("ddpg-tui")
-    return [installed] if installed else [sys.executable, "-m", "ddpg_tui.cli"]
+    return [installed] if installed else [sys.executable, "-m", "ddpg_tui"]
 
 
 def environment(tmp: Path) -> dict[str, str]:
@@ -86,8 +86,8 @@ def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: P
 
 
 def test_env_with_resume_is_the_users_override_and_replaces_the_folders_id(tmp_path: Path) -> None:
-    from ddpg_tui.cli import build_parser
-    from ddpg_tui.commands.sweep import resolve_sweep_request
+    from ddpg_tui.cli.commands.sweep import resolve_sweep_request
+    from ddpg_tui.cli.main import build_parser
     from ddpg_tui.sweeps.request import trusted_spec
 
     sweep_dir = sweep_folder(tmp_path, "evil:Pendulum-v1")
@@ -123,7 +123,7 @@ def test_threads_per_trial_are_capped_at_four_and_help_says_so() -> None:
     assert cpus_per_trial(spec, big, None) == (4, 8)
     assert cpus_per_trial(spec, big, 6) == (3, 2)  # below the cap, the share as before
     assert cpus_per_trial(SweepSpec(name="s", label="t", base=DDPGConfig(threads=8), seeds=(0, 1)), big, None)[0] == 8
-    from ddpg_tui.cli import build_parser
+    from ddpg_tui.cli.main import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["sweep"]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from agents.evaluation import CheckpointPolicy
-from ddpg_tui.commands import watch as watch_command
+from ddpg_tui.cli.commands import watch as watch_command
 from ddpg_tui.media.render import prepare_headless_rendering
-from ddpg_tui.screens.watch import Player, WatchApp
-from ddpg_tui.widgets.frames import HALF_BLOCK, FrameView
+from ddpg_tui.ui.screens.watch import Player, WatchApp
+from ddpg_tui.ui.widgets.frames import HALF_BLOCK, FrameView
 
 
 def player(episodes: int = 3, episode_steps: int = 200, fps: float = 20.0) -> Player:

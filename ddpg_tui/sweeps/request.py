@@ -1,6 +1,6 @@
 """A checked request for a new or resumed sweep, and starting it: shared by `ddpg-tui sweep` and the app.
 
-The command line (`ddpg_tui.commands.sweep`) and the form's sweep dialog (`ddpg_tui.screens.sweep_setup`)
+The command line (`ddpg_tui.cli.commands.sweep`) and the form's sweep dialog (`ddpg_tui.ui.screens.sweep_setup`)
 both build a `SweepRequest` with `new_sweep_request`, so they refuse the same sweeps with the same
 line; both front-ends start it with `start_sweep`. Neither front-end imports the other: this module
 imports only `agents`, the rest of this package and `ddpg_tui.request` (UsageError).

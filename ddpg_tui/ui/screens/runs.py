@@ -22,10 +22,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
-from ddpg_tui.run_text import date_text, steps_text
-from ddpg_tui.run_text import fmt_return as fmt
 from ddpg_tui.sweeps.history import RunRecord, compare_rows, final_of, list_runs, read_any
-from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
+from ddpg_tui.ui.run_text import date_text, steps_text
+from ddpg_tui.ui.run_text import fmt_return as fmt
+from ddpg_tui.ui.widgets.overlay_plot import OverlayPlot, hex_colour
 
 # The name and the evaluations first: at 80 columns they are what must stay in view.
 RUN_COLUMNS = (("mark", " "), ("name", "name"), ("final", "final eval"), ("best", "best eval"), ("kind", "kind"),

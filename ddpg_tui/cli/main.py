@@ -1,6 +1,6 @@
 """The `ddpg-tui` command.
 
-With no subcommand it opens the app; each subcommand lives in `ddpg_tui/commands/`. Heavy
+With no subcommand it opens the app; each subcommand lives in `ddpg_tui/cli/commands/`. Heavy
 modules (torch, gymnasium, textual) are imported only once a command runs, so `--help`
 and argument errors answer at once. Nothing imports this module: it sits on top.
 """
@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from agents.config import ConfigError
-from ddpg_tui.commands import COMMAND_MODULES
+from ddpg_tui.cli.commands import COMMAND_MODULES
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_SIGINT, UsageError
 from presets import PresetError
 
@@ -39,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def command_modules() -> dict[str, ModuleType]:
-    modules = [importlib.import_module(f"ddpg_tui.commands.{name}") for name in COMMAND_MODULES]
+    modules = [importlib.import_module(f"ddpg_tui.cli.commands.{name}") for name in COMMAND_MODULES]
     return {module.NAME: module for module in modules}
 
 
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not sys.stdout.isatty():
                 raise UsageError("the app needs a terminal and stdout is not one; to train without one, use "
                                  "'ddpg-tui train --headless'")
-            from ddpg_tui.app import run_app
+            from ddpg_tui.ui.app import run_app
 
             return run_app(None)
         return modules[args.command].run(args)

@@ -18,11 +18,11 @@ from agents.config import ConfigError, DDPGConfig
 from agents.controls import Controls
 from agents.events import TrainerState
 from ddpg_tui.request import EXIT_OK
-from ddpg_tui.screens.modals import ConfirmQuitScreen, LiveEditScreen
-from ddpg_tui.session import Snapshot
-from ddpg_tui.widgets.agent_panel import AgentPanel
-from ddpg_tui.widgets.panels import EventLog, StatusPanel
-from ddpg_tui.widgets.plots import LossPlot, RewardPlot
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, LiveEditScreen
+from ddpg_tui.ui.session import Snapshot
+from ddpg_tui.ui.widgets.agent_panel import AgentPanel
+from ddpg_tui.ui.widgets.panels import EventLog, StatusPanel
+from ddpg_tui.ui.widgets.plots import LossPlot, RewardPlot
 
 REFRESH_HZ = 4  # text panels; the plots redraw only when they have new points
 PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds the GIL for ~10-30 ms

@@ -18,7 +18,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from agents.events import TrainerState
-from ddpg_tui.session import LOG_LINES, LogLine, Snapshot
+from ddpg_tui.ui.session import LOG_LINES, LogLine, Snapshot
 
 STATE_STYLES = {
     TrainerState.STARTING: "dim", TrainerState.WARMING_UP: "yellow", TrainerState.TRAINING: "bold green",

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Static
 
 from agents.config import LIVE_FIELDS, DDPGConfig
-from ddpg_tui.screens.form import HyperparameterForm
+from ddpg_tui.ui.screens.form import HyperparameterForm
 
 
 class LiveEditScreen(ModalScreen[dict[str, Any] | None]):

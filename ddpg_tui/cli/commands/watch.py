@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 
-from ddpg_tui.commands import int_option
+from ddpg_tui.cli.commands import int_option
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_OK, UsageError
 
 NAME = "watch"
@@ -18,7 +18,7 @@ examples:
   ddpg-tui watch runs/pendulum-20261124-120000               its latest checkpoint, 5 episodes
   ddpg-tui watch runs/pendulum-20261124-120000/checkpoints/best.pt --episodes 2 --fps 10
 """
-MAX_FPS = 20.0  # a terminal redraws comfortably at this rate (see ddpg_tui/widgets/frames.py)
+MAX_FPS = 20.0  # a terminal redraws comfortably at this rate (see ddpg_tui/ui/widgets/frames.py)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    from ddpg_tui.screens.watch import Player, WatchApp
-    from ddpg_tui.widgets.frames import detect_graphics
+    from ddpg_tui.ui.screens.watch import Player, WatchApp
+    from ddpg_tui.ui.widgets.frames import detect_graphics
 
     detect_graphics()  # before the app: the terminal's answers arrive on stdin, which Textual then owns
     player = Player(loaded, args.episodes, loaded.first_seed(args.seed), args.fps)

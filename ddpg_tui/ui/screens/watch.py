@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from agents.evaluation import CheckpointPolicy
 from ddpg_tui.media.render import frame_stride, render_frame
-from ddpg_tui.widgets.frames import FrameView, PixelFrameView, frame_view
+from ddpg_tui.ui.widgets.frames import FrameView, PixelFrameView, frame_view
 
 END_HOLD = 1.0  # seconds an episode's last frame stays before the next episode starts
 

@@ -16,9 +16,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agents.config import DDPGConfig
-from ddpg_tui import lifecycle
 from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError, plural
 from ddpg_tui.sweeps.request import SweepRequest, new_sweep_request, start_sweep
+from ddpg_tui.ui import lifecycle
 from presets import DEFAULT_PRESET, load_preset
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if request.headless:
             return run_headless_sweep(run_)
-        from ddpg_tui.screens.sweep import run_sweep_app
+        from ddpg_tui.ui.screens.sweep import run_sweep_app
 
         return run_sweep_app(run_)
     finally:

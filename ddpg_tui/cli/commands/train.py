@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from agents.config import DDPGConfig, validate_field
-from ddpg_tui.commands import int_option
+from ddpg_tui.cli.commands import int_option
 from ddpg_tui.request import TrainingRequest, UsageError
 from presets import DEFAULT_PRESET, load_preset
 
@@ -87,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
         if not sys.stdout.isatty():
             request.discard_unused_run_dir()
             raise UsageError(NO_TERMINAL)
-        from ddpg_tui.app import run_app
+        from ddpg_tui.ui.app import run_app
 
         return run_app(request)
 
-    from ddpg_tui.headless import run_headless
+    from ddpg_tui.cli.headless import run_headless
 
     return run_headless(request)
 

@@ -28,10 +28,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from agents.events import EvalResult, StepStats, TrainerState
-from ddpg_tui import lifecycle
 from ddpg_tui.sweeps.board import DONE_STATES, PENDING, SweepSnapshot, TrialRow
 from ddpg_tui.sweeps.history import Series
-from ddpg_tui.widgets.overlay_plot import OverlayPlot, hex_colour
+from ddpg_tui.ui import lifecycle
+from ddpg_tui.ui.widgets.overlay_plot import OverlayPlot, hex_colour
 
 REFRESH_SECONDS = 0.5
 PLOT_EVERY = 4  # ticks: the plot at most every 2 s (a plotext figure holds the GIL for tens of ms)
@@ -308,7 +308,7 @@ TRIAL_STATES = {"warming up": TrainerState.WARMING_UP, "training": TrainerState.
 
 def trial_snapshot(row: TrialRow, env_id: str, run_dir: str) -> Any:
     """A dashboard snapshot of one trial, from what the trial reported to the driver (never its files)."""
-    from ddpg_tui.session import Snapshot
+    from ddpg_tui.ui.session import Snapshot
 
     evals = tuple(EvalResult(int(s), m, sd, ()) for s, m, sd in row.evals)
     best = max(evals, key=lambda e: e.mean) if evals else None
@@ -341,8 +341,8 @@ class TrialScreen(Screen):
         self._drawn = -1
 
     def compose(self) -> ComposeResult:
-        from ddpg_tui.widgets.panels import StatusPanel
-        from ddpg_tui.widgets.plots import LossPlot, RewardPlot
+        from ddpg_tui.ui.widgets.panels import StatusPanel
+        from ddpg_tui.ui.widgets.plots import LossPlot, RewardPlot
 
         yield Header()
         with Horizontal():
@@ -361,8 +361,8 @@ class TrialScreen(Screen):
         self.refresh_view()
 
     def refresh_view(self) -> None:
-        from ddpg_tui.widgets.panels import StatusPanel
-        from ddpg_tui.widgets.plots import LossPlot, RewardPlot
+        from ddpg_tui.ui.widgets.panels import StatusPanel
+        from ddpg_tui.ui.widgets.plots import LossPlot, RewardPlot
 
         row = self.board.row(self.trial)
         if row is None or (row.step, len(row.evals), row.state) == self._drawn:

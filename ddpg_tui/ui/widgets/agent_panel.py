@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 from agents.events import EvalRecording
 from ddpg_tui.media.render import RecordingError
 from ddpg_tui.media.replay import ReplayChunk, ReplayPlan, ReplayRenderer, replay_plan
-from ddpg_tui.widgets.frames import FrameView, PixelFrameView, frame_view
+from ddpg_tui.ui.widgets.frames import FrameView, PixelFrameView, frame_view
 
 CHUNK_FRAMES = 30  # frames per request to the helper: the first shows within about 0.3 s on Pendulum
 HALF_BLOCK_BOX = 160  # replay frames are fitted into this many pixels (a 160-column panel still gets sharp ones)

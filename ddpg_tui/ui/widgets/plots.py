@@ -16,7 +16,7 @@ from typing import Any
 from textual import events
 from textual_plotext import PlotextPlot
 
-from ddpg_tui.session import Snapshot
+from ddpg_tui.ui.session import Snapshot
 
 MAX_POINTS = 400  # more points than terminal columns only costs drawing time
 Y_LABEL_ROOM = 8  # columns plotext takes left of the canvas for y tick labels and the axis, about

@@ -28,7 +28,6 @@ from textual.screen import Screen
 
 from agents.config import DDPGConfig
 from agents.events import TrainerState
-from ddpg_tui import lifecycle
 from ddpg_tui.request import (
     EXIT_FAILED,
     EXIT_OK,
@@ -38,14 +37,15 @@ from ddpg_tui.request import (
     TrainingRequest,
     closing_lines,
 )
+from ddpg_tui.ui import lifecycle
 
 # The dashboard, the session and everything they import (torch, gymnasium, plotext) load
 # only when a dashboard opens: the picker comes up without them, in well under a second.
 if TYPE_CHECKING:
-    from ddpg_tui.screens.dashboard import DashboardScreen, Session
-    from ddpg_tui.screens.sweep import LaunchingSweep, SweepScreen
-    from ddpg_tui.session import TrainingSession
     from ddpg_tui.sweeps.request import SweepRequest
+    from ddpg_tui.ui.screens.dashboard import DashboardScreen, Session
+    from ddpg_tui.ui.screens.sweep import LaunchingSweep, SweepScreen
+    from ddpg_tui.ui.session import TrainingSession
 
 SIGNAL_EXIT_CODES = {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP, signal.SIGINT: EXIT_SIGINT}
 
@@ -84,11 +84,11 @@ class DDPGApp(App):
             self.quit_for_signal(self.received_signal)
             return
         if self.session is not None:
-            from ddpg_tui.screens.dashboard import DashboardScreen
+            from ddpg_tui.ui.screens.dashboard import DashboardScreen
 
             self.push_screen(DashboardScreen(self.session, None))
         elif self.request is None:
-            from ddpg_tui.screens.picker import PickerScreen
+            from ddpg_tui.ui.screens.picker import PickerScreen
 
             self.push_screen(PickerScreen())
         else:
@@ -98,7 +98,7 @@ class DDPGApp(App):
 
     @property
     def dashboard(self) -> DashboardScreen | None:
-        from ddpg_tui.screens.dashboard import DashboardScreen
+        from ddpg_tui.ui.screens.dashboard import DashboardScreen
 
         return next((s for s in self.screen_stack if isinstance(s, DashboardScreen)), None)
 
@@ -107,7 +107,7 @@ class DDPGApp(App):
         """The sweep screen, while its sweep runs (trials save before the app may exit)."""
         if self.sweep is None:
             return None
-        from ddpg_tui.screens.sweep import SweepScreen
+        from ddpg_tui.ui.screens.sweep import SweepScreen
 
         screen = next((s for s in self.screen_stack if isinstance(s, SweepScreen)), None)
         return screen if screen is not None and screen.running else None
@@ -167,14 +167,14 @@ class DDPGApp(App):
 
     def action_help(self) -> None:
         """The keys of the screen on top, read from its bindings (so the list cannot go stale)."""
-        from ddpg_tui.screens.modals import HelpScreen, screen_keys
+        from ddpg_tui.ui.screens.modals import HelpScreen, screen_keys
 
         self.push_screen(HelpScreen(screen_keys(self.screen)))
 
     # The command palette ---------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        from ddpg_tui.screens.dashboard import DashboardScreen
+        from ddpg_tui.ui.screens.dashboard import DashboardScreen
 
         for command in super().get_system_commands(screen):
             if command.title == "Quit":  # Textual's would exit with the trainer still running
@@ -197,7 +197,7 @@ class DDPGApp(App):
     # Navigation ------------------------------------------------------------------------
 
     def open_hyperparameters(self, config: DDPGConfig, label: str) -> None:
-        from ddpg_tui.screens.hyperparameters import HyperparametersScreen
+        from ddpg_tui.ui.screens.hyperparameters import HyperparametersScreen
 
         self.push_screen(HyperparametersScreen(config, label))
 
@@ -208,21 +208,21 @@ class DDPGApp(App):
 
     def start_sweep(self, request: SweepRequest) -> None:
         """A sweep from the form: its screen opens at once and Ray starts in the screen's worker."""
-        from ddpg_tui.screens.sweep import FormSweepScreen, LaunchingSweep
+        from ddpg_tui.ui.screens.sweep import FormSweepScreen, LaunchingSweep
 
         self.sweep = LaunchingSweep(request)
         self.push_screen(FormSweepScreen(self.sweep, leave=lambda result: self.leave_sweep()))
 
     def leave_sweep(self) -> None:
         """Back from an ended sweep to the form it was started from."""
-        from ddpg_tui.screens.sweep import SweepScreen
+        from ddpg_tui.ui.screens.sweep import SweepScreen
 
         while any(isinstance(s, SweepScreen) for s in self.screen_stack):
             self.pop_screen()
 
     def open_dashboard(self, request: TrainingRequest) -> None:
-        from ddpg_tui.screens.dashboard import DashboardScreen
-        from ddpg_tui.session import TrainingSession
+        from ddpg_tui.ui.screens.dashboard import DashboardScreen
+        from ddpg_tui.ui.session import TrainingSession
 
         self.training_session = TrainingSession(request)
         self.push_screen(DashboardScreen(self.training_session, request.config))

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label
 
 from agents.config import FIELDS, DDPGConfig
-from ddpg_tui.screens.form import HyperparameterForm
+from ddpg_tui.ui.screens.form import HyperparameterForm
 
 
 class HyperparametersScreen(Screen):
@@ -85,7 +85,7 @@ class HyperparametersScreen(Screen):
 
     @on(Button.Pressed, "#sweep")
     def action_sweep(self) -> None:
-        from ddpg_tui.screens.sweep_setup import SweepSetupScreen
+        from ddpg_tui.ui.screens.sweep_setup import SweepSetupScreen
         from presets import PresetError, load_preset
 
         form = self.checked_form()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from textual_plotext import PlotextPlot
 
 from ddpg_tui.sweeps.history import Series
-from ddpg_tui.widgets.plots import count_ticks, thin
+from ddpg_tui.ui.widgets.plots import count_ticks, thin
 
 # Tableau's ten, the palette W&B and matplotlib use: distinct on dark and light backgrounds.
 PALETTE: tuple[tuple[int, int, int], ...] = (

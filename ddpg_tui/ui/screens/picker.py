@@ -151,8 +151,8 @@ class PickerScreen(Screen):
         self.query_one("#env-id", Input).focus()
 
     def action_open_runs(self) -> None:
-        from ddpg_tui.screens.runs import RunsScreen
         from ddpg_tui.sweeps.history import list_runs
+        from ddpg_tui.ui.screens.runs import RunsScreen
 
         root = self.app.runs_root
         self.app.push_screen(RunsScreen(lambda: list_runs(root)))

@@ -51,7 +51,7 @@ def read_records(paths: Sequence[str]) -> list[RunRecord]:
 def run(args: argparse.Namespace) -> int:
     records = read_records(args.runs)  # a bad folder is one line before anything opens
     if not args.headless:
-        from ddpg_tui.screens.runs import run_runs_app
+        from ddpg_tui.ui.screens.runs import run_runs_app
 
         return run_runs_app(args.root, [r.path for r in records])
     if not records:
@@ -78,8 +78,8 @@ def _console() -> Console:
 def print_listing(records: Sequence[RunRecord]) -> None:
     from rich.table import Table
 
-    from ddpg_tui.run_text import date_text, steps_text
-    from ddpg_tui.run_text import fmt_return as fmt
+    from ddpg_tui.ui.run_text import date_text, steps_text
+    from ddpg_tui.ui.run_text import fmt_return as fmt
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("kind", "folder", "env", "steps", "final eval", "best eval", "date"):
@@ -93,8 +93,8 @@ def print_comparison(records: Sequence[RunRecord]) -> None:
     """The runs (one row per series, with its plot marker), the fields that differ, and the text plot."""
     from rich.table import Table
 
-    from ddpg_tui.run_text import fmt_return as fmt
     from ddpg_tui.sweeps.history import compare_rows, final_of
+    from ddpg_tui.ui.run_text import fmt_return as fmt
 
     console = _console()
     series, differences = compare_rows(records)
@@ -122,7 +122,7 @@ def text_plot(series: Sequence, width: int = 100, height: int = 22) -> str:
     """The overlay plot as plain text (the median of each series), as benchmarks/plot_curves.py draws curves."""
     import plotext as plt
 
-    from ddpg_tui.widgets.plots import count_ticks
+    from ddpg_tui.ui.widgets.plots import count_ticks
 
     plt.clear_figure()
     plt.plotsize(width, height)

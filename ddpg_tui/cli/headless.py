@@ -35,7 +35,6 @@ from agents.events import (
 )
 from agents.run_files import RunLockedError
 from agents.trainer import Trainer
-from ddpg_tui import lifecycle
 from ddpg_tui.request import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -46,6 +45,7 @@ from ddpg_tui.request import (
     TrainingRequest,
     closing_lines,
 )
+from ddpg_tui.ui import lifecycle
 
 
 def steps_text(step: int, total: int) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ddpg_tui.commands import int_option
+from ddpg_tui.cli.commands import int_option
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_OK, UsageError
 
 if TYPE_CHECKING:

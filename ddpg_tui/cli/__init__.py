@@ -1,0 +1,1 @@
+"""The command-line room: argparse, the subcommands and the headless front-end. Nothing imports it."""
