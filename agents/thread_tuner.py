@@ -9,9 +9,13 @@ config says `threads = 0`, the trainer tries the candidates on the run's own ste
 the fastest, and tries again when the speed drops (a process started beside it) or, ever more
 rarely, on a schedule (that process may have ended).
 
-The cost of trying: a try lasts one window of training time, and a losing count does fewer
-steps in it. Between tries the kept count runs for a hold that doubles each time it wins
-again, up to MAX_HOLD windows, so a lost try costs at most about 1/MAX_HOLD of the time.
+The cost of trying: a try lasts up to one window of training time, and a losing count does
+fewer steps in it. A try that is clearly losing (after a quarter window, under 0.8 of the kept
+count's rate) ends there, so beside a busy process a try of 2 threads costs a quarter window,
+not a whole one; short runs (a few thousand steps) are where that matters. Between tries the
+kept count runs for a hold that doubles each time it wins again, up to MAX_HOLD windows, so a
+lost try costs at most about 1/MAX_HOLD of the time; after the first comparison the hold starts
+at FIRST_HOLD windows, so that a run of a few thousand steps is not spent on tries.
 
 Thread counts change a run's floating-point sums in the last bits, so a run at `threads = 0`
 is not bit-for-bit repeatable; each switch is recorded (a "threads" row in metrics.jsonl)
@@ -25,6 +29,9 @@ from dataclasses import dataclass
 WINDOW_SECONDS = 1.0  # of training time per measurement: long enough to span an episode's reset
 MAX_HOLD = 32  # windows between scheduled tries, at most
 SLOWDOWN = 0.6  # a window this much slower than the kept count's rate means the machine changed
+FIRST_HOLD = 4  # windows after the first comparison: a short run should not spend itself on tries
+EARLY_FRACTION = 0.25  # of a window: how long a try runs before it may be judged early
+EARLY_RATIO = 0.8  # a try slower than this share of the kept count's rate by then has lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,7 @@ class ThreadTuner:
         self.rates: dict[int, float] = {}
         self._trying: list[int] = [c for c in candidates if c != current]  # first: compare all
         self._hold = 1  # windows to run the kept count before the next scheduled try
+        self._compared = False  # every candidate measured once
         self._held = 0
         self._window_start: tuple[int, float] | None = None
 
@@ -58,11 +66,18 @@ class ThreadTuner:
             self._window_start = (step, elapsed)
             return None
         start_step, start_time = self._window_start
-        if elapsed - start_time < self.window:
+        spent = elapsed - start_time
+        if spent < self.window and not self._losing_try(step - start_step, spent):
             return None
-        rate = (step - start_step) / (elapsed - start_time)
+        rate = (step - start_step) / spent
         self._window_start = (step, elapsed)
         return self._window_done(rate)
+
+    def _losing_try(self, steps: int, spent: float) -> bool:
+        kept_rate = self.rates.get(self.kept)
+        if self.current == self.kept or kept_rate is None or spent < EARLY_FRACTION * self.window:
+            return False
+        return steps / spent < EARLY_RATIO * kept_rate
 
     def _window_done(self, rate: float) -> ThreadSwitch | None:
         if self.current != self.kept:  # a try has finished
@@ -84,10 +99,11 @@ class ThreadTuner:
         if self._trying:
             return self._try(self._trying.pop(0), "first measurement")
         best = max(self.rates, key=lambda count: self.rates[count])
+        first, self._compared = not self._compared, True
         if best == self.kept:
-            self._hold = min(2 * self._hold, MAX_HOLD)
+            self._hold = FIRST_HOLD if first else min(2 * self._hold, MAX_HOLD)
         else:
-            self._hold = 1
+            self._hold = FIRST_HOLD if first else 1
             self.kept = best
         self._held = 0
         self.current = self.kept

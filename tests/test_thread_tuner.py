@@ -50,6 +50,33 @@ def test_beside_a_busy_process_it_keeps_one_thread_and_tries_two_rarely() -> Non
     assert steps > 0.9 * 600 * LOADED[1]
 
 
+def test_a_losing_try_ends_early_so_a_short_busy_run_loses_little() -> None:
+    # The case: a few thousand steps beside a busy process. Whole-window tries of 2 threads
+    # (at 1/7 of the speed) cost about a third of such a run; a try judged after a quarter window costs little.
+    # Pendulum's steps/s in benchmarks/threads_under_load.py beside a busy loop: 1 thread 500, 2 threads 72.
+    seconds, pendulum_loaded = 5.0, {1: 500.0, 2: 72.0}
+    _, time_at, steps = simulate(lambda now: pendulum_loaded, seconds)
+    assert time_at[2] < 0.1 * seconds
+    assert steps > 0.93 * seconds * pendulum_loaded[1]
+
+
+def test_a_short_idle_run_keeps_the_faster_count_for_nearly_all_of_it() -> None:
+    # Lunar's steps/s on the idle machine in the same benchmark: 1 thread 161, 2 threads 232.
+    seconds, lunar_idle = 10.0, {1: 161.0, 2: 232.0}
+    tuner, _, steps = simulate(lambda now: lunar_idle, seconds)
+    assert tuner.kept == 2
+    assert steps > 0.95 * seconds * lunar_idle[2]
+
+
+def test_a_try_that_is_only_a_little_slower_is_judged_on_its_whole_window() -> None:
+    tuner = ThreadTuner((1, 2), current=1)
+    tuner.observe(0, 0.0)
+    assert tuner.observe(100, 1.0).threads == 2  # 1 thread: 100 steps/s; now 2 threads are tried
+    assert tuner.observe(190, 1.9) is None  # 2 threads at 90/s: slower, but not clearly; the window goes on
+    switch = tuner.observe(200, 2.01)
+    assert switch is not None and switch.threads == 1 and switch.reason == "kept the fastest"
+
+
 def test_a_process_started_beside_it_is_noticed_within_a_few_windows() -> None:
     tuner, _, steps = simulate(lambda now: IDLE if now < 100 else LOADED, 400)
     assert tuner.kept == 1
@@ -76,7 +103,7 @@ def test_the_trainer_switches_threads_by_the_tuner_and_records_each_switch(tmp_p
     before = torch.get_num_threads()
     events = []
     try:
-        config = DDPGConfig(env_id="Pendulum-v1", total_steps=400, learning_starts=100, eval_every=0,
+        config = DDPGConfig(env_id="Pendulum-v1", total_steps=700, learning_starts=100, eval_every=0,
                             save_every=0, eval_episodes=1, hidden_sizes=(8,), batch_size=8, threads=0)
         trainer = Trainer(config, events.append, tmp_path / "run", front_end="headless")
         assert trainer.threads == 1  # it starts where a busy machine cannot hurt
