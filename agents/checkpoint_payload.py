@@ -123,7 +123,7 @@ def resumed_config(payload: dict[str, Any], path: Path, total_steps: int | None,
         where = (f"already finished {step:,} of {config.total_steps:,} steps" if total_steps is None else
                  f"is at step {step:,}, past --steps {config.total_steps:,}")
         raise RunFinishedError(f"{run} {where}; to train on, "
-                               f"give it more: ddpg-tui train --resume {run} --steps N, with N > {step}")
+                               f"give it more: ddpg-tui train --resume {run} --steps N, with N > {step:,}")
     return config
 
 
