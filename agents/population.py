@@ -27,6 +27,7 @@ import torch
 from agents.checkpoint import save_checkpoint
 from agents.checkpoint_payload import buffer_payload, build_payload, new_save_id
 from agents.config import DDPGConfig
+from agents.controls import Controls
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import env_spec, make_env
 from agents.evaluation import evaluation_seed
@@ -39,6 +40,7 @@ from agents.events import (
     StateChanged,
     StepStats,
     TrainerState,
+    TrainingError,
     UpdateStats,
 )
 from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
@@ -149,14 +151,16 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class PopulationOutcome:
+    state: TrainerState
     step: int
     last_evals: list[EvalResult | None]
     run_dirs: list[Path | None]
+    error: str = ""
 
 
 class PopulationTrainer:
     def __init__(self, config: DDPGConfig, seeds: list[int], run_dirs: list[Path] | None = None,
-                 sink: MemberSink | None = None, threads: int = 1) -> None:
+                 sink: MemberSink | None = None, threads: int = 1, controls: Controls | None = None) -> None:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds: expected distinct seeds, got {seeds}")
         if run_dirs is not None and len(run_dirs) != len(seeds):
@@ -164,6 +168,9 @@ class PopulationTrainer:
         self.config = config.replace(seed=seeds[0])
         self.seeds = list(seeds)
         self.sink = sink if sink is not None else (lambda k, event: None)
+        # One set of controls for the whole population: a key pauses, saves or stops every member at once.
+        self.controls = controls if controls is not None else Controls()
+        self.state = TrainerState.STARTING
         self.threads = threads
         torch.set_num_threads(threads)
         self.device = resolve_device(config.device)
@@ -204,18 +211,40 @@ class PopulationTrainer:
     # Running --------------------------------------------------------------------------
 
     def run(self) -> PopulationOutcome:
+        """Train every member until total_steps or a stop; never raises for errors inside training."""
+        error = ""
         try:
             for member in self.members:
                 if member.files is not None:
                     member.files.create(member.config)
-            self._emit_all(lambda m: StateChanged(self.step, self._running_state()))
+            self._set_state(self._running_state())
             self._loop()
             self._flush_update_stats()
-            if any(m.last_eval is None or m.last_eval.step != self.step for m in self.members):
-                self._evaluate()
-            self._save_all("final")
-            self._emit_all(lambda m: StateChanged(self.step, TrainerState.FINISHED))
+            if self.controls.stop_requested:
+                if self.controls.save_on_stop:
+                    self._save_all("interrupted")
+                self._set_state(TrainerState.STOPPED)
+            else:
+                if any(m.last_eval is None or m.last_eval.step != self.step for m in self.members):
+                    self._evaluate()
+                self._save_all("final")
+                self._set_state(TrainerState.FINISHED)
+        except DivergenceError as exc:
+            error = str(exc)
+            self._emit_all(lambda m: TrainingError(self.step, error))
+            self._set_state(TrainerState.ERROR, error)
+        except Exception as exc:  # a front-end must see it, not lose its worker
+            import traceback
+
+            error = f"{type(exc).__name__}: {exc}"
+            self._emit_all(lambda m: TrainingError(self.step, error, traceback.format_exc()))
+            self._set_state(TrainerState.ERROR, error)
         finally:
+            for command in self.controls.close():
+                if command.name != "stop":
+                    self._emit_all(lambda m, c=command: Notice(
+                        self.step, f"{c.name.replace('_', ' ')}: not done, training had already {self.state.value}",
+                        level="info"))
             self._emit_progress()
             for member in self.members:
                 if member.files is not None:
@@ -224,14 +253,57 @@ class PopulationTrainer:
                     member.lock.release()
                 member.env.close()
                 member.eval_env.close()
-        return PopulationOutcome(self.step, [m.last_eval for m in self.members],
-                                 [m.files.run_dir if m.files else None for m in self.members])
+        return PopulationOutcome(self.state, self.step, [m.last_eval for m in self.members],
+                                 [m.files.run_dir if m.files else None for m in self.members], error)
+
+    def _set_state(self, state: TrainerState, message: str = "") -> None:
+        self.state = state
+        self._emit_all(lambda m: StateChanged(self.step, state, message))
+
+    # Commands: the Trainer's, applied to every member between two steps ------------------
+
+    def _handle_commands(self) -> None:
+        paused = False
+        while True:
+            command = self.controls.next(timeout=0.05 if paused else None)
+            if command is None:
+                if paused and not self.controls.stop_requested:
+                    continue
+                break
+            name = command.name
+            if name == "stop":
+                break
+            if name in ("pause", "toggle_pause") and not paused:
+                paused = True
+                self._flush_update_stats()
+                self._emit_progress()
+                self._set_state(TrainerState.PAUSED)
+            elif name in ("resume", "toggle_pause") and paused:
+                paused = False
+                self._set_state(self._running_state())
+            elif name == "evaluate":
+                self._evaluate()
+                if paused:
+                    self._set_state(TrainerState.PAUSED)
+            elif name == "save":
+                self._flush_update_stats()
+                self._save_all("requested")
+            elif name == "set":
+                # The members' networks are stacked; a live change would have to reach every copy
+                # and its optimizer. Until that exists, say so rather than apply it to some.
+                self._emit_all(lambda m: Notice(self.step, "live changes are not applied to a population yet; "
+                                                           "train a single seed to change hyperparameters live"))
 
     def _loop(self) -> None:
-        cfg, clock = self.config, self.clock
+        cfg, clock, controls = self.config, self.clock, self.controls
         self._window_start = (0, 0.0)
         clock.start()
         while self.step < cfg.total_steps:
+            if controls.pending():
+                with clock.excluded():
+                    self._handle_commands()
+                if controls.stop_requested:
+                    break
             self._env_step()
             if self.step > self.members[0].learning_from and self.step % cfg.train_freq == 0:
                 if cfg.lr_schedule == "linear":
@@ -246,7 +318,7 @@ class PopulationTrainer:
                     self._flush_update_stats()
                     self._emit_progress()
                     if self.step == learning_from:
-                        self._emit_all(lambda m: StateChanged(self.step, TrainerState.TRAINING))
+                        self._set_state(TrainerState.TRAINING)
             if cfg.eval_every and self.step % cfg.eval_every == 0:
                 with clock.excluded():
                     self._evaluate()
@@ -297,7 +369,7 @@ class PopulationTrainer:
 
     def _evaluate(self) -> None:
         self._flush_update_stats()
-        self._emit_all(lambda m: StateChanged(self.step, TrainerState.EVALUATING))
+        self._set_state(TrainerState.EVALUATING)
         episodes = self.config.eval_episodes
         returns = np.zeros((len(self.members), episodes))
         for i in range(episodes):
@@ -312,7 +384,7 @@ class PopulationTrainer:
             self._emit(k, event)
             if is_best:
                 self._save(k, "best")
-        self._emit_all(lambda m: StateChanged(self.step, self._running_state()))
+        self._set_state(self._running_state())
 
     def _evaluation_episode(self, episode: int) -> np.ndarray:
         """agents.evaluation.evaluate's episode `episode` for every member, seeded as its own run's."""

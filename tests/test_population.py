@@ -133,3 +133,59 @@ def test_a_member_folder_is_an_ordinary_run_folder(tmp_path: Path) -> None:
                       front_end="headless")
     assert resumed.resume_notes == [] and len(resumed.buffer) == 400
     assert resumed.run().step == 450
+
+
+def _saved_steps(run_dir: Path) -> list[tuple[str, int]]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(row["reason"], row["step"]) for row in rows if row["kind"] == "save"]
+
+
+def test_one_set_of_controls_pauses_saves_and_stops_every_member(tmp_path: Path) -> None:
+    # The keys act on the whole population: a pause, a save and a stop reach every member's folder.
+    from agents.controls import Controls
+    from agents.events import StateChanged, TrainerState
+
+    controls = Controls()
+    states: dict[int, list[TrainerState]] = {k: [] for k in range(len(SEEDS))}
+
+    def sink(k: int, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            states[k].append(event.state)
+            if k == 0 and event.state == TrainerState.TRAINING and TrainerState.PAUSED not in states[0]:
+                controls.pause()
+                controls.save()
+                controls.resume()
+        if k == 0 and isinstance(event, UpdateStats) and event.step >= 300:
+            controls.stop()
+
+    folders = [tmp_path / f"seed-{seed}" for seed in SEEDS]
+    config = TINY.replace(total_steps=100_000, eval_every=0)
+    outcome = PopulationTrainer(config, SEEDS, folders, sink=sink, controls=controls).run()
+    assert outcome.state == TrainerState.STOPPED and 300 <= outcome.step < 1_000
+    for k, folder in enumerate(folders):
+        assert TrainerState.PAUSED in states[k] and states[k][-1] == TrainerState.STOPPED
+        assert [reason for reason, _ in _saved_steps(folder)] == ["requested", "interrupted"]
+        assert load_checkpoint(folder / "checkpoints" / "latest.pt")["counters"]["step"] == outcome.step
+    assert not controls.pause()  # after the end, requests are refused, not queued
+
+
+def test_a_stop_without_saving_leaves_no_checkpoint_and_a_live_change_is_refused_aloud(tmp_path: Path) -> None:
+    from agents.controls import Controls
+    from agents.events import Notice
+
+    controls = Controls()
+    notices: list[str] = []
+
+    def sink(k: int, event: Event) -> None:
+        if isinstance(event, Notice):
+            notices.append(event.message)
+        if k == 0 and isinstance(event, UpdateStats) and not notices:
+            controls.set(noise_sigma=0.2)
+        if k == 0 and isinstance(event, UpdateStats) and notices:
+            controls.stop(save=False)
+
+    folders = [tmp_path / f"seed-{seed}" for seed in SEEDS]
+    PopulationTrainer(TINY.replace(total_steps=100_000, eval_every=0), SEEDS, folders, sink=sink,
+                      controls=controls).run()
+    assert any("not applied to a population" in message for message in notices)
+    assert all(_saved_steps(folder) == [] for folder in folders)
