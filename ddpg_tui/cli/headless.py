@@ -130,6 +130,11 @@ class ProgressView:
             case TrainingError():
                 self.console.print(f"[red]error:[/] {escape(event.message)}", highlight=False)
 
+    def show(self, field: str, text: str) -> None:
+        """Set the bar's `last_return` or `eval` field, for a front-end that folds those events itself
+        (a population shows the median over its members)."""
+        self._update(**{field: text})
+
     def _update(self, **fields: object) -> None:
         self._fields.update({k: v for k, v in fields.items() if isinstance(v, str)})
         self.progress.update(self.task, **fields)

@@ -1,0 +1,57 @@
+"""`ddpg-tui train --seeds`: a population trained headless, each member an ordinary run folder."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ddpg_tui.cli.main import main
+
+TINY = ["--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
+        "--set", "eval_every=200", "--set", "eval_episodes=1", "--set", "buffer_size=1000"]
+
+
+def test_seeds_train_one_population_with_a_run_folder_per_member(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "pop"
+    code = main(["train", "--preset", "pendulum", "--seeds", "3,5,8", "--headless", "--steps", "400",
+                 "--run-dir", str(run_dir), *TINY])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for seed in (3, 5, 8):
+        config = tomllib.loads((run_dir / f"seed-{seed}" / "config.toml").read_text())["hyperparameters"]
+        assert config["seed"] == seed and config["total_steps"] == 400
+        assert (run_dir / f"seed-{seed}" / "checkpoints" / "latest.pt").is_file()
+    assert "step       400  eval median" in out and "over 3 seeds" in out
+    assert "seed 3 " in out and "seed 8 " in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seeds", "0-3"], "--seeds trains headless for now"),
+    (["--seeds", "0-3", "--headless", "--seed", "2"], "--seeds and --seed: give one"),
+    (["--seeds", "4", "--headless"], "a population needs at least two seeds"),
+    (["--seeds", "three", "--headless"], "expected a range or a list"),
+    (["--seeds", "0-2", "--headless", "--resume", "runs/x"], "--seeds starts a new population"),
+])
+def test_bad_seeds_are_refused_in_one_line(args: list[str], message: str, tmp_path: Path, capsys,
+                                           monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_member_folder_that_holds_a_run_is_not_overwritten(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "pop"
+    args = ["train", "--preset", "pendulum", "--seeds", "0-1", "--headless", "--steps", "200",
+            "--run-dir", str(run_dir), *TINY]
+    assert main(args) == 0
+    before = (run_dir / "seed-1" / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert f"{run_dir / 'seed-0'} already holds a run" in capsys.readouterr().err
+    assert (run_dir / "seed-1" / "metrics.jsonl").read_text() == before
+    assert main(["train", "--resume", str(run_dir), "--headless"]) == 2
+    assert "holds a population of 2 seeds; resume a member with --resume" in capsys.readouterr().err
