@@ -38,3 +38,26 @@ def test_signal_saves_then_exits_with_its_code(tmp_path: Path, sig: signal.Signa
     payload = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
     assert payload["counters"]["step"] > 0
     assert "saved" in stdout
+
+
+def test_sigterm_saves_every_member_of_a_population(tmp_path: Path) -> None:
+    run_dir = tmp_path / "pop"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ddpg_tui", "train", "--headless", "--seeds", "0-2", "--run-dir", str(run_dir),
+         "--steps", "1000000", "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100",
+         "--set", "batch_size=32", "--set", "eval_every=0", "--set", "buffer_size=5000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    assert first_line.startswith("training"), first_line + process.communicate()[1]
+    time.sleep(1.5)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    steps = {load_checkpoint(run_dir / f"seed-{seed}" / "checkpoints" / "latest.pt")["counters"]["step"]
+             for seed in range(3)}
+    assert len(steps) == 1 and steps.pop() > 100  # the members stopped together, at the same step
+    assert "saved every member's checkpoint" in stdout
