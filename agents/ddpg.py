@@ -187,6 +187,9 @@ class DDPGAgent:
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "critic_updates": self.critic_updates,
+            # With policy_delay > 1 an update without an actor step reports the last actor loss;
+            # saved so that a resumed run reports what the uninterrupted one would.
+            "last_actor_loss": float(self._last_actor_loss),
         }
         if self.critic2 is not None and self.critic2_target is not None:
             state["critic2"] = self.critic2.state_dict()
@@ -204,3 +207,4 @@ class DDPGAgent:
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.critic_updates = int(state.get("critic_updates", 0))
+        self._last_actor_loss = torch.tensor(float(state.get("last_actor_loss", 0.0)), device=self.device)

@@ -24,8 +24,16 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
-from agents.checkpoint import save_checkpoint
-from agents.checkpoint_payload import buffer_payload, build_payload, new_save_id
+from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from agents.checkpoint_payload import (
+    FOR_RESUME,
+    buffer_payload,
+    build_payload,
+    new_save_id,
+    require_keys,
+    restore,
+    resumed_config,
+)
 from agents.config import DDPGConfig
 from agents.controls import Controls
 from agents.ddpg import DDPGAgent, resolve_device
@@ -140,9 +148,16 @@ class Member:
     periodic_save_due: int | None = None
     pending: list[Any] = field(default_factory=list)
 
-    # The same names as a Trainer's, so a member's checkpoint is a Trainer's state_dict.
+    # The same names as a Trainer's, so a member's checkpoint is a Trainer's state_dict and a
+    # member resumes through the same restore() a Trainer does.
     state_dict = Trainer.state_dict
+    load_state_dict = Trainer.load_state_dict
+    restart_warmup = Trainer.restart_warmup
     _load_target_noise = Trainer._load_target_noise
+    _load_lr_decay = Trainer._load_lr_decay
+
+    def mark_env_seeded(self) -> None:
+        self.env_seeded = True
 
     @property
     def at_episode_start(self) -> bool:
@@ -190,6 +205,48 @@ class PopulationTrainer:
         for member, view in zip(self.members, self.pool.members, strict=True):
             member.buffer = view
         self.agent = PopulationAgent([m.agent for m in self.members])
+        self.resumed = False
+        self.resume_notes: list[str] = []
+
+    @classmethod
+    def resume(cls, run_dirs: list[Path], total_steps: int | None = None, sink: MemberSink | None = None,
+               threads: int = 1, controls: Controls | None = None) -> PopulationTrainer:
+        """The population whose members' folders are `run_dirs`, where their latest checkpoints left it.
+
+        The members must share one config but the seed and have been saved at the same step (a
+        population saves them together); raises CheckpointError otherwise.
+        """
+        saved = []
+        for run_dir in run_dirs:
+            path = run_dir / "checkpoints" / "latest.pt"
+            payload = load_checkpoint(path)
+            require_keys(payload, path, FOR_RESUME)
+            saved.append((path, payload, resumed_config(payload, path, total_steps, None)))
+        first_path, _, config = saved[0]
+        for path, _payload, other in saved[1:]:
+            if other.replace(seed=config.seed) != config:
+                raise CheckpointError(f"{path} was trained with another config than {first_path}; "
+                                      "the members of a population share one")
+        steps = sorted({int(payload["counters"]["step"]) for _, payload, _ in saved})
+        if len(steps) > 1:
+            raise CheckpointError(f"the members were saved at different steps ({', '.join(f'{s:,}' for s in steps)}); "
+                                  "resume them one at a time with --resume RUN_DIR/seed-K")
+        population = cls(config, [other.seed for _, _, other in saved], run_dirs, sink, threads, controls)
+        population._restore([(path, payload) for path, payload, _ in saved])
+        return population
+
+    def _restore(self, saved: list[tuple[Path, dict[str, Any]]]) -> None:
+        notes: list[str] = []
+        for member, (path, payload) in zip(self.members, saved, strict=True):
+            for note in restore(cast("Trainer", member), payload, path):
+                if note not in notes:  # the members share their step and config, so mostly their notes too
+                    notes.append(note)
+        first = self.members[0]
+        self.step, self.updates, self.lr_decay = first.step, first.updates, first.lr_decay
+        # Stacked again from the restored members: weights at construction, then Adam's moments.
+        self.agent = PopulationAgent([m.agent for m in self.members])
+        self.agent.load_optimizers_from_members()
+        self.resumed, self.resume_notes = True, notes
 
     def _member(self, config: DDPGConfig, run_dir: Path | None) -> Member:
         # The order of a Trainer's __init__: the global torch seed just before the networks.
@@ -216,7 +273,11 @@ class PopulationTrainer:
         try:
             for member in self.members:
                 if member.files is not None:
-                    member.files.create(member.config)
+                    if self.resumed:
+                        member.files.drop_metrics_after(self.step)  # rows the checkpoint never saw
+                    member.files.create(member.config, resumed=self.resumed)
+            for note in self.resume_notes:
+                self._emit_all(lambda m, note=note: Notice(self.step, note))
             self._set_state(self._running_state())
             self._loop()
             self._flush_update_stats()

@@ -188,6 +188,26 @@ class PopulationAgent:
             self._sync_optimizer(self.actor_optimizer, agent.actor_optimizer, k)
             self._sync_optimizer(self.critic_optimizer, agent.critic_optimizer, k)
             agent.critic_updates = self.critic_updates
+            agent._last_actor_loss = self._last_actor_loss[k].clone()
+
+    def load_optimizers_from_members(self) -> None:
+        """The inverse of sync_to_members for what construction does not stack: Adam's moments and
+        step, the learning rates and the update counter (a resumed population continues its members')."""
+        for name in ("actor_optimizer", "critic_optimizer"):
+            stacked: torch.optim.Optimizer = getattr(self, name)
+            members = [getattr(agent, name) for agent in self.members]
+            stacked.param_groups[0]["lr"] = members[0].param_groups[0]["lr"]
+            for i, ours in enumerate(stacked.param_groups[0]["params"]):
+                states = [m.state.get(m.param_groups[0]["params"][i]) for m in members]
+                if not all(states):
+                    continue
+                stacked.state[ours] = {
+                    "step": states[0]["step"].clone(),
+                    "exp_avg": torch.stack([s["exp_avg"].reshape(ours.shape[1:]) for s in states]),
+                    "exp_avg_sq": torch.stack([s["exp_avg_sq"].reshape(ours.shape[1:]) for s in states]),
+                }
+        self.critic_updates = self.members[0].critic_updates
+        self._last_actor_loss = torch.stack([agent._last_actor_loss for agent in self.members]).to(self.device)
 
     @staticmethod
     def _sync_optimizer(stacked: torch.optim.Optimizer, member: torch.optim.Optimizer, k: int) -> None:

@@ -189,3 +189,39 @@ def test_a_stop_without_saving_leaves_no_checkpoint_and_a_live_change_is_refused
                       controls=controls).run()
     assert any("not applied to a population" in message for message in notices)
     assert all(_saved_steps(folder) == [] for folder in folders)
+
+
+def _update_rows(run_dir: Path) -> list[tuple[int, float, float, float]]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["critic_loss"], r["actor_loss"], r["mean_q"]) for r in rows if r["kind"] == "update"]
+
+
+@pytest.mark.parametrize("config", [TINY, TD3], ids=["ddpg", "td3"])
+def test_a_resumed_population_continues_as_if_never_stopped(config: DDPGConfig, tmp_path: Path) -> None:
+    # Saved at step 400 (an episode boundary: Pendulum's episodes are 200 steps), then resumed to 700:
+    # every member's updates after 400 are those of a population that trained to 700 at once.
+    config = config.replace(total_steps=400, eval_every=200)
+    straight = [tmp_path / "straight" / f"seed-{s}" for s in SEEDS]
+    split = [tmp_path / "split" / f"seed-{s}" for s in SEEDS]
+    PopulationTrainer(config.replace(total_steps=700), SEEDS, straight).run()
+    PopulationTrainer(config, SEEDS, split).run()
+    resumed = PopulationTrainer.resume(split, total_steps=700)
+    assert resumed.step == 400 and resumed.resume_notes == []
+    outcome = resumed.run()
+    assert outcome.step == 700
+    for a, b in zip(straight, split, strict=True):
+        ours, theirs = _update_rows(b), _update_rows(a)
+        assert [row[0] for row in ours] == [row[0] for row in theirs]  # no step twice, none missing
+        np.testing.assert_allclose(np.array(ours)[:, 1:], np.array(theirs)[:, 1:], rtol=1e-6)
+        assert load_checkpoint(b / "checkpoints" / "latest.pt")["counters"]["step"] == 700
+
+
+def test_members_saved_at_different_steps_are_not_resumed_as_one(tmp_path: Path) -> None:
+    from agents.checkpoint import CheckpointError
+
+    folders = [tmp_path / f"seed-{s}" for s in SEEDS[:2]]
+    PopulationTrainer(TINY.replace(total_steps=400), SEEDS[:2], folders).run()
+    Trainer(None, None, folders[1], resume_from=folders[1] / "checkpoints" / "latest.pt", total_steps=600,
+            front_end="headless").run()
+    with pytest.raises(CheckpointError, match="saved at different steps \\(400, 600\\)"):
+        PopulationTrainer.resume(folders, total_steps=900)

@@ -13,7 +13,7 @@ import torch
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.checkpoint_payload import RunFinishedError
 from agents.config import DDPGConfig
-from agents.events import EpisodeEnd, EvalResult, Notice, Saved
+from agents.events import EpisodeEnd, EvalResult, Notice, Saved, UpdateStats
 from agents.schedules import LinearDecay
 from agents.trainer import Trainer
 
@@ -88,6 +88,10 @@ def test_resume_from_a_periodic_save_is_bit_exact(tiny_config: DDPGConfig, tmp_p
     for a, b in zip(full.agent._target_params, resumed.agent._target_params, strict=True):
         assert torch.equal(a, b)
     assert full.agent.actor_optimizer.param_groups[0]["lr"] == resumed.agent.actor_optimizer.param_groups[0]["lr"]
+    # The reported losses too: with a policy delay the first updates after the resume report the
+    # last actor loss, which the checkpoint carries.
+    losses = [(e.step, e.critic_loss, e.actor_loss) for e in first.of(UpdateStats) + second.of(UpdateStats)]
+    assert losses == [(e.step, e.critic_loss, e.actor_loss) for e in straight.of(UpdateStats)]
 
 
 def test_a_requested_save_is_immediate_and_its_resume_says_the_episode_restarts(tiny_config, tmp_path: Path) -> None:
