@@ -168,6 +168,7 @@ class Member:
 class PopulationOutcome:
     state: TrainerState
     step: int
+    total_steps: int
     last_evals: list[EvalResult | None]
     run_dirs: list[Path | None]
     error: str = ""
@@ -314,7 +315,7 @@ class PopulationTrainer:
                     member.lock.release()
                 member.env.close()
                 member.eval_env.close()
-        return PopulationOutcome(self.state, self.step, [m.last_eval for m in self.members],
+        return PopulationOutcome(self.state, self.step, self.config.total_steps, [m.last_eval for m in self.members],
                                  [m.files.run_dir if m.files else None for m in self.members], error)
 
     def _set_state(self, state: TrainerState, message: str = "") -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.checkpoint import load_checkpoint
 from ddpg_tui.cli.main import main
 
 TINY = ["--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
@@ -53,5 +54,19 @@ def test_a_member_folder_that_holds_a_run_is_not_overwritten(tmp_path: Path, cap
     assert main(args) == 2
     assert f"{run_dir / 'seed-0'} already holds a run" in capsys.readouterr().err
     assert (run_dir / "seed-1" / "metrics.jsonl").read_text() == before
+
+
+def test_resume_carries_a_whole_population_on(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "pop"
+    assert main(["train", "--preset", "pendulum", "--seeds", "0-1", "--headless", "--steps", "200",
+                 "--run-dir", str(run_dir), *TINY]) == 0
+    assert f"resume:   ddpg-tui train --resume {run_dir} --headless --steps 400" in capsys.readouterr().out
     assert main(["train", "--resume", str(run_dir), "--headless"]) == 2
-    assert "holds a population of 2 seeds; resume a member with --resume" in capsys.readouterr().err
+    assert "already finished 200 of 200 steps" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    assert "a population trains headless for now" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run_dir), "--headless", "--steps", "400"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming the population {run_dir} (seeds 0, 1) at step 200 of 400" in out
+    for seed in (0, 1):
+        assert load_checkpoint(run_dir / f"seed-{seed}" / "checkpoints" / "latest.pt")["counters"]["step"] == 400

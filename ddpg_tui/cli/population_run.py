@@ -18,6 +18,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from agents.checkpoint import CheckpointError
 from agents.config import ConfigError
 from agents.envs import EnvError
 from agents.events import (
@@ -105,25 +106,45 @@ def closing_lines(outcome: PopulationOutcome, seeds: tuple[int, ...], run_dir: P
     lines.append(f"run folders {run_dir}/seed-{{{','.join(map(str, seeds))}}} ({outcome.state.value} at step "
                  f"{outcome.step:,})")
     lines.append(f"  compare:  ddpg-tui compare {' '.join(str(d) for d in member_dirs(run_dir, seeds))}")
-    lines.append(f"  resume:   ddpg-tui train --resume {run_dir}/seed-{seeds[0]} (one member; resuming the whole "
-                 "population is not built yet)")
+    more = "" if outcome.step < outcome.total_steps else f" --steps {outcome.total_steps * 2}"
+    lines.append(f"  resume:   ddpg-tui train --resume {run_dir} --headless{more}")
     return lines
 
 
 def run_population_headless(request: TrainingRequest, seeds: tuple[int, ...]) -> int:
-    assert request.config is not None  # a population is always a new run
-    console = Console(stderr=False)
-    view = PopulationView(console, request.config.total_steps, seeds)
-    run_dir = request.run_dir
+    assert request.config is not None  # a new population; a resumed one comes through resume_population_headless
+    config = request.config
     try:
-        check_writable(run_dir)
-        population = PopulationTrainer(request.config, list(seeds), member_dirs(run_dir, seeds), sink=view,
-                                       threads=request.config.threads or 1)
+        check_writable(request.run_dir)
+        population = PopulationTrainer(config, list(seeds), member_dirs(request.run_dir, seeds),
+                                       threads=config.threads or 1)
     except (EnvError, ConfigError, RunLockedError, ValueError) as error:
         request.discard_unused_run_dir()
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return _train(population, request.run_dir, seeds,
+                  f"training {config.env_id} for {config.total_steps:,} steps, seeds {', '.join(map(str, seeds))} "
+                  f"as one population → {request.run_dir}/seed-K")
 
+
+def resume_population_headless(run_dir: Path, members: list[Path], total_steps: int | None) -> int:
+    try:
+        for member in members:
+            refuse_if_locked(member)
+        population = PopulationTrainer.resume(members, total_steps=total_steps)
+    except (CheckpointError, EnvError, ConfigError, RunLockedError, ValueError) as error:
+        print(f"ddpg-tui: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    seeds = tuple(population.seeds)
+    return _train(population, run_dir, seeds,
+                  f"resuming the population {run_dir} (seeds {', '.join(map(str, seeds))}) at step "
+                  f"{population.step:,} of {population.config.total_steps:,}")
+
+
+def _train(population: PopulationTrainer, run_dir: Path, seeds: tuple[int, ...], headline: str) -> int:
+    console = Console(stderr=False)
+    view = PopulationView(console, population.config.total_steps, seeds)
+    population.sink = view
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -136,8 +157,7 @@ def run_population_headless(request: TrainingRequest, seeds: tuple[int, ...]) ->
         lifecycle.say(console.print, "stopping: saving every member's checkpoint first (Ctrl+C again to abort)")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
-    console.print(f"training {request.config.env_id} for {request.config.total_steps:,} steps, seeds "
-                  f"{', '.join(map(str, seeds))} as one population → {run_dir}/seed-K", highlight=False)
+    console.print(headline, highlight=False, soft_wrap=True)
     try:
         with view.bar.progress:
             outcome = population.run()

@@ -85,6 +85,17 @@ def run(args: argparse.Namespace) -> int:
     from agents.checkpoint import CheckpointError
     from agents.run_files import RunLockedError
 
+    if args.resume and population_members(Path(args.resume)):
+        from ddpg_tui.cli.population_run import resume_population_headless
+
+        if not args.headless:
+            raise UsageError("a population trains headless for now (the dashboard shows one run); add --headless")
+        if args.overrides or args.seed is not None or args.run_dir or args.preset or args.seeds or args.env:
+            raise UsageError("--resume keeps the population's hyperparameters, seeds and folders; only --steps "
+                             "may change")
+        if args.steps is not None:
+            validate_field("total_steps", args.steps)
+        return resume_population_headless(Path(args.resume), population_members(Path(args.resume)), args.steps)
     seeds = population_seeds(args)
     try:
         request = resolve_training_request(args)
@@ -112,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
     return run_headless(request)
 
 
+def population_members(folder: Path) -> list[Path]:
+    """The member folders of a population (`train --seeds` writes FOLDER/seed-K), or [] for anything else."""
+    if not folder.is_dir() or (folder / "config.toml").exists():
+        return []
+    members = [d for d in folder.glob("seed-*") if (d / "config.toml").exists() and d.name[5:].isdigit()]
+    return sorted(members, key=lambda d: int(d.name[5:]))
+
+
 def population_seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
     """`--seeds`, checked: a population is a new headless run of one config."""
     if args.seeds is None:
@@ -119,7 +138,7 @@ def population_seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
     from ddpg_tui.sweeps.space import SweepSpaceError, parse_seeds
 
     if args.resume:
-        raise UsageError("--seeds starts a new population; resume a member with --resume RUN_DIR/seed-K")
+        raise UsageError("--seeds starts a new population; --resume RUN_DIR alone carries one on")
     if args.seed is not None:
         raise UsageError("--seeds and --seed: give one (--seeds 0-4 trains five seeds)")
     if not args.headless:
@@ -146,10 +165,6 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
         run_dir = Path(args.resume)
         if not run_dir.is_dir():
             raise UsageError(f"--resume: {run_dir} is not a run folder")
-        members = sorted(run_dir.glob("seed-*/config.toml"))
-        if members and not (run_dir / "config.toml").exists():
-            raise UsageError(f"--resume: {run_dir} holds a population of {len(members)} seeds; resume a member "
-                             f"with --resume {members[0].parent} (resuming a whole population is not built yet)")
         refuse_if_locked(run_dir)
         if args.steps is not None:
             validate_field("total_steps", args.steps)
