@@ -146,8 +146,11 @@ def few_seeds_note(seeds: int, std: float, difference: float, what: str) -> str 
     head = f"{seeds} seed{'s' if seeds != 1 else ''}: the 95% interval is wide"
     if needed is None:
         return f"{head}; use {FEW_SEEDS} or more seeds to rank configs by it"
-    return (f"{head}; telling {what} ({abs(difference):,.1f}) apart at this spread between seeds "
-            f"(std {std:,.1f}) needs about {needed} seeds per config")
+    spread = f"at this spread between seeds (std {std:,.1f})"
+    if needed <= seeds:
+        return (f"{head}, but {what} ({abs(difference):,.1f}) is large: {spread} about {needed} seeds per config "
+                "tell it apart")
+    return f"{head}; telling {what} ({abs(difference):,.1f}) apart {spread} needs about {needed} seeds per config"
 
 
 def interval_text(low: float, high: float, digits: int = 1) -> str:

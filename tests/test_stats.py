@@ -79,3 +79,6 @@ def test_fewer_than_five_seeds_say_the_interval_is_wide_in_one_line() -> None:
     assert note == ("3 seeds: the 95% interval is wide; telling the gap to the runner-up (10.0) apart at this "
                     "spread between seeds (std 20.0) needs about 63 seeds per config")
     assert few_seeds_note(5, 20.0, 10.0, "the gap") is None
+    assert few_seeds_note(3, 10.0, 100.0, "the gap") == (
+        "3 seeds: the 95% interval is wide, but the gap (100.0) is large: at this spread between seeds (std 10.0) "
+        "about 2 seeds per config tell it apart")
