@@ -24,7 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+# scipy.stats is imported where it is used: it takes about 0.6 s here, and the summary, `compare` and the
+# screens that import this module mostly start up without needing it.
 
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
@@ -68,15 +70,21 @@ def _by_task(scores: Scores) -> dict[str, np.ndarray]:
 
 def iqm(values: Sequence[float] | np.ndarray) -> float:
     """The interquartile mean; nan for no values."""
+    from scipy import stats
+
     array = np.asarray(values, dtype=float)
     return float(stats.trim_mean(array, 0.25)) if array.size else math.nan
 
 
 def _iqm_of_all(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+    from scipy import stats
+
     return stats.trim_mean(np.concatenate(samples, axis=axis), 0.25, axis=axis)
 
 
 def _bootstrap(samples: Sequence[np.ndarray], statistic, seed: int) -> tuple[float, float]:
+    from scipy import stats
+
     result = stats.bootstrap(tuple(samples), statistic, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
                              method="percentile", vectorized=True, rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
@@ -129,6 +137,8 @@ def seeds_needed(std: float, difference: float) -> int | None:
     The normal approximation n = 2 (z_0.975 + z_0.8)² σ² / Δ²: a rough figure, which is all one can say
     before having the seeds. None when the spread or the difference is unknown or zero.
     """
+    from scipy import stats
+
     if not (math.isfinite(std) and math.isfinite(difference)) or std <= 0 or difference == 0:
         return None
     z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2) + stats.norm.ppf(POWER)
