@@ -163,5 +163,6 @@ def few_seeds_note(seeds: int, std: float, difference: float, what: str) -> str 
     return f"{head}; telling {what} ({abs(difference):,.1f}) apart {spread} needs about {needed} seeds per config"
 
 
-def interval_text(low: float, high: float, digits: int = 1) -> str:
-    return "" if math.isnan(low) else f"{low:,.{digits}f} – {high:,.{digits}f}"
+def interval_text(low: float, high: float, digits: int = 1, grouping: str = ",") -> str:
+    """'low – high'; grouping "" leaves out the thousands separator, as summary.md's other columns do."""
+    return "" if math.isnan(low) else f"{low:{grouping}.{digits}f} – {high:{grouping}.{digits}f}"

@@ -48,8 +48,8 @@ def best_preset_text(sweep_name: str, sweep_dir: Path, config: DDPGConfig, best:
                      threshold: float | None) -> str:
     e = best.estimate
     assert e is not None  # best_finished picks only configs with an estimate
-    interval = interval_text(e.low, e.high)
-    figures = f"final eval median {e.median:,.1f}, IQM {e.iqm:,.1f}" + (f" (95% CI {interval})" if interval else "")
+    interval = interval_text(e.low, e.high, grouping="")
+    figures = f"final eval median {e.median:.1f}, IQM {e.iqm:.1f}" + (f" (95% CI {interval})" if interval else "")
     lines = [f"# The best finished config of sweep {sweep_name} ({sweep_dir}): {best.variant}",
              f"# {best.seeds} seed{'s' if best.seeds != 1 else ''}, {figures} over seeds.",
              f"# Written with the sweep's summary.md; train it with: ddpg-tui train --preset {sweep_dir / BEST_FILE}",

@@ -173,7 +173,7 @@ def markdown(title: str, facts: Sequence[str], variants: Sequence[VariantSummary
             cells += ["not reached" if steps is None or math.isinf(steps) else f"{steps:,.0f}",
                       f"{v.reached}/{v.seeds}"]
         e = v.estimate
-        cells += [_number(e.iqm, 1), interval_text(e.low, e.high)] if e else ["", ""]
+        cells += [_number(e.iqm, 1), interval_text(e.low, e.high, grouping="")] if e else ["", ""]
         lines.append("| " + " | ".join(cells) + " |")
     notes = statistics_lines(variants)
     return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
