@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 NAME = "compare"
 HELP = "compare finished runs or sweeps: their curves and the settings that differ"
 DESCRIPTION = ("Compare runs (runs/NAME) and sweeps (runs/sweeps/NAME): one eval-return curve per run, or per "
-               "config of a sweep (median over its seeds), and a table of the config fields that differ. With no "
+               "config of a sweep (median over its seeds), each one's IQM over seeds with its bootstrap 95% interval, "
+               "how likely the best config beats each other one, and a table of the config fields that differ. With no "
                "folder named, opens the list of runs and sweeps under runs/, newest first.")
 EXAMPLES = """\
 examples:
