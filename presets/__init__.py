@@ -1,16 +1,20 @@
 """Environment presets: one TOML file per environment, shipped inside the package.
 
 A preset names its env, hyperparameters that learn on it, and the return at which the
-task counts as solved, with where that figure comes from.
+task counts as solved, with where that figure comes from. A preset can also be a file of the
+same format anywhere (`train --preset runs/sweeps/X/best.toml`, which a sweep writes): a file
+is not ours, so its env id is read as a checkpoint's is (see `load_preset_file`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.util
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from agents.config import ConfigError, DDPGConfig
@@ -69,6 +73,42 @@ def load_preset(name: str) -> Preset:
         raise PresetError(f"unknown preset {name!r}{_suggest(name, names)}; available: {', '.join(names)}")
     text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse_preset(name, text)
+
+
+def is_preset_file(name: str) -> bool:
+    """A preset given as a path (it ends in .toml or names a folder) rather than a shipped preset's name."""
+    return name.endswith(".toml") or "/" in name or "\\" in name
+
+
+def preset_file_label(path: Path) -> str:
+    """The run folder's prefix: runs/sweeps/X/best.toml trains into runs/X-best-<time>."""
+    return f"{path.parent.name}-{path.stem}" if path.stem == "best" and path.parent.name else path.stem
+
+
+def load_preset_file(path: Path, env_id: str | None = None) -> Preset:
+    """A preset from a TOML file. Its env id must import nothing, as a checkpoint's must (a `module:Env-v0` id
+    would run that module): `env_id`, which the user typed (--env), replaces it and is trusted as typed."""
+    from agents.envs import EnvError, check_env_id_from_file
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError(f"preset file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PresetError(f"preset file {path} cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    preset = parse_preset(str(path), text)
+    if env_id is None:
+        try:
+            check_env_id_from_file(preset.env_id, f"preset file {path}")
+        except EnvError as error:
+            raise PresetError(str(error)) from None
+        return preset
+    try:
+        config = preset.config.replace(env_id=env_id)
+    except ConfigError as error:
+        raise PresetError(f"--env: {error}") from None
+    return dataclasses.replace(preset, env_id=env_id, config=config)
 
 
 def parse_preset(name: str, text: str) -> Preset:

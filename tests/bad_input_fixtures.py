@@ -37,3 +37,6 @@ digest = content_digest(tampered)
 tampered["agent"]["actor"]["net.0.weight"][0, 0] += 1.0  # a weight changed after the save
 torch.save({**tampered, "checksum": digest}, "tampered.pt")  # a whole file whose checksum does not match
 Path("runs/no-checkpoint").mkdir(parents=True)  # a run folder whose run never saved
+Path("not-toml.toml").write_text("env_id = Pendulum-v1\n", encoding="utf-8")  # a preset file: the id is unquoted
+Path("bad-field.toml").write_text('env_id = "Pendulum-v1"\n[hyperparameters]\ngamma = 1.5\n', encoding="utf-8")
+Path("module-env.toml").write_text('env_id = "this:Pendulum-v1"\n', encoding="utf-8")  # would import `this`

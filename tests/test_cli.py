@@ -35,7 +35,9 @@ def test_the_table_covers_the_bad_inputs_the_issue_lists() -> None:
     commands = " ".join(command for command, _, _ in ROWS)
     for needle in ("--preset nope", "--env Pendulm", "CartPole", "HalfCheetah", "gamma=1.5", "batch_size=big",
                    "gama=", "--set gamma ", "corrupt.pt", "other-env.pt", "nowhere.pt", "not-a-folder",
-                   "--resume runs/finished-run", "evil.pt", "module-env.pt", "no-counters.pt", "no_such_module:"):
+                   "--resume runs/finished-run", "evil.pt", "module-env.pt", "no-counters.pt", "no_such_module:",
+                   "--preset nowhere.toml", "--preset not-toml.toml", "--preset bad-field.toml",
+                   "--preset module-env.toml"):
         assert needle in commands + " ", needle
 
 

@@ -68,6 +68,11 @@ def test_headless_compare_prints_each_series_the_fields_that_differ_and_a_text_p
     for text in ("demo: actor_lr=0.001", "demo: actor_lr=0.0001", "pendulum-a", "fields that differ",
                  "evaluation return", "env steps"):
         assert text in out, text
+    header = next(line for line in out.splitlines() if "run / config" in line)
+    assert "IQM" in header and "IQM 95% CI" in header
+    # Two configs on one env with two seeds each: how likely the better one beats the other, and a word on seeds.
+    assert "P(demo: actor_lr=" in out and "on a seed) = " in out and "(95% CI " in out
+    assert ": 2 seeds: the 95% interval is wide" in out
     fields = out.split("fields that differ")[1]
     assert "actor_lr" in fields and "gamma" in fields and "batch_size" not in fields
 

@@ -132,3 +132,33 @@ def test_env_override_resumes_a_run_whose_checkpoint_names_a_module(crafted: Pat
     assert result.returncode == 0, result.stderr
     assert "resuming run at step 200 of 260 (Pendulum-v1)" in result.stdout
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["counters"]["step"] == 260
+
+
+PRESET_NAMING_A_MODULE = textwrap.dedent("""
+    env_id = "marking_module:Pendulum-v1"
+    [hyperparameters]
+    total_steps = 60
+    learning_starts = 50
+    batch_size = 8
+    hidden_sizes = [8]
+    eval_every = 0
+    eval_episodes = 1
+    gamma = 0.9
+""")
+
+
+def test_a_preset_file_naming_a_module_env_is_refused_before_any_import_and_env_trains_it(tmp_path: Path) -> None:
+    (tmp_path / "marking_module.py").write_text(MARKING_MODULE)
+    (tmp_path / "best.toml").write_text(PRESET_NAMING_A_MODULE)
+    refused = ddpg_tui(tmp_path, "train", "--preset", "best.toml", "--headless", "--run-dir", "run")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == ("ddpg-tui: error: preset file best.toml names env 'marking_module:Pendulum-v1', "
+                                      "which would import module 'marking_module'; pass --env ID yourself if you "
+                                      "trust it")
+    assert not (tmp_path / "imported.marker").exists() and not (tmp_path / "run").exists()
+    chosen = ddpg_tui(tmp_path, "train", "--preset", "best.toml", "--env", "Pendulum-v1", "--headless",
+                      "--run-dir", "run")
+    assert chosen.returncode == 0, chosen.stderr
+    config = (tmp_path / "run" / "config.toml").read_text()
+    assert 'env_id = "Pendulum-v1"' in config and "gamma = 0.9" in config  # the file's values, the typed env
+    assert not (tmp_path / "imported.marker").exists()

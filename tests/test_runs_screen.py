@@ -25,8 +25,9 @@ def series(label: str, level: float, seeds: int, **config: object) -> Series:
     steps = tuple(range(2000, 20001, 2000))
     median = tuple(level + (-1300 - level) * math.exp(-s / 3000) for s in steps)
     spread = 40.0 if seeds > 1 else 0.0
+    finals = tuple(median[-1] + spread * (2 * i / (seeds - 1) - 1) for i in range(seeds)) if seeds > 1 else median[-1:]
     return Series(label, steps, median, tuple(m - spread for m in median), tuple(m + spread for m in median), seeds,
-                  {**BASE, **config})
+                  {**BASE, **config}, finals=finals)
 
 
 def fixed_records() -> list[RunRecord]:
@@ -85,7 +86,7 @@ async def test_the_list_is_newest_first_and_space_then_c_compares_the_selected()
         assert isinstance(compare, CompareScreen)
         assert [r.name for r in compare.records] == ["lr-demo", "pendulum-20261117-090000"]
         table = compare.query_one("#differences")
-        assert table.row_count == 3 and len(table.columns) == 4 + 2  # label, seeds, final, best + actor_lr, gamma
+        assert table.row_count == 3 and len(table.columns) == 6 + 2  # label seeds final IQM CI best; actor_lr gamma
         await pilot.press("escape")
         assert isinstance(runs_app.screen, RunsScreen)
 
@@ -154,6 +155,23 @@ async def test_folders_named_on_the_command_line_are_compared_once_read() -> Non
         await read(pilot)
         assert isinstance(runs_app.screen, CompareScreen)
         assert [r.name for r in runs_app.screen.records] == [first.name]
+
+
+async def test_the_comparison_shows_each_configs_iqm_interval_and_the_probability_of_improvement() -> None:
+    runs_app = RunsApp(load=list)
+    async with runs_app.run_test(size=(160, 40)) as pilot:
+        runs_app.push_screen(CompareScreen(fixed_records()[:2]))
+        await pilot.pause()
+        table = runs_app.screen.query_one("#differences", DataTable)
+        # Seeds 40 apart around the final median: the IQM of 3 is their mean, and the interval lies within them.
+        first_final = series("x", -140, 3).median[-1]
+        assert str(table.get_cell("0", "iqm")) == f"{first_final:,.1f}"
+        low, high = (float(v.replace(",", "")) for v in str(table.get_cell("0", "ci")).split(" – "))
+        assert first_final - 40.05 <= low < first_final < high <= first_final + 40.05  # shown to 0.1
+        assert str(table.get_cell("2", "ci")) == ""  # a run is one seed: no interval
+        text = str(runs_app.screen.query_one("#statistics").render())
+        assert "P(lr-demo: actor_lr=0.001 beats lr-demo: actor_lr=0.0003 on a seed) = 1.00 (95% CI 1.00 – 1.00)" in text
+        assert "lr-demo: actor_lr=0.001: 3 seeds: the 95% interval is wide" in text
 
 
 async def test_the_comparison_says_which_field_changed_live_and_at_which_step() -> None:

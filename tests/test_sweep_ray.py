@@ -135,6 +135,12 @@ def test_a_two_by_two_sweep_completes_on_both_nodes_and_its_summary_matches_each
         assert "threads = 1" in config  # one CPU per trial, so one torch thread
     text = (run.sweep_dir / "summary.md").read_text()
     assert "`actor_lr=0.001`" in text and "`actor_lr=0.0003`" in text
+    # The driver's summary writes best.toml too: the first config of the ranking, as a preset file.
+    from presets import load_preset_file
+
+    winner = text.split("| 1 | `actor_lr=", 1)[1].split("`", 1)[0]
+    assert "IQM 95% CI" in text
+    assert load_preset_file(run.sweep_dir / "best.toml").config == run.spec.base.replace(actor_lr=float(winner))
 
     # A trial is an ordinary run folder: eval and train --resume work on it.
     from agents.evaluation import evaluate_checkpoint

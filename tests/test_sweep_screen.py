@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
+from agents.config import DDPGConfig
 from ddpg_tui.sweeps.board import SweepSnapshot, TrialRow
+from ddpg_tui.sweeps.spec import SweepSpec, write_spec
+from ddpg_tui.sweeps.summary import write_summary
 from ddpg_tui.ui.screens.sweep import FixedSweep, SweepApp, SweepScreen, TrialScreen, headline, variant_series
+from presets import load_preset_file
 
 VARIANTS = ("actor_lr=0.001,lr_schedule=constant", "actor_lr=0.001,lr_schedule=linear",
             "actor_lr=0.0003,lr_schedule=constant", "actor_lr=0.0003,lr_schedule=linear")
@@ -139,3 +147,58 @@ def test_sweep_screen_at_120x40(snap_compare) -> None:
 
 def test_sweep_screen_at_80x24(snap_compare) -> None:
     assert snap_compare(app_on()[0], terminal_size=(80, 24))
+
+
+def finished_sweep_with_best_toml(folder: Path) -> SweepSnapshot:
+    """The fixed sweep, finished, with the summary (and so best.toml) written into `folder` as the driver does."""
+    spec = SweepSpec(name="lr-demo", label="pendulum", base=DDPGConfig(total_steps=20000, hidden_sizes=(16, 16)),
+                     grid={"actor_lr": (0.001, 0.0003), "lr_schedule": ("constant", "linear")}, seeds=(0, 1, 2),
+                     threshold=-200.0)
+    assert [v.label for v in spec.variants()] == list(VARIANTS)
+    write_spec(folder, spec)
+    snapshot = dataclasses.replace(fixed_snapshot(), state="finished", sweep_dir=str(folder))
+    write_summary(folder, "Sweep lr-demo", spec.facts(), snapshot.trials, spec.variants(), spec.keys, -200.0)
+    return snapshot
+
+
+async def test_b_is_offered_once_the_sweep_has_finished_and_hands_best_toml_to_the_command(tmp_path: Path) -> None:
+    running = dataclasses.replace(fixed_snapshot(), sweep_dir=str(tmp_path))
+    finished = finished_sweep_with_best_toml(tmp_path)
+    assert (tmp_path / "best.toml").is_file()
+    app, _ = app_on(running)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "train_best" not in {b.binding.action for b in app.screen.active_bindings.values()
+                                    if app.screen.check_action(b.binding.action, ()) is not False}
+        await pilot.press("b")  # running: nothing to train yet
+        assert app.is_running and app.train_after is None
+    app, _ = app_on(finished)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.screen.check_action("train_best", ()) is True
+        await pilot.press("b")
+        await pilot.pause()
+    assert app.train_after == tmp_path / "best.toml"
+    # The best finished config: actor_lr=0.001 with the linear schedule (its curve rises to -120, the highest).
+    best = load_preset_file(app.train_after).config
+    assert (best.actor_lr, best.lr_schedule) == (0.001, "linear")
+
+
+async def test_b_in_the_main_app_opens_a_dashboard_on_the_best_config(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddpg_tui.ui.app import DDPGApp
+    from ddpg_tui.ui.screens.sweep import FormSweepScreen
+
+    source = FixedSweep(finished_sweep_with_best_toml(tmp_path))
+    started: list[tuple[DDPGConfig, str]] = []
+    app = DDPGApp(runs_root=tmp_path / "runs")
+    monkeypatch.setattr(app, "start_training", lambda config, label: started.append((config, label)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(FormSweepScreen(source, run=False, leave=lambda result: None))
+        await pilot.pause()
+        await pilot.press("b")
+        await pilot.pause()
+    expected = load_preset_file(tmp_path / "best.toml").config
+    assert started == [(expected, f"{tmp_path.name}-best")]
+    assert expected.actor_lr == 0.001 and expected.hidden_sizes == (16, 16)

@@ -39,13 +39,14 @@ class Series:
     seeds: int = 1
     config: dict[str, Any] = field(default_factory=dict)  # every hyperparameter, for the table of differences
     changed: dict[str, int] = field(default_factory=dict)  # field -> the step of its last live change
+    finals: tuple[float, ...] = ()  # each seed's last evaluation, for the statistics over seeds (ddpg_tui.stats)
 
     @classmethod
     def of_rows(cls, label: str, rows: Sequence[TrialRow], config: dict[str, Any] | None = None,
                 changed: dict[str, int] | None = None) -> Series:
         steps, median, low, high = median_curve(rows)
         return cls(label, tuple(steps), tuple(median), tuple(low), tuple(high), len(rows), config or {},
-                   changed or {})
+                   changed or {}, tuple(row.evals[-1][1] for row in rows if row.evals))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,10 @@
 Both are made from what the trials reported to the driver (the board's rows), which are
 the same evaluations each trial wrote to its own metrics.jsonl. A config is judged by the
 median over its seeds and the spread between them (interquartile range), because one
-DDPG seed says little: the same preset ends at 217 on one seed and 50 on another.
+DDPG seed says little: the same preset ends at 217 on one seed and 50 on another. Beside the median
+each config gets its interquartile mean and that IQM's bootstrap 95% interval over seeds, and the top
+two configs the probability that one beats the other (`ddpg_tui.stats`); the best finished config is
+written as a preset, best.toml (`best.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ddpg_tui.stats import Estimate, estimate, few_seeds_note, interval_text, probability_of_improvement
+from ddpg_tui.sweeps.best import write_best_preset
 from ddpg_tui.sweeps.board import FINISHED, TrialRow
 from ddpg_tui.sweeps.space import Variant, format_value
 
@@ -49,6 +54,8 @@ class VariantSummary:
     reeval: tuple[float, float, float] | None
     median_steps_to_threshold: float | None  # inf: at most half the seeds reached it; None: no threshold
     reached: int  # seeds that reached the threshold
+    estimate: Estimate | None = None  # median, IQM and the IQM's interval of the final evals over seeds
+    finals: tuple[float, ...] = ()  # the seeds' final evals, for comparing two configs
 
 
 def steps_to_threshold(evals: Sequence[tuple[int, float, float]], threshold: float | None) -> int | None:
@@ -106,7 +113,8 @@ def summarize_variants(trials: Sequence[TrialSummary], threshold: float | None) 
             final=quartiles([t.final_eval for t in members]),
             reeval=quartiles(reevals) if reevals else None,
             median_steps_to_threshold=statistics.median(to_threshold) if threshold is not None and members else None,
-            reached=sum(t.steps_to_threshold is not None for t in members)))
+            reached=sum(t.steps_to_threshold is not None for t in members),
+            estimate=estimate([t.final_eval for t in members]), finals=tuple(t.final_eval for t in members)))
     return sorted(result, key=lambda v: -v.final[0] if not math.isnan(v.final[0]) else math.inf)
 
 
@@ -125,6 +133,9 @@ def write_csv(path: Path, trials: Sequence[TrialSummary], keys: Sequence[str]) -
               "best_eval", "best_eval_step", "steps_to_threshold", "train_seconds", "wall_seconds"]
     if reeval:
         header += ["reeval_mean", "reeval_std"]
+    # The config's figures over its seeds, repeated on each of its trials' rows: the file stays one row a trial.
+    header += ["config_median", "config_iqm", "config_iqm_ci_low", "config_iqm_ci_high"]
+    estimates = {v: estimate([t.final_eval for t in trials if t.variant == v]) for v in {t.variant for t in trials}}
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -136,6 +147,8 @@ def write_csv(path: Path, trials: Sequence[TrialSummary], keys: Sequence[str]) -
                    _number(t.train_seconds, 1), _number(t.wall_seconds, 1)]
             if reeval:
                 row += [_number(t.reeval_mean, 4), _number(t.reeval_std, 4)]
+            e = estimates[t.variant]
+            row += [_number(e.median, 4), _number(e.iqm, 4), _number(e.low, 4), _number(e.high, 4)]
             writer.writerow(row)
 
 
@@ -148,6 +161,7 @@ def markdown(title: str, facts: Sequence[str], variants: Sequence[VariantSummary
         header += [f"{reeval_episodes} episodes: median", "IQR"]
     if threshold is not None:
         header += [f"steps to ≥ {threshold:g}: median", "reached"]
+    header += ["IQM", "IQM 95% CI"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, v in enumerate(variants, start=1):
         seeds = f"{v.seeds}" if v.finished == v.seeds else f"{v.seeds} ({v.finished} finished)"
@@ -158,8 +172,33 @@ def markdown(title: str, facts: Sequence[str], variants: Sequence[VariantSummary
             steps = v.median_steps_to_threshold
             cells += ["not reached" if steps is None or math.isinf(steps) else f"{steps:,.0f}",
                       f"{v.reached}/{v.seeds}"]
+        e = v.estimate
+        cells += [_number(e.iqm, 1), interval_text(e.low, e.high, grouping="")] if e else ["", ""]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    notes = statistics_lines(variants)
+    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
+
+
+def statistics_lines(variants: Sequence[VariantSummary]) -> list[str]:
+    """What the intervals say about the ranking: P(first > second), and a word when the seeds are too few."""
+    ranked = [v for v in variants if v.estimate is not None and not math.isnan(v.estimate.median)]
+    if not ranked:
+        return []
+    lines = []
+    first = ranked[0]
+    difference, what = 0.1 * abs(first.estimate.iqm), "a tenth of its IQM"
+    if len(ranked) > 1:
+        second = ranked[1]
+        improvement = probability_of_improvement(first.finals, second.finals)
+        if improvement is not None:
+            interval = interval_text(improvement.low, improvement.high, 2)
+            lines.append(f"- P(`{first.variant}` beats `{second.variant}` on a seed) = {improvement.probability:.2f}"
+                         + (f" (95% CI {interval})" if interval else ""))
+        difference, what = first.estimate.median - second.estimate.median, "the gap to the runner-up's median"
+    note = few_seeds_note(first.estimate.seeds, first.estimate.std, difference, what)
+    if note:
+        lines.append(f"- {note}")
+    return lines
 
 
 def _iqr(values: tuple[float, float, float] | None) -> str:
@@ -172,10 +211,13 @@ def write_summary(sweep_dir: Path, title: str, facts: Sequence[str], rows: Seque
                   variants: Sequence[Variant], keys: Sequence[str], threshold: float | None,
                   reevals: Mapping[str, tuple[float, float]] | None = None,
                   reeval_episodes: int = 0) -> tuple[Path, Path, str]:
-    """Write summary.csv and summary.md into the sweep folder; returns their paths and the markdown."""
+    """Write summary.csv, summary.md and best.toml into the sweep folder; returns the first two's paths and
+    the markdown. best.toml needs the folder's sweep.json (the base config) and a config whose seeds all finished."""
     trials = summarize_trials(rows, threshold, variants, reevals)
     csv_path, md_path = sweep_dir / "summary.csv", sweep_dir / "summary.md"
     write_csv(csv_path, trials, keys)
-    text = markdown(title, facts, summarize_variants(trials, threshold), threshold, reeval_episodes)
+    ranked = summarize_variants(trials, threshold)
+    text = markdown(title, facts, ranked, threshold, reeval_episodes)
     md_path.write_text(text, encoding="utf-8")
+    write_best_preset(sweep_dir, ranked, variants)
     return csv_path, md_path, text

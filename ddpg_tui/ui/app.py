@@ -213,6 +213,17 @@ class DDPGApp(App):
         self.sweep = LaunchingSweep(request)
         self.push_screen(FormSweepScreen(self.sweep, leave=lambda result: self.leave_sweep()))
 
+    def on_sweep_screen_train_best(self, message: SweepScreen.TrainBest) -> None:
+        """b on a finished sweep's screen: its best config in a new dashboard, over the sweep screen."""
+        from presets import PresetError, load_preset_file, preset_file_label
+
+        try:
+            config = load_preset_file(message.path).config
+        except PresetError as error:
+            self.notify(str(error), severity="error", timeout=10)
+            return
+        self.start_training(config, preset_file_label(message.path))
+
     def leave_sweep(self) -> None:
         """Back from an ended sweep to the form it was started from."""
         from ddpg_tui.ui.screens.sweep import SweepScreen

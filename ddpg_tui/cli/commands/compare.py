@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 NAME = "compare"
 HELP = "compare finished runs or sweeps: their curves and the settings that differ"
 DESCRIPTION = ("Compare runs (runs/NAME) and sweeps (runs/sweeps/NAME): one eval-return curve per run, or per "
-               "config of a sweep (median over its seeds), and a table of the config fields that differ. With no "
+               "config of a sweep (median over its seeds), each one's IQM over seeds with its bootstrap 95% interval, "
+               "how likely the best config beats each other one, and a table of the config fields that differ. With no "
                "folder named, opens the list of runs and sweeps under runs/, newest first.")
 EXAMPLES = """\
 examples:
@@ -95,16 +96,20 @@ def print_comparison(records: Sequence[RunRecord]) -> None:
 
     from ddpg_tui.sweeps.history import compare_rows, final_of
     from ddpg_tui.ui.run_text import fmt_return as fmt
+    from ddpg_tui.ui.run_text import statistics_cells, statistics_lines
 
     console = _console()
     series, differences = compare_rows(records)
     runs = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("", "run / config", "seeds", "final eval", "best eval"):
-        runs.add_column(column, no_wrap=True, justify="right" if "eval" in column else "left")
+    for column in ("", "run / config", "seeds", "final eval", "IQM", "IQM 95% CI", "best eval"):
+        runs.add_column(column, no_wrap=True, justify="right" if "eval" in column or "IQM" in column else "left")
     markers = [MARKERS[i % len(MARKERS)] for i in range(len(series))]
     for marker, s in zip(markers, series, strict=True):
-        runs.add_row(marker, s.label, str(s.seeds), fmt(final_of(s)), fmt(max(s.high) if s.high else math.nan))
+        runs.add_row(marker, s.label, str(s.seeds), fmt(final_of(s)), *statistics_cells(s),
+                     fmt(max(s.high) if s.high else math.nan))
     console.print(runs)
+    for line in statistics_lines(series):  # the seeds' final evals: IQM, bootstrap interval, P(improvement)
+        console.print(line, markup=False)
     if differences:
         fields = Table(box=None, header_style="bold", pad_edge=False, title="fields that differ", title_justify="left")
         fields.add_column("field", no_wrap=True)

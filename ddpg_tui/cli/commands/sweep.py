@@ -161,9 +161,20 @@ def run(args: argparse.Namespace) -> int:
             return run_headless_sweep(run_)
         from ddpg_tui.ui.screens.sweep import run_sweep_app
 
-        return run_sweep_app(run_)
+        return run_sweep_app(run_, train=train_preset_file)
     finally:
         run_.close()
+
+
+def train_preset_file(path: Path) -> int:
+    """b on the finished sweep's screen: train its best.toml in the app's dashboard, as `train --preset` would."""
+    from agents.run_files import claim_run_dir
+    from ddpg_tui.request import TrainingRequest
+    from ddpg_tui.ui.app import run_app
+    from presets import load_preset_file, preset_file_label
+
+    config = load_preset_file(path).config
+    return run_app(TrainingRequest(config, claim_run_dir(Path("runs"), preset_file_label(path)), claimed_run_dir=True))
 
 
 # Headless: a rich live table -------------------------------------------------------------------------

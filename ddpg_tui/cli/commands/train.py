@@ -9,7 +9,7 @@ from pathlib import Path
 from agents.config import DDPGConfig, validate_field
 from ddpg_tui.cli.commands import int_option
 from ddpg_tui.request import TrainingRequest, UsageError
-from presets import DEFAULT_PRESET, load_preset
+from presets import DEFAULT_PRESET, is_preset_file, load_preset, load_preset_file, preset_file_label
 
 NAME = "train"
 HELP = "train an agent (in the app, or --headless)"
@@ -18,6 +18,7 @@ EXAMPLES = """\
 examples:
   ddpg-tui train --preset pendulum              train in the app's dashboard
   ddpg-tui train --preset pendulum --headless   train with a progress bar only
+  ddpg-tui train --preset runs/sweeps/lr-demo/best.toml --headless   a sweep's best config
   ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
   ddpg-tui train --resume runs/pendulum-20261124-120000 --headless --steps 40000
   ddpg-tui train --preset pendulum --seeds 0-7 --headless   8 seeds as one population, in one process
@@ -32,13 +33,15 @@ def epilog() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", metavar="NAME",
-                        help=f"a preset from 'ddpg-tui presets' (default: {DEFAULT_PRESET})")
-    source.add_argument("--env", metavar="ENV_ID",
+    # --preset and --env go together only for a preset file, whose env id the user may choose (see _config).
+    parser.add_argument("--preset", metavar="NAME_OR_FILE",
+                        help=f"a preset from 'ddpg-tui presets' (default: {DEFAULT_PRESET}), or a preset file "
+                        "(FILE.toml, e.g. the best.toml a sweep writes)")
+    parser.add_argument("--env", metavar="ENV_ID",
                         help="any Gymnasium env id with Box spaces, starting from default hyperparameters; "
                         "'pkg.module:Name-v0' imports pkg.module first. With --resume: the env to resume on, "
-                        "instead of the one the checkpoint names")
+                        "instead of the one the checkpoint names. With a preset file: its env, instead of the "
+                        "one the file names (a file's 'module:' id is refused unless you give it here)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue a run from its latest checkpoint (and replay buffer)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -175,11 +178,8 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
         overrides.append(f"total_steps={args.steps}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
-    if args.env:
-        config, label = DDPGConfig(env_id=args.env).with_overrides(overrides), args.env
-    else:
-        preset = load_preset(args.preset or DEFAULT_PRESET)
-        config, label = preset.config.with_overrides(overrides), preset.name
+    config, label = _config(args.preset, args.env)
+    config = config.with_overrides(overrides)
     if args.run_dir is not None:
         refuse_if_locked(args.run_dir)  # before "already holds a run": that run is live, not finished
         held = existing_run(args.run_dir)
@@ -196,3 +196,20 @@ def resolve_training_request(args: argparse.Namespace) -> TrainingRequest:
         raise UsageError(f"cannot make a run folder under runs/ ({error.strerror or error}); "
                          "choose one with --run-dir") from None
     return TrainingRequest(config, run_dir, save_replay_buffer=save_buffer, claimed_run_dir=True)
+
+
+def _config(preset: str | None, env_id: str | None) -> tuple[DDPGConfig, str]:
+    """The config to start from and the run folder's prefix.
+
+    A preset file is a file like a checkpoint: a `module:Env-v0` id in it would import that module, so
+    it is refused unless the user names the env with --env (load_preset_file). A shipped preset is ours
+    and names its own env, so --env beside it is a mistake."""
+    if preset is not None and is_preset_file(preset):
+        return load_preset_file(Path(preset), env_id).config, preset_file_label(Path(preset))
+    if env_id:
+        if preset is not None:
+            raise UsageError(f"argument --env: not allowed with a preset name (preset {preset!r} names its env); "
+                             "use --env alone, or with a preset file")
+        return DDPGConfig(env_id=env_id), env_id
+    chosen = load_preset(preset or DEFAULT_PRESET)
+    return chosen.config, chosen.name

@@ -1,7 +1,8 @@
 """The runs screen: every run and sweep under runs/, newest first; select several and compare them.
 
 Comparing draws the sweep screen's overlay plot (a run is one line; a sweep one line per config,
-its median over seeds with the min-max band) and a table of the config fields that differ.
+its median over seeds with the min-max band), a table of each config's IQM over seeds with its
+bootstrap interval and the config fields that differ, and P(the best config beats each other one).
 Everything comes from the folders (`ddpg_tui.sweeps.history`): these runs have finished. Reading
 every folder under runs/ takes a while with many runs (each metrics.jsonl is read whole), so it
 happens in a thread worker: the screen is up at once, and the list fills in when the reading ends.
@@ -23,7 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from ddpg_tui.sweeps.history import RunRecord, compare_rows, final_of, list_runs, read_any
-from ddpg_tui.ui.run_text import date_text, steps_text
+from ddpg_tui.ui.run_text import date_text, statistics_cells, statistics_lines, steps_text
 from ddpg_tui.ui.run_text import fmt_return as fmt
 from ddpg_tui.ui.widgets.overlay_plot import OverlayPlot, hex_colour
 
@@ -145,6 +146,7 @@ class CompareScreen(Screen):
     DEFAULT_CSS = """
     CompareScreen #compare-plot { height: 1fr; min-height: 8; }
     CompareScreen #differences { height: auto; max-height: 45%; }
+    CompareScreen #statistics { height: auto; padding: 0 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back"), Binding("q", "back", "Back")]
 
@@ -157,6 +159,7 @@ class CompareScreen(Screen):
         yield OverlayPlot(title="Evaluation return (a sweep: median over seeds, min-max band)", id="compare-plot")
         table: DataTable = DataTable(id="differences", cursor_type="row", zebra_stripes=True)
         yield table
+        yield Static(id="statistics")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -165,15 +168,17 @@ class CompareScreen(Screen):
         self.query_one(OverlayPlot).show(series, list(range(len(series))))
         table = self.query_one(DataTable)
         table.add_column("run / config", key="label")
-        for column in ("seeds", "final", "best"):
-            table.add_column({"final": "final eval", "best": "best eval"}.get(column, column), key=column)
+        for column, label in (("seeds", "seeds"), ("final", "final eval"), ("iqm", "IQM"), ("ci", "IQM 95% CI"),
+                              ("best", "best eval")):
+            table.add_column(label, key=column)
         for key, _ in differences:
             table.add_column(key, key=f"field-{key}")
         for index, s in enumerate(series):
             best = max(s.high) if s.high else math.nan
             values = [value[index] for _, value in differences]
-            table.add_row(Text(s.label, style=hex_colour(index)), str(s.seeds), fmt(final_of(s)), fmt(best), *values,
-                          key=f"{index}")
+            table.add_row(Text(s.label, style=hex_colour(index)), str(s.seeds), fmt(final_of(s)),
+                          *statistics_cells(s), fmt(best), *values, key=f"{index}")
+        self.query_one("#statistics", Static).update(Text("\n".join(statistics_lines(series))))  # labels: no markup
         if not differences:
             self.notify("the configs are the same in every field", timeout=4)
 

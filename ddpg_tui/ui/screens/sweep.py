@@ -4,6 +4,11 @@ Tune's loop (`SweepRun.fit`) runs in a Textual thread worker. Its driver-side ca
 each trial's reports into the run's board; this screen takes a snapshot of the board on a
 timer, as the dashboard does with a training session, and never reads trial folders (on a
 cluster they are on other machines). Keys only ask: the next snapshot shows what happened.
+
+Once the sweep has finished, b trains its best config (the best.toml the summary wrote in the
+sweep folder, on the driver's disk): the screen posts `SweepScreen.TrainBest`, and the hosting
+app decides how, the main app by opening a dashboard on it, `ddpg-tui sweep`'s own app by closing
+and handing the file to the command, which then trains it in the app as `train --preset` would.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from rich.text import Text
@@ -23,11 +29,13 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from agents.events import EvalResult, StepStats, TrainerState
+from ddpg_tui.sweeps.best import BEST_FILE
 from ddpg_tui.sweeps.board import DONE_STATES, PENDING, SweepSnapshot, TrialRow
 from ddpg_tui.sweeps.history import Series
 from ddpg_tui.ui import lifecycle
@@ -137,8 +145,16 @@ class SweepScreen(Screen):
         Binding("s", "stop_trial", "Stop trial"),
         Binding("S", "stop_sweep", "Stop sweep"),
         Binding("t", "open_trial", "Trial curves"),  # enter too (the table's own key, see on_data_table_row_selected)
+        Binding("b", "train_best", "Train best config"),  # shown once the sweep has finished and wrote best.toml
         Binding("q", "quit_sweep", "Quit"),
     ]
+
+    class TrainBest(Message):
+        """b on a finished sweep: train the config in `path` (its best.toml); the app decides where."""
+
+        def __init__(self, path: Path) -> None:
+            super().__init__()
+            self.path = path
 
     def __init__(self, source: SweepSource, run: bool = True, leave: Callable[[Any], None] | None = None) -> None:
         """`leave(result)` is how q leaves once the sweep has ended: by default the app exits with
@@ -185,7 +201,8 @@ class SweepScreen(Screen):
             state = getattr(self.result, "state", "")
             where = getattr(self.result, "summary_md", None)
             if state == "finished":
-                self.notify(f"summary: {where}", title="Sweep finished", timeout=15)
+                best = "; b trains the best config" if self.best_preset() else ""
+                self.notify(f"summary: {where}{best}", title="Sweep finished", timeout=15)
             elif state == "paused":
                 self.notify(getattr(self.result, "message", ""), title="Sweep stopped", timeout=15)
             elif state == "error":
@@ -202,6 +219,8 @@ class SweepScreen(Screen):
             return
         snapshot = board.snapshot()
         self._ticks += 1
+        if snapshot.state != self.last.state:
+            self.refresh_bindings()  # b shows once the sweep has finished
         self.last = snapshot
         self.sub_title = f"sweep {snapshot.name}  {snapshot.env_id}"
         self.query_one("#sweep-status", Static).update(headline(snapshot))
@@ -264,6 +283,23 @@ class SweepScreen(Screen):
         name = self.selected_trial()
         if name is not None:
             self.app.push_screen(TrialScreen(self.source.board, name))
+
+    def best_preset(self) -> Path | None:
+        """The sweep's best.toml, once the sweep has finished and written it."""
+        if not self.last.sweep_dir or self.last.state != "finished" or not self._ended():
+            return None
+        path = Path(self.last.sweep_dir) / BEST_FILE
+        return path if path.is_file() else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "train_best":
+            return self.best_preset() is not None  # False hides the key until there is a best config
+        return True
+
+    def action_train_best(self) -> None:
+        path = self.best_preset()
+        if path is not None:
+            self.post_message(self.TrainBest(path))
 
     def action_quit_sweep(self) -> None:
         """q: stop the sweep (each trial saves), then close when Tune's loop has ended. Again: at once."""
@@ -483,6 +519,7 @@ class SweepApp(App):
         self.source = source
         self.run_sweep = run
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.train_after: Path | None = None  # b: the best.toml to train once this app has closed
 
     def on_mount(self) -> None:
         self.loop = asyncio.get_running_loop()  # for signal handlers, which may only schedule work on it
@@ -502,9 +539,25 @@ class SweepApp(App):
     def action_quit(self) -> None:  # Ctrl+Q and the palette's Quit: stop the sweep first, as q does
         self.action_quit_sweep()
 
+    def on_sweep_screen_train_best(self, message: SweepScreen.TrainBest) -> None:
+        """This app has no dashboard: it closes, and `run_sweep_app` trains the file in the main app."""
+        from presets import PresetError, load_preset_file
 
-def run_sweep_app(run: Any, print_line: Callable[[str], None] = print) -> int:
-    """Run the sweep in the app; afterwards print what it left behind, as the headless sweep does."""
+        try:
+            load_preset_file(message.path)  # refuse a bad file here, on the screen, not after closing
+        except PresetError as error:
+            self.notify(str(error), severity="error", timeout=10)
+            return
+        self.train_after = message.path
+        screen = self.sweep_screen
+        self.exit(screen.result if screen is not None else None)
+
+
+def run_sweep_app(run: Any, print_line: Callable[[str], None] = print,
+                  train: Callable[[Path], int] | None = None) -> int:
+    """Run the sweep in the app; afterwards print what it left behind, as the headless sweep does.
+
+    `train(path)` trains a preset file; it is called with best.toml when b closed the app for it."""
     app = SweepApp(run)
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -527,5 +580,8 @@ def run_sweep_app(run: Any, print_line: Callable[[str], None] = print) -> int:
     print_line(f"summary: {screen_result.summary_md}, {screen_result.summary_csv}")
     if screen_result.message:
         print_line(screen_result.message)
+    if app.train_after is not None and train is not None:
+        print_line(f"training the best config: ddpg-tui train --preset {app.train_after}")
+        return train(app.train_after)
     return 1 if screen_result.state == "error" else 0
 
