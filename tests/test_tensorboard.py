@@ -184,3 +184,69 @@ def test_the_writer_is_closed_when_training_fails(tmp_path: Path) -> None:
     seen = scalars(run_dir)
     # Everything queued before the failure reached the file: the episodes up to step 250.
     assert seen["rollout/ep_rew_mean"][-1][0] == 250
+
+
+def test_each_population_member_writes_its_own_run_like_a_single_run(tmp_path: Path) -> None:
+    from agents.population import PopulationTrainer
+
+    folders = [tmp_path / "seed-0", tmp_path / "seed-1"]
+    PopulationTrainer(config(total_steps=700), [0, 1], run_dirs=folders).run()
+    assert no_writer_thread_left()
+    for folder in folders:
+        seen = scalars(folder)
+        assert set(seen) == TAGS
+        assert_matches_metrics(folder, seen, lr=1e-3)
+
+
+def hparams_sessions(run_dir: Path) -> list[dict]:
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    reader = EventAccumulator(str(run_dir))
+    reader.Reload()
+    sessions = []
+    for content in reader.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.WhichOneof("data") == "session_start_info":
+            sessions.append({name: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+                             for name, value in data.session_start_info.hparams.items()})
+    return sessions
+
+
+def test_a_sweeps_summary_gives_each_trial_folder_its_hparams_session(tmp_path: Path) -> None:
+    from ddpg_tui.sweeps.board import TrialRow
+    from ddpg_tui.sweeps.space import Variant
+    from ddpg_tui.sweeps.summary import write_summary
+
+    variants = [Variant((("actor_lr", 0.001), ("hidden_sizes", (16, 16)))), Variant((("actor_lr", 0.0003),
+                                                                                      ("hidden_sizes", (8,))))]
+    finals = {(0, 0): -300.0, (0, 1): -100.0, (0, 2): -200.0, (1, 0): -500.0, (1, 1): -700.0}
+    rows = []
+    for (v, seed), final in finals.items():
+        name = f"v{v}-seed{seed}"
+        Trainer(config(total_steps=110, eval_every=0, seed=seed), run_dir=tmp_path / name).run()
+        rows.append(TrialRow(name, variants[v].label, seed, state="finished", step=110, total_steps=110,
+                             evals=((110, final, 1.0),), best_eval=final, best_step=110))
+    rows.append(TrialRow("never-ran", variants[1].label, 2, state="pending"))  # no folder: skipped
+
+    for _ in range(2):  # a resumed sweep writes its summary again: still one session per trial
+        write_summary(tmp_path, "t", [], rows, variants, ["actor_lr", "hidden_sizes"], None)
+
+    for (v, seed), final in finals.items():
+        folder = tmp_path / f"v{v}-seed{seed}"
+        assert hparams_sessions(folder) == [{"config": variants[v].label, "seed": float(seed),
+                                             "actor_lr": variants[v].as_dict()["actor_lr"],
+                                             "hidden_sizes": "16x16" if v == 0 else "8"}]
+        seen = scalars(folder)
+        assert seen["hparams/final_eval"] == [(110, final)]
+        assert seen["hparams/config_median_final_eval"] == [(110, -200.0 if v == 0 else -600.0)]
+        assert "rollout/ep_rew_mean" in seen  # the trainer's own curves beside it
+
+
+def test_a_trial_without_event_files_gets_no_hparams_session(tmp_path: Path) -> None:
+    from ddpg_tui.sweeps.summary import TrialSummary
+    from ddpg_tui.sweeps.tensorboard import write_hparams
+
+    Trainer(config(total_steps=110, eval_every=0, tensorboard=False), run_dir=tmp_path / "t0").run()
+    trial = TrialSummary("t0", "base", {}, 0, "finished", 110, 110, -1.0, 0.0, -1.0, 110, None, 1.0, 1.0)
+    assert write_hparams(tmp_path, [trial]) == []
+    assert list((tmp_path / "t0").glob("*tfevents*")) == []

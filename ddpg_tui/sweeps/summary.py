@@ -18,6 +18,7 @@ from typing import Any
 
 from ddpg_tui.sweeps.board import FINISHED, TrialRow
 from ddpg_tui.sweeps.space import Variant, format_value
+from ddpg_tui.sweeps.tensorboard import write_hparams
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,4 +179,5 @@ def write_summary(sweep_dir: Path, title: str, facts: Sequence[str], rows: Seque
     write_csv(csv_path, trials, keys)
     text = markdown(title, facts, summarize_variants(trials, threshold), threshold, reeval_episodes)
     md_path.write_text(text, encoding="utf-8")
+    write_hparams(sweep_dir, trials)  # TensorBoard's HParams tab, in each trial folder
     return csv_path, md_path, text
