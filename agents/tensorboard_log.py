@@ -19,9 +19,10 @@ Why tensorboardX and not torch.utils.tensorboard: torch's SummaryWriter imports 
 `tensorboard` package itself (with grpcio, werkzeug, markdown and tensorboard-data-server),
 which only the viewer needs; tensorboardX writes the same files with protobuf and numpy.
 
-Off the hot path: `add_scalar` makes a small protobuf and puts it on tensorboardX's queue; its
-own thread writes and flushes the file. The queue is long (MAX_QUEUE), so a put never waits
-for a slow disk at the rate a run produces scalars (a few per 200 steps, one per episode).
+Off the hot path: each trainer event becomes one small protobuf (all its scalars in one Summary)
+put on tensorboardX's queue; its own thread writes and flushes the file. The queue is long
+(MAX_QUEUE), so a put never waits for a slow disk at the rate a run produces them (a few per
+200 steps, one per episode). benchmarks/tensorboard_cost.py times every call.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ class TensorBoardLog:
                  after_step: int = -1) -> None:
         """`episodes`: (return, length) of the episodes before this writer, oldest first (a resumed run's);
         `after_step`: progress scalars at or before it are the previous writer's (a resumed run's step)."""
+        from tensorboardX.proto.summary_pb2 import Summary
+
         self.writer = writer
+        self._summary_type = Summary
         self.learning_rates = learning_rates
         self.returns: deque[float] = deque(maxlen=EPISODE_WINDOW)
         self.lengths: deque[int] = deque(maxlen=EPISODE_WINDOW)
@@ -69,6 +73,7 @@ class TensorBoardLog:
         """
         # Imported here, not at the top: only a run with tensorboard on pays for it (`ddpg-tui --help` does not).
         from tensorboardX import SummaryWriter
+        from tensorboardX.proto.event_pb2 import Event as ProtoEvent
 
         episodes: list[tuple[float, int]] = []
         if resume_step is not None:
@@ -85,33 +90,42 @@ class TensorBoardLog:
             # reopen its file), so the suffix is the zero-padded step the writer starts at.
             filename_suffix=f".step{start:012d}",
         )
+        # tensorboardX starts its queue's feeder thread on the first put: make that put now, before training,
+        # with the event every file starts with, rather than in the first record() of the training loop.
+        writer.file_writer.add_event(ProtoEvent(step=start, file_version="brain.Event:2"))
         return cls(writer, learning_rates, episodes, after_step=resume_step if resume_step is not None else -1)
 
     def record(self, event: Event) -> None:
-        scalar = self.writer.add_scalar
         match event:
             case EpisodeEnd():
                 self.returns.append(event.episode_return)
                 self.lengths.append(event.length)
-                scalar("rollout/ep_rew_mean", sum(self.returns) / len(self.returns), event.step)
-                scalar("rollout/ep_len_mean", sum(self.lengths) / len(self.lengths), event.step)
+                self._write(event.step, ("rollout/ep_rew_mean", sum(self.returns) / len(self.returns)),
+                            ("rollout/ep_len_mean", sum(self.lengths) / len(self.lengths)))
             case UpdateStats():
                 actor_lr, critic_lr = self.learning_rates()
-                scalar("train/actor_loss", event.actor_loss, event.step)
-                scalar("train/critic_loss", event.critic_loss, event.step)
-                scalar("train/q_mean", event.mean_q, event.step)
-                scalar("train/learning_rate", actor_lr, event.step)
-                scalar("train/critic_learning_rate", critic_lr, event.step)
+                self._write(event.step, ("train/actor_loss", event.actor_loss),
+                            ("train/critic_loss", event.critic_loss), ("train/q_mean", event.mean_q),
+                            ("train/learning_rate", actor_lr), ("train/critic_learning_rate", critic_lr))
             case StepStats() if event.step > self._progress_step:
                 self._progress_step = event.step
-                scalar("train/noise_sigma", event.noise_sigma, event.step)
-                scalar("train/buffer_fill", event.buffer_size / max(1, event.buffer_capacity), event.step)
+                values = [("train/noise_sigma", event.noise_sigma),
+                          ("train/buffer_fill", event.buffer_size / max(1, event.buffer_capacity))]
                 if event.steps_per_second > 0:
-                    scalar("time/fps", event.steps_per_second, event.step)
+                    values.append(("time/fps", event.steps_per_second))
+                self._write(event.step, *values)
             case EvalResult():
-                scalar("eval/mean_reward", event.mean, event.step)
+                values = [("eval/mean_reward", event.mean)]
                 if event.lengths:
-                    scalar("eval/mean_ep_length", sum(event.lengths) / len(event.lengths), event.step)
+                    values.append(("eval/mean_ep_length", sum(event.lengths) / len(event.lengths)))
+                self._write(event.step, *values)
+
+    def _write(self, step: int, *values: tuple[str, float]) -> None:
+        # One event holding all of an event's scalars: one put on the writer's queue instead of one a tag,
+        # which is what the training thread pays for (add_scalar makes an event per value).
+        make = self._summary_type
+        summary = make(value=[make.Value(tag=tag, simple_value=float(value)) for tag, value in values])
+        self.writer.file_writer.add_summary(summary, step)
 
     def flush(self) -> None:
         """Write what the writer thread has taken so far to disk (on a save: the file then matches the checkpoint)."""
