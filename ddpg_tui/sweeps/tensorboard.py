@@ -20,20 +20,28 @@ import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ddpg_tui.sweeps.summary import TrialSummary
+from ddpg_tui.sweeps.space import format_value
 
 HPARAMS_SUFFIX = ".hparams"  # the file name's end, which tells this file from the trainer's
 FINAL_EVAL = "hparams/final_eval"
 CONFIG_MEDIAN = "hparams/config_median_final_eval"
 
 
+class TrialSummary(Protocol):
+    """What this reads of a summary.TrialSummary (summary.py calls this module, so it cannot be imported here)."""
+
+    trial: str  # the trial's folder name
+    variant: str
+    overrides: dict[str, Any]
+    seed: int
+    steps: int
+    final_eval: float
+
+
 def hparams_of(trial: TrialSummary) -> dict[str, bool | str | float]:
     """The trial's swept fields as TensorBoard hparam values (lists as 64x64, as in folder names)."""
-    from ddpg_tui.sweeps.space import format_value
-
     values: dict[str, bool | str | float] = {"config": trial.variant, "seed": trial.seed}
     for name, value in trial.overrides.items():
         values[name] = value if isinstance(value, (bool, str, int, float)) else format_value(value)
