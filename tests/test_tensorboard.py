@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import threading
 from pathlib import Path
 
@@ -250,3 +251,23 @@ def test_a_trial_without_event_files_gets_no_hparams_session(tmp_path: Path) -> 
     trial = TrialSummary("t0", "base", {}, 0, "finished", 110, 110, -1.0, 0.0, -1.0, 110, None, 1.0, 1.0)
     assert write_hparams(tmp_path, [trial]) == []
     assert list((tmp_path / "t0").glob("*tfevents*")) == []
+
+
+def test_set_tensorboard_false_is_how_a_user_turns_it_off() -> None:
+    assert DDPGConfig().tensorboard is True
+    assert DDPGConfig().with_overrides(["tensorboard=false"]).tensorboard is False
+    assert "tensorboard = false" in DDPGConfig(tensorboard=False).to_toml()  # config.toml says so
+
+
+def test_without_tensorboardx_a_run_trains_on_and_says_why_there_are_no_event_files(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    from agents.events import Notice
+
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # `import tensorboardX` now raises ImportError
+    notices: list[str] = []
+    run_dir = tmp_path / "run"
+    outcome = Trainer(config(total_steps=300, eval_every=0), lambda event: notices.append(event.message)
+                      if isinstance(event, Notice) else None, run_dir=run_dir).run()
+    assert outcome.step == 300 and not outcome.error
+    assert any("tensorboardX is not installed" in message for message in notices)
+    assert read_rows(run_dir, ("episode",)) and list(run_dir.glob("*tfevents*")) == []
