@@ -46,7 +46,7 @@ from agents.population_agent import PopulationAgent
 from agents.replay_buffer import Batch, ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
-from agents.tensorboard_log import TensorBoardLog, agent_rates
+from agents.tensorboard_log import NO_TENSORBOARDX, TensorBoardLog, agent_rates
 from agents.trainer import STATS_EVERY, DivergenceError, Trainer, TrainingClock
 
 if TYPE_CHECKING:
@@ -207,12 +207,11 @@ class PopulationTrainer:
 
     def run(self) -> PopulationOutcome:
         try:
-            for member in self.members:
+            for k, member in enumerate(self.members):
                 if member.files is not None:
                     member.files.create(member.config)
                     if member.config.tensorboard:
-                        # The members share the stacked optimizers, so they share the learning rates too.
-                        member.tensorboard = TensorBoardLog.open(member.files.run_dir, agent_rates(self.agent))
+                        self._open_tensorboard(k, member)
             self._emit_all(lambda m: StateChanged(self.step, self._running_state()))
             self._loop()
             self._flush_update_stats()
@@ -234,6 +233,14 @@ class PopulationTrainer:
                 member.eval_env.close()
         return PopulationOutcome(self.step, [m.last_eval for m in self.members],
                                  [m.files.run_dir if m.files else None for m in self.members])
+
+    def _open_tensorboard(self, k: int, member: Member) -> None:
+        assert member.files is not None
+        try:
+            # The members share the stacked optimizers, so they share the learning rates too.
+            member.tensorboard = TensorBoardLog.open(member.files.run_dir, agent_rates(self.agent))
+        except ImportError:
+            self._emit(k, Notice(self.step, NO_TENSORBOARDX))
 
     def _loop(self) -> None:
         cfg, clock = self.config, self.clock

@@ -38,6 +38,8 @@ from agents.run_files import read_rows
 EPISODE_WINDOW = 100  # SB3's ep_info_buffer: rollout/* are means over the last 100 episodes
 MAX_QUEUE = 10_000  # events tensorboardX may hold before add_scalar would wait for its writer thread
 FLUSH_SECONDS = 10  # how stale a live TensorBoard may be; saves and the run's end flush at once
+NO_TENSORBOARDX = ("no TensorBoard event files: tensorboardX is not installed "
+                   "(pip install tensorboardX, or --set tensorboard=false)")  # a notice: the run trains on
 
 LearningRates = Callable[[], tuple[float, float]]  # (actor, critic) as the optimizers hold them now
 

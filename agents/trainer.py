@@ -57,7 +57,7 @@ from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
 from agents.replay_buffer import ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
-from agents.tensorboard_log import TensorBoardLog, agent_rates
+from agents.tensorboard_log import NO_TENSORBOARDX, TensorBoardLog, agent_rates
 from agents.thread_tuner import ThreadTuner
 
 EventSink = Callable[[Event], None]
@@ -661,8 +661,7 @@ class Trainer:
         try:
             self.tensorboard = TensorBoardLog.open(run_dir, agent_rates(self.agent), resume_step)
         except ImportError:
-            self._emit(Notice(self.step, "no TensorBoard event files: tensorboardX is not installed "
-                                         "(pip install tensorboardX, or --set tensorboard=false)"))
+            self._emit(Notice(self.step, NO_TENSORBOARDX))
         except OSError as error:
             self._emit(Notice(self.step, f"no TensorBoard event files in {run_dir}: {error.strerror or error}"))
 

@@ -152,6 +152,7 @@ def test_a_resumed_run_supersedes_what_lay_past_its_checkpoint(tmp_path: Path) -
 
     first.sink = crash_at_700
     first.run()
+    assert no_writer_thread_left()  # a stop closes the writer too
     assert [save.step for save in saves if save.reason != "best"] == [400]
     stale = scalars(run_dir)
     assert max(step for step, _ in stale["rollout/ep_rew_mean"]) >= 700
@@ -271,3 +272,13 @@ def test_without_tensorboardx_a_run_trains_on_and_says_why_there_are_no_event_fi
     assert outcome.step == 300 and not outcome.error
     assert any("tensorboardX is not installed" in message for message in notices)
     assert read_rows(run_dir, ("episode",)) and list(run_dir.glob("*tfevents*")) == []
+
+    from agents.population import PopulationTrainer
+
+    member_notices: list[str] = []
+    folders = [tmp_path / "seed-0", tmp_path / "seed-1"]
+    PopulationTrainer(config(total_steps=300, eval_every=0), [0, 1], run_dirs=folders,
+                      sink=lambda k, event: member_notices.append(event.message)
+                      if isinstance(event, Notice) else None).run()
+    assert sum("tensorboardX is not installed" in message for message in member_notices) == 2
+    assert all(read_rows(folder, ("episode",)) and not list(folder.glob("*tfevents*")) for folder in folders)
