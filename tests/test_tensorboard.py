@@ -89,7 +89,8 @@ def assert_matches_metrics(run_dir: Path, seen: dict[str, list[tuple[int, float]
         assert_series(seen[tag], [(row["step"], row[key]) for row in updates])
     assert_series(seen["train/learning_rate"], [(row["step"], lr) for row in updates])
     assert_series(seen["eval/mean_reward"], [(row["step"], row["mean"]) for row in evals])
-    assert_series(seen["eval/mean_ep_length"], [(row["step"], EPISODE_LENGTH) for row in evals])
+    assert all(row["lengths"] == [EPISODE_LENGTH] * len(row["returns"]) for row in evals)  # eval rows keep them
+    assert_series(seen["eval/mean_ep_length"], [(row["step"], statistics.fmean(row["lengths"])) for row in evals])
     for tag, series in seen.items():
         steps = [step for step, _ in series]
         assert steps == sorted(set(steps)), f"{tag}: duplicated or out-of-order steps"
