@@ -85,6 +85,7 @@ FIELDS: dict[str, FieldSpec] = {
     "device": FieldSpec(str, "torch device", choices=("auto", "cpu", "cuda")),
     "threads": FieldSpec(int, "torch threads (0: auto: headless, 1 or every core, whichever is faster as it trains;"
                          " in the app, all but one core)", 0, 256),
+    "tensorboard": FieldSpec(bool, "write TensorBoard event files into the run folder (tensorboard --logdir runs)"),
 }
 
 LIVE_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.live)
@@ -121,6 +122,7 @@ class DDPGConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0
+    tensorboard: bool = True
     # Not a hyperparameter field of the form: set by the preset or --env.
     env_id: str = field(default="Pendulum-v1")
 

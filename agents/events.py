@@ -61,6 +61,7 @@ class EvalResult:
     std: float
     returns: tuple[float, ...]
     best: bool = False  # the best evaluation of this run so far
+    lengths: tuple[int, ...] = ()  # each episode's length, in the order of `returns`
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from agents.population_agent import PopulationAgent
 from agents.replay_buffer import Batch, ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
+from agents.tensorboard_log import NO_TENSORBOARDX, TensorBoardLog, agent_rates
 from agents.trainer import STATS_EVERY, DivergenceError, Trainer, TrainingClock
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ class Member:
     lr_decay: LinearDecay
     files: RunFiles | None = None
     lock: RunLock | None = None
+    tensorboard: TensorBoardLog | None = None
     step: int = 0
     episode: int = 0
     updates: int = 0
@@ -272,11 +274,13 @@ class PopulationTrainer:
         """Train every member until total_steps or a stop; never raises for errors inside training."""
         error = ""
         try:
-            for member in self.members:
+            for k, member in enumerate(self.members):
                 if member.files is not None:
                     if self.resumed:
                         member.files.drop_metrics_after(self.step)  # rows the checkpoint never saw
                     member.files.create(member.config, resumed=self.resumed)
+                    if member.config.tensorboard:
+                        self._open_tensorboard(k, member)
             for note in self.resume_notes:
                 self._emit_all(lambda m, note=note: Notice(self.step, note))
             self._set_state(self._running_state())
@@ -311,6 +315,9 @@ class PopulationTrainer:
             for member in self.members:
                 if member.files is not None:
                     member.files.close()
+                if member.tensorboard is not None:
+                    member.tensorboard.close()
+                    member.tensorboard = None
                 if member.lock is not None:
                     member.lock.release()
                 member.env.close()
@@ -355,6 +362,15 @@ class PopulationTrainer:
                 # and its optimizer. Until that exists, say so rather than apply it to some.
                 self._emit_all(lambda m: Notice(self.step, "live changes are not applied to a population yet; "
                                                            "train a single seed to change hyperparameters live"))
+
+    def _open_tensorboard(self, k: int, member: Member) -> None:
+        assert member.files is not None
+        try:
+            # The members share the stacked optimizers, so they share the learning rates too.
+            member.tensorboard = TensorBoardLog.open(member.files.run_dir, agent_rates(self.agent),
+                                                     self.step if self.resumed else None)
+        except ImportError:
+            self._emit(k, Notice(self.step, NO_TENSORBOARDX))
 
     def _loop(self) -> None:
         cfg, clock, controls = self.config, self.clock, self.controls
@@ -434,12 +450,14 @@ class PopulationTrainer:
         self._set_state(TrainerState.EVALUATING)
         episodes = self.config.eval_episodes
         returns = np.zeros((len(self.members), episodes))
+        lengths = np.zeros((len(self.members), episodes), dtype=np.int64)
         for i in range(episodes):
-            returns[:, i] = self._evaluation_episode(i)
+            returns[:, i], lengths[:, i] = self._evaluation_episode(i)
         for k, member in enumerate(self.members):
             mean, std = float(np.mean(returns[k])), float(np.std(returns[k]))
             is_best = member.best_eval is None or mean > member.best_eval.mean
-            event = EvalResult(self.step, mean, std, tuple(float(r) for r in returns[k]), best=is_best)
+            event = EvalResult(self.step, mean, std, tuple(float(r) for r in returns[k]), best=is_best,
+                               lengths=tuple(int(n) for n in lengths[k]))
             member.last_eval = event
             if is_best:
                 member.best_eval = event
@@ -448,12 +466,14 @@ class PopulationTrainer:
                 self._save(k, "best")
         self._set_state(self._running_state())
 
-    def _evaluation_episode(self, episode: int) -> np.ndarray:
-        """agents.evaluation.evaluate's episode `episode` for every member, seeded as its own run's."""
+    def _evaluation_episode(self, episode: int) -> tuple[np.ndarray, np.ndarray]:
+        """agents.evaluation.evaluate's episode `episode` for every member, seeded as its own run's:
+        each member's return and length."""
         members = self.members
         low, high = members[0].eval_env.action_space.low, members[0].eval_env.action_space.high
         obs = [m.eval_env.reset(seed=evaluation_seed(m.config.seed) + episode)[0] for m in members]
         totals = np.zeros(len(members))
+        steps = np.zeros(len(members), dtype=np.int64)
         active = [True] * len(members)
         while any(active):
             mu = self.agent.act(torch.from_numpy(np.stack([o.reshape(-1) for o in obs]).astype(np.float32)))
@@ -465,8 +485,9 @@ class PopulationTrainer:
                                  .astype(member.eval_env.action_space.dtype).reshape(low.shape), low, high)
                 obs[k], reward, terminated, truncated, _ = member.eval_env.step(action)
                 totals[k] += float(reward)
+                steps[k] += 1
                 active[k] = not (terminated or truncated)
-        return totals
+        return totals, steps
 
     # Saving: each member's checkpoints as a standalone run writes them --------------------
 
@@ -546,7 +567,9 @@ class PopulationTrainer:
             self._emit(k, make(member))
 
     def _emit(self, k: int, event: Event) -> None:
-        files = self.members[k].files
-        if files is not None:
-            files.record(event)
+        member = self.members[k]
+        if member.files is not None:
+            member.files.record(event)
+        if member.tensorboard is not None:
+            member.tensorboard.record(event)
         self.sink(k, event)

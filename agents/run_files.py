@@ -351,8 +351,9 @@ class RunFiles:
     def _rows(self, event: Event) -> list[dict[str, Any]]:
         if (kind := METRIC_EVENTS.get(type(event))) is not None:
             row = {"kind": kind, **asdict(event)}  # type: ignore[call-overload]
-            if "returns" in row:
-                row["returns"] = list(row["returns"])
+            for name in ("returns", "lengths"):
+                if name in row:
+                    row[name] = list(row[name])
             return [row]
         match event:
             case ConfigChanged():

@@ -57,6 +57,7 @@ from agents.noise import SigmaSchedule, add_exploration_noise, make_noise
 from agents.replay_buffer import ReplayBuffer
 from agents.run_files import RunFiles, RunLock
 from agents.schedules import LinearDecay
+from agents.tensorboard_log import NO_TENSORBOARDX, TensorBoardLog, agent_rates
 from agents.thread_tuner import ThreadTuner
 
 EventSink = Callable[[Event], None]
@@ -187,6 +188,7 @@ class Trainer:
         self.record_evaluations = record_evaluations if record_evaluations is not None else threading.Event()
         self.save_replay_buffer = save_replay_buffer
         self.files = RunFiles(run_dir) if run_dir is not None else None
+        self.tensorboard: TensorBoardLog | None = None  # opened with the run folder, closed when run() ends
         self.resumed_from = Path(resume_from) if resume_from is not None else None
 
         checkpoint = None
@@ -393,6 +395,9 @@ class Trainer:
             self._emit_progress()
             if self.files is not None:
                 self.files.close()
+            if self.tensorboard is not None:
+                self.tensorboard.close()  # writes what is still queued: stop, error and finish alike
+                self.tensorboard = None
             if self.run_lock is not None:
                 self.run_lock.release()  # also after a failure: a retry in this process takes it again
             self.env.close()
@@ -586,7 +591,8 @@ class Trainer:
                                          f"of {episodes} episodes; not counted", level="info"))
         else:
             is_best = self.best_eval is None or result.mean > self.best_eval.mean
-            event = EvalResult(self.step, result.mean, result.std, result.returns, best=is_best)
+            event = EvalResult(self.step, result.mean, result.std, result.returns, best=is_best,
+                               lengths=result.lengths)
             self.last_eval = event
             if is_best:
                 self.best_eval = event
@@ -623,6 +629,8 @@ class Trainer:
         with suppress(OSError):  # the config the checkpoint holds, as text; config.toml + change rows say it too
             self.files.write_effective(self.config)
         self._emit(Saved(self.step, path, reason))
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
 
     # Helpers ------------------------------------------------------------------------
 
@@ -645,6 +653,17 @@ class Trainer:
             self._saving_enabled = self._recording = False
             self._emit(Notice(self.step, f"run folder {self.files.run_dir} is not writable "
                                          f"({error.strerror or error}); training goes on without saving"))
+            return
+        if self.config.tensorboard:
+            self._open_tensorboard(self.files.run_dir, self.step if resumed else None)
+
+    def _open_tensorboard(self, run_dir: Path, resume_step: int | None) -> None:
+        try:
+            self.tensorboard = TensorBoardLog.open(run_dir, agent_rates(self.agent), resume_step)
+        except ImportError:
+            self._emit(Notice(self.step, NO_TENSORBOARDX))
+        except OSError as error:
+            self._emit(Notice(self.step, f"no TensorBoard event files in {run_dir}: {error.strerror or error}"))
 
     def _running_state(self) -> TrainerState:
         return TrainerState.WARMING_UP if self.step < self.learning_from else TrainerState.TRAINING
@@ -695,4 +714,6 @@ class Trainer:
                 self._recording = False
                 self.sink(Notice(self.step, f"could not write {self.files.metrics_path}: "
                                             f"{error.strerror or error}; metrics are no longer recorded"))
+        if self.tensorboard is not None:
+            self.tensorboard.record(event)
         self.sink(event)

@@ -23,6 +23,7 @@ from ddpg_tui.stats import Estimate, estimate, few_seeds_note, interval_text, pr
 from ddpg_tui.sweeps.best import write_best_preset
 from ddpg_tui.sweeps.board import FINISHED, TrialRow
 from ddpg_tui.sweeps.space import Variant, format_value
+from ddpg_tui.sweeps.tensorboard import write_hparams
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,4 +221,5 @@ def write_summary(sweep_dir: Path, title: str, facts: Sequence[str], rows: Seque
     text = markdown(title, facts, ranked, threshold, reeval_episodes)
     md_path.write_text(text, encoding="utf-8")
     write_best_preset(sweep_dir, ranked, variants)
+    write_hparams(sweep_dir, trials)  # TensorBoard's HParams tab, in each trial folder
     return csv_path, md_path, text
