@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_sweep_ray import cluster, wait_for  # noqa: F401  (the module's two-node cluster)
+from test_sweep_ray import cluster, new_run, tiny, wait_for  # noqa: F401  (the module's two-node cluster)
 
 from ddpg_tui.sweeps.cluster import VERSIONS_OVERRIDE_ENV, check_nodes
 from ddpg_tui.sweeps.reeval import reevaluate_all
@@ -123,3 +123,23 @@ def test_reeval_names_each_checkpoint_a_node_cannot_read_instead_of_a_nan(cluste
     assert lines[0].startswith("--reeval: on node ")
     assert lines[0].endswith(f"{tmp_path / 'a' / 'latest.pt'} is not there")
     assert f"{tmp_path / 'b' / 'latest.pt'} cannot be evaluated (" in lines[1]
+
+
+def test_a_sweeps_reeval_scores_each_trial_and_names_the_one_whose_checkpoint_is_gone(
+        cluster, tmp_path: Path) -> None:  # noqa: F811
+    import csv
+
+    run = new_run(tmp_path, "reeval", tiny(total_steps=200, eval_every=100, save_every=100), seeds=(0, 1), reeval=1)
+    result = run.fit()
+    assert result.state == "finished"
+    rows = list(csv.DictReader((run.sweep_dir / "summary.csv").open()))
+    assert all(float(row["reeval_mean"]) == float(row["reeval_mean"]) for row in rows)  # numbers, not NaN
+    assert result.message == ""
+
+    gone = run.sweep_dir / rows[0]["trial"] / "checkpoints" / "latest.pt"
+    gone.unlink()
+    scores = run.reevaluate()
+    run.close()
+    assert set(scores) == {rows[1]["trial"]}
+    assert len(run.reeval_problems) == 1
+    assert run.reeval_problems[0].endswith(f"{gone} is not there")
