@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", metavar="ADDR",
                         help="join a running Ray cluster: auto or HOST:PORT, not a ray:// client address "
                         "(default: start a quiet local Ray on this machine). Trial folders must be on storage "
-                        "every node shares")
+                        "every node shares; before any trial, each node is checked for it and for the same versions "
+                        "of ddpg-tui, torch, gymnasium and Ray, and gets this checkout's code")
     parser.add_argument("--gpus-per-trial", type=float, metavar="G",
                         help="GPUs each trial asks Ray for, a fraction shares one (e.g. 0.25); with device cuda or "
                         "auto on a cluster that has GPUs (default: 1 there). Without GPUs, trials train on cpu")
