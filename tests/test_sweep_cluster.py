@@ -53,14 +53,14 @@ def test_a_gpu_request_the_cluster_cannot_meet_is_refused_before_any_trial(
 
 
 def test_a_node_is_refused_in_one_line_naming_it_and_what_differs(tmp_path: Path) -> None:
-    here = {"ddpg-tui": "0.1.0", "code": "abc", "torch": "2.13.0", "gymnasium": "1.4.0", "ray": "2.60.0"}
+    here = {"ddpg-tui": "0.1.0", "ddpg-tui code": "abc", "torch": "2.13.0", "gymnasium": "1.4.0", "ray": "2.60.0"}
     marker = tmp_path / ".cluster-check"
     same = {"token": "t", "problem": "", "versions": dict(here)}
     assert differences("10.0.0.2 (ab12cd34)", same, marker, "t", here) == ""
 
-    other = {**same, "versions": {**here, "gymnasium": "0.29.1", "code": "def"}}
+    other = {**same, "versions": {**here, "gymnasium": "0.29.1", "ddpg-tui code": "def"}}
     line = differences("10.0.0.2 (ab12cd34)", other, marker, "t", here)
-    assert line == ("node 10.0.0.2 (ab12cd34) runs other versions than this driver: code def (here abc), "
+    assert line == ("node 10.0.0.2 (ab12cd34) runs other versions than this driver: ddpg-tui code def (here abc), "
                     "gymnasium 0.29.1 (here 1.4.0); install the same ones on every node")
     missing = differences("n", {**same, "token": None, "problem": "No such file or directory"}, marker, "t", here)
     assert missing.startswith(f"node n cannot read {marker} (No such file or directory)")
@@ -73,7 +73,7 @@ def test_the_node_check_reads_the_marker_and_this_checkouts_versions(tmp_path: P
     report = node_report(str(tmp_path / "m"))
     assert report["token"] == "token"
     assert report["versions"] == local_versions()
-    assert set(report["versions"]) == {"ddpg-tui", "code", "torch", "gymnasium", "ray"}
+    assert set(report["versions"]) == {"ddpg-tui", "ddpg-tui code", "torch", "gymnasium", "ray"}
     assert node_report(str(tmp_path / "absent"))["problem"] == "No such file or directory"
 
 

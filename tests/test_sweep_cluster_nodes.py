@@ -143,3 +143,31 @@ def test_a_sweeps_reeval_scores_each_trial_and_names_the_one_whose_checkpoint_is
     assert set(scores) == {rows[1]["trial"]}
     assert len(run.reeval_problems) == 1
     assert run.reeval_problems[0].endswith(f"{gone} is not there")
+
+
+def test_trials_ask_for_a_gpu_only_where_the_cluster_has_one_and_train_on_cpu_otherwise(
+        cluster, tmp_path: Path) -> None:  # noqa: F811
+    import json as json_
+
+    from ddpg_tui.sweeps.request import new_sweep_request, start_sweep
+
+    def started(name: str, gpus: float | None = None):
+        request = new_sweep_request(tiny(device="auto"), "test", None, (0,), {}, name=name, root=tmp_path,
+                                    gpus_per_trial=gpus)
+        run = start_sweep(request)
+        run.close()
+        return run
+
+    run = started("no-gpu")  # the two nodes have no GPU
+    assert (run.cluster.gpus_per_trial, run.spec.base.device, run.plan.base["device"]) == (0.0, "cpu", "cpu")
+    assert json_.loads((tmp_path / "no-gpu" / "sweep.json").read_text())["config"]["device"] == "auto"
+
+    before = alive_nodes()
+    node = cluster.add_node(num_cpus=1, num_gpus=2)  # Ray counts what a node declares: no real GPU needed
+    try:
+        wait_for(lambda: alive_nodes() > before, 60, "the GPU node to join")
+        run = started("gpu", gpus=0.5)
+        assert (run.cluster.gpus_per_trial, run.spec.base.device, run.plan.base["device"]) == (0.5, "cuda", "cuda")
+    finally:
+        cluster.remove_node(node)
+        wait_for(lambda: alive_nodes() == before, 60, "the GPU node to leave")

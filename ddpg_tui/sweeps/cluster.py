@@ -275,7 +275,7 @@ def local_versions() -> dict[str, str]:
     """The versions a trial would run with here: the project's (and its code's hash), torch's, gymnasium's, Ray's."""
     import ddpg_tui
 
-    versions = {"ddpg-tui": ddpg_tui.__version__, "code": code_fingerprint()}
+    versions = {"ddpg-tui": ddpg_tui.__version__, "ddpg-tui code": code_fingerprint()}
     for name in CHECKED_DISTRIBUTIONS:
         try:
             versions[name] = importlib.metadata.version(name)
