@@ -93,5 +93,5 @@ def test_sweep_help_lists_the_issue_flags() -> None:
     result = subprocess.run([sys.executable, "-m", "ddpg_tui", "sweep", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT)
     for flag in ("--seeds", "--grid", "--sample", "--samples", "--set", "--steps", "--jobs", "--address",
-                 "--scheduler", "--name", "--headless", "--resume", "--reeval"):
+                 "--scheduler", "--name", "--headless", "--resume", "--reeval", "--gpus-per-trial"):
         assert flag in result.stdout

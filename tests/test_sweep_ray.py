@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from agents.config import DDPGConfig
-from ddpg_tui.sweeps.spec import NAMESPACE, SweepSpec, connect, create_sweep_folder, quiet_ray_environment, write_spec
+from ddpg_tui.sweeps.cluster import connect, quiet_ray_environment
+from ddpg_tui.sweeps.spec import NAMESPACE, SweepSpec, create_sweep_folder, write_spec
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),

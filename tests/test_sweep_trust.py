@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agents.config import DDPGConfig
-from ddpg_tui.sweeps.spec import Cluster, SweepSpec, cpus_per_trial, write_spec
+from ddpg_tui.sweeps.cluster import Cluster, cpus_per_trial
+from ddpg_tui.sweeps.spec import SweepSpec, write_spec
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),

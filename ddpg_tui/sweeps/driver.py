@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,8 +42,10 @@ from ddpg_tui.sweeps.board import (
     SweepSnapshot,
     TrialReport,
 )
+from ddpg_tui.sweeps.cluster import Cluster, cpus_per_trial
+from ddpg_tui.sweeps.reeval import reevaluate_all
 from ddpg_tui.sweeps.space import param_space, trial_name, variant_of
-from ddpg_tui.sweeps.spec import NAMESPACE, TUNE_DIR, Cluster, SweepError, SweepSpec, cpus_per_trial, reevaluate
+from ddpg_tui.sweeps.spec import NAMESPACE, TUNE_DIR, SweepError, SweepSpec
 from ddpg_tui.sweeps.summary import write_summary
 from ddpg_tui.sweeps.trial import TrialPlan, train_trial
 from ddpg_tui.sweeps.trust import StateSigner, verify_state
@@ -190,6 +191,7 @@ class SweepRun:
         self._restored_seen = False
         self._interrupting = False
         self._signer: StateSigner | None = None
+        self.reeval_problems: list[str] = []
 
     # Controls (any thread) ---------------------------------------------------------------------
 
@@ -281,7 +283,8 @@ class SweepRun:
     # Running --------------------------------------------------------------------------------------
 
     def tuner(self) -> tune.Tuner:
-        trainable = tune.with_resources(tune.with_parameters(train_trial, plan=self.plan), {"cpu": self.per_trial})
+        trainable = tune.with_resources(tune.with_parameters(train_trial, plan=self.plan),
+                                       {"cpu": self.per_trial, "gpu": self.cluster.gpus_per_trial})
         tune_dir = self.sweep_dir / TUNE_DIR
         if self.resume and tune.Tuner.can_restore(str(tune_dir)):
             if not self.trust_folder:
@@ -343,26 +346,17 @@ class SweepRun:
         csv_path, md_path, text = write_summary(
             self.sweep_dir, f"Sweep {self.spec.name}", self.spec.facts(), snapshot.trials, self.spec.variants(),
             self.spec.keys, self.spec.threshold, reevals, self.spec.reeval if reevals else 0)
+        message = "\n".join([*self.reeval_problems, *([message] if message else [])])
         self.board.set_state(state, message)
         return SweepResult(state, self.board.snapshot(), csv_path, md_path, text, message)
 
     def reevaluate(self, progress: Callable[[int, int], None] | None = None) -> dict[str, tuple[float, float]]:
         """Each finished trial's latest.pt on fresh episodes, as Ray tasks spread over the cluster."""
-        task = ray.remote(num_cpus=1)(reevaluate)
         rows = [r for r in self.board.snapshot().trials if r.state == FINISHED]
-        pending = {task.remote(str(self.sweep_dir / r.name / "checkpoints" / "latest.pt"), self.spec.reeval,
-                               self.spec.base.env_id, REEVAL_SEED): r.name for r in rows}
-        results: dict[str, tuple[float, float]] = {}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            name = pending.pop(done[0])
-            try:
-                results[name] = ray.get(done[0])
-            except Exception:  # one bad checkpoint must not lose the others' numbers
-                results[name] = (math.nan, math.nan)
-            if progress is not None:
-                progress(len(results), len(rows))
-        return results
+        outcome = reevaluate_all({r.name: self.sweep_dir / r.name / "checkpoints" / "latest.pt" for r in rows},
+                                 self.spec.reeval, self.spec.base.env_id, REEVAL_SEED, progress)
+        self.reeval_problems = outcome.lines()  # which checkpoints have no number, and why: in the result's message
+        return outcome.results
 
     def close(self) -> None:
         ray.kill(self._controls)

@@ -36,13 +36,15 @@ class SweepRequest:
     reeval: int | None
     env_id: str | None = None  # --env with --resume: the user's own id, replacing the folder's
     trust_folder: bool = False
+    gpus_per_trial: float | None = None  # --gpus-per-trial; None: 1 when the cluster has GPUs and device allows
 
 
 def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, seeds: tuple[int, ...],
                       grid: dict[str, tuple[Any, ...]], *, samples: tuple[Any, ...] = (), sample_count: int = 0,
                       sample_seed: int = 0, scheduler: str | None = None, name: str | None = None,
                       jobs: int | None = None, address: str | None = None, headless: bool = False,
-                      reeval: int | None = None, root: Path = Path("runs") / "sweeps") -> SweepRequest:
+                      reeval: int | None = None, root: Path = Path("runs") / "sweeps",
+                      gpus_per_trial: float | None = None) -> SweepRequest:
     """The checks a new sweep needs once its configs are known (the command line's and the app's form's)."""
     from ddpg_tui.sweeps.space import count_trials
     from ddpg_tui.sweeps.spec import SweepSpec
@@ -69,23 +71,17 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
     spec = SweepSpec(name=name, label=label, base=base, grid=grid, samples=samples, sample_count=sample_count,
                      sample_seed=sample_seed, seeds=seeds, scheduler=scheduler, threshold=threshold,
                      reeval=reeval or 0)
-    return SweepRequest(spec, sweep_dir, False, jobs, address, headless, reeval)
+    return SweepRequest(spec, sweep_dir, False, jobs, address, headless, reeval, gpus_per_trial=gpus_per_trial)
 
 
 def start_sweep(request: SweepRequest) -> SweepRun:
     """Connect to Ray and make (or reopen) the sweep's folder; SweepError becomes one line and exit 2."""
+    import shutil
     from dataclasses import replace
 
+    from ddpg_tui.sweeps.cluster import check_address, check_nodes, connect, require_ray, trial_resources
     from ddpg_tui.sweeps.space import draw_samples
-    from ddpg_tui.sweeps.spec import (
-        SweepError,
-        check_address,
-        connect,
-        create_sweep_folder,
-        load_spec,
-        require_ray,
-        write_spec,
-    )
+    from ddpg_tui.sweeps.spec import SweepError, create_sweep_folder, load_spec, write_spec
 
     try:
         if request.address is not None:
@@ -98,11 +94,27 @@ def start_sweep(request: SweepRequest) -> SweepRun:
         if request.reeval is not None:
             spec = replace(spec, reeval=request.reeval)
         cluster = connect(request.address, request.jobs)
+        import ray
+
+        decided = trial_resources(spec.base.device, ray.cluster_resources(), request.gpus_per_trial,
+                                  cluster.largest_node_gpus)
+        cluster = replace(cluster, gpus_per_trial=decided.gpus)
+        made_here = None
         if not request.resume:
             # Drawn here, once: sweep.json keeps them, so --resume runs the same configs.
             spec = replace(spec, drawn=tuple(draw_samples(spec.samples, spec.sample_count, spec.sample_seed)))
-            sweep_dir = create_sweep_folder(request.sweep_dir.parent, request.sweep_dir.name)
-            write_spec(sweep_dir, spec)
+            made_here = create_sweep_folder(request.sweep_dir.parent, request.sweep_dir.name)
+        if request.address is not None:
+            try:
+                check_nodes(request.sweep_dir)  # before any trial: every node sees this folder and runs these versions
+            except SweepError:
+                if made_here is not None:
+                    shutil.rmtree(made_here, ignore_errors=True)  # nothing ran: the same command may be run again
+                raise
+        if made_here is not None:
+            write_spec(made_here, spec)
+        # The device is the run's, not the sweep's: sweep.json keeps the asked one; a resume elsewhere decides again.
+        spec = replace(spec, base=spec.base.replace(device=decided.device))
     except SweepError as error:
         raise UsageError(str(error)) from None
     from ddpg_tui.sweeps.driver import SweepRun

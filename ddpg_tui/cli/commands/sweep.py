@@ -73,7 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", metavar="ADDR",
                         help="join a running Ray cluster: auto or HOST:PORT, not a ray:// client address "
                         "(default: start a quiet local Ray on this machine). Trial folders must be on storage "
-                        "every node shares")
+                        "every node shares; before any trial, each node is checked for it and for the same versions "
+                        "of ddpg-tui, torch, gymnasium and Ray, and gets this checkout's code")
+    parser.add_argument("--gpus-per-trial", type=float, metavar="G",
+                        help="GPUs each trial asks Ray for, a fraction shares one (e.g. 0.25); with device cuda or "
+                        "auto on a cluster that has GPUs (default: 1 there). Without GPUs, trials train on cpu")
     parser.add_argument("--scheduler", choices=("asha",),
                         help="asha: stop trials with a hopeless evaluation return early (default: run all to the end)")
     parser.add_argument("--name", metavar="NAME", help="the sweep's folder under runs/sweeps/ (default: preset-time)")
@@ -91,8 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / "sweeps") -> SweepRequest:
     """Every check that needs no Ray: UsageError, ConfigError or PresetError, each one line."""
+    from ddpg_tui.sweeps.cluster import address_endpoint
     from ddpg_tui.sweeps.space import check_disjoint, parse_grid, parse_sample, parse_seeds
-    from ddpg_tui.sweeps.spec import SweepError, address_endpoint
+    from ddpg_tui.sweeps.spec import SweepError
 
     if args.address is not None:
         try:
@@ -102,6 +107,9 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs: {args.jobs} is not allowed; expected an integer >= 1")
+    if args.gpus_per_trial is not None and not args.gpus_per_trial > 0:
+        raise UsageError(f"--gpus-per-trial: {args.gpus_per_trial:g} is not allowed; expected a number > 0 "
+                         "(a fraction shares a GPU, e.g. 0.25)")
     if args.reeval is not None and args.reeval < 0:
         raise UsageError(f"--reeval: {args.reeval} is not allowed; expected a number of episodes >= 0")
     if args.resume:
@@ -111,14 +119,15 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
                                           ("--scheduler", args.scheduler), ("--samples", args.samples)) if value]
         if given:
             raise UsageError(f"--resume keeps the sweep's configs, seeds and settings; {given[0]} cannot change "
-                             "(only --env, --jobs, --address, --reeval, --trust-folder and --headless may)")
+                             "(only --env, --jobs, --address, --gpus-per-trial, --reeval, --trust-folder and "
+                             "--headless may)")
         from ddpg_tui.sweeps.spec import SPEC_FILE
 
         sweep_dir = Path(args.resume)
         if not (sweep_dir / SPEC_FILE).is_file():
             raise UsageError(f"--resume: {sweep_dir} is not a sweep folder (it has no {SPEC_FILE})")
         return SweepRequest(None, sweep_dir, True, args.jobs, args.address, args.headless, args.reeval,
-                            env_id=args.env, trust_folder=args.trust_folder)
+                            env_id=args.env, trust_folder=args.trust_folder, gpus_per_trial=args.gpus_per_trial)
     if args.trust_folder:
         raise UsageError("--trust-folder goes with --resume: a new sweep has no state to check")
 
@@ -150,7 +159,7 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
     return new_sweep_request(base, label, threshold, seeds, grid, samples=samples, sample_count=sample_count,
                              sample_seed=args.sample_seed, scheduler=args.scheduler, name=args.name,
                              jobs=args.jobs, address=args.address, headless=args.headless, reeval=args.reeval,
-                             root=root)
+                             root=root, gpus_per_trial=args.gpus_per_trial)
 
 
 def run(args: argparse.Namespace) -> int:
