@@ -1,0 +1,163 @@
+"""`ddpg-tui serve` in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+The terminal is drawn on a canvas, so the test asserts on what the keys typed into the page
+do on disk: the tab starts a run, its folder appears and grows, pause and save show up in
+metrics.jsonl, and closing the tab saves (latest.pt) and ends the tab's app process.
+
+Every tab's app also prints to fd 1 all through its run (print, os.write and a child
+process, from a sitecustomize the test puts on the path), as a library or Ray might: fd 1
+is textual-serve's protocol channel, so without the served app's redirection the page
+would stop drawing and taking keys at the first line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+T = TypeVar("T")
+SCREENSHOT = ROOT / "docs" / "serve.png"  # rewritten when DDPG_TUI_UPDATE_SCREENSHOTS=1
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright: pip install 'ddpg-tui[serve]'")
+pytest.importorskip("textual_serve", reason="needs textual-serve: pip install 'ddpg-tui[serve]'")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() or sys.platform == "win32",
+                                reason="needs Chromium at /usr/bin/chromium: apt-get install -y chromium")
+
+# Started in every tab's app process. It waits for the trainer's import (the dashboard has
+# opened and the run starts), so that the noise lands while training runs, not at startup.
+PRINTING_SITECUSTOMIZE = """\
+import os, subprocess, sys, threading, time
+
+def _noise():
+    while "agents.trainer" not in sys.modules:
+        time.sleep(0.05)
+    while True:
+        print("a library prints to stdout", flush=True)
+        os.write(1, b"a C extension writes to fd 1\\n")
+        subprocess.run(["echo", "a child process inherits fd 1"])
+        time.sleep(0.2)
+
+if "ddpg_tui.cli.served_app" in " ".join(sys.argv) or os.environ.get("TEXTUAL_DRIVER"):
+    threading.Thread(target=_noise, daemon=True).start()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_processes() -> list[int]:
+    """Pids of every tab's app process on this machine started from this test's runs folder."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"ddpg_tui.cli.served_app" in cmdline:
+                    pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    printer = tmp_path / "printer"
+    printer.mkdir()
+    (printer / "sitecustomize.py").write_text(PRINTING_SITECUSTOMIZE)
+    runs = tmp_path / "runs"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ddpg_tui", "serve", "--port", str(port), "--runs", str(runs)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(printer)])},
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, "the server never listened"
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}/", runs
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
+def rows(metrics: Path) -> list[dict]:
+    return [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+
+
+def wait_until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(0.2)
+
+
+def test_a_tab_trains_takes_keys_while_the_run_prints_and_closing_it_saves(server: tuple[str, Path]) -> None:
+    url, runs = server
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector("body.-first-byte", timeout=60_000)
+        [tab_app] = wait_until(app_processes, "the tab's app process")
+        time.sleep(2)  # the picker draws its table
+        # Keys reach the app through xterm's hidden textarea; a click would land on some widget.
+        page.locator("textarea").first.focus()
+        page.keyboard.press("Enter")  # the picker opens on pendulum: its form
+        time.sleep(2)
+        page.keyboard.press("Control+s")  # start training
+        metrics = wait_until(lambda: next(runs.glob("*/metrics.jsonl"), None), "the run's metrics.jsonl")
+        run_dir = metrics.parent
+        wait_until(lambda: any(r["kind"] == "episode" for r in rows(metrics)), "an episode row", 120)
+        size = metrics.stat().st_size
+        wait_until(lambda: metrics.stat().st_size > size, "metrics.jsonl growing", 120)
+
+        page.keyboard.press("p")  # pause ...
+        wait_until(lambda: any(r["kind"] == "pause" for r in rows(metrics)), "a pause row")
+        page.keyboard.press("s")  # ... then save
+        wait_until(lambda: any(r["kind"] == "save" for r in rows(metrics)), "a save row")
+        page.keyboard.press("p")  # and go on
+        wait_until(lambda: any(r["kind"] == "resume" for r in rows(metrics)), "a resume row")
+        assert not page.query_selector("body.-closed"), "the session ended under the printing"
+        # Keys travel on their own pipe, so a corrupted output stream shows only on the page: it stops
+        # drawing. The step counter moves every frame while training runs.
+        before = page.screenshot()
+        time.sleep(3)  # let the curves fill in for the picture, too
+        after = page.screenshot()
+        still_drawing = after != before
+        assert still_drawing, "the page stopped drawing while the run printed"
+        if os.environ.get("DDPG_TUI_UPDATE_SCREENSHOTS"):
+            SCREENSHOT.write_bytes(after)
+
+        latest = run_dir / "checkpoints" / "latest.pt"
+        saved_before = latest.stat().st_mtime_ns
+        page.close()  # closing the tab: textual-serve sends the app a quit packet
+        wait_until(lambda: tab_app not in app_processes(), "the tab's app process ending")
+        browser.close()
+    assert latest.stat().st_mtime_ns > saved_before, "closing the tab wrote no new latest.pt"
+    assert rows(metrics)[-1]["kind"] in {"save", "stop"}, rows(metrics)[-3:]
+
