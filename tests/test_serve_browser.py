@@ -5,7 +5,7 @@ do on disk: the tab starts a run, its folder appears and grows, pause and save s
 metrics.jsonl, and closing the tab saves (latest.pt) and ends the tab's app process.
 
 Every tab's app also prints to fd 1 all through its run (print, os.write and a child
-process, from a sitecustomize the test puts on the path), as a library or Ray might: fd 1
+process, from tests/printing_site.py), as a library or Ray might: fd 1
 is textual-serve's protocol channel, so without the served app's redirection the page
 would stop drawing and taking keys at the first line.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from printing_site import printing_site
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,25 +36,6 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwr
 pytest.importorskip("textual_serve", reason="needs textual-serve: pip install 'ddpg-tui[serve]'")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists() or sys.platform == "win32",
                                 reason="needs Chromium at /usr/bin/chromium: apt-get install -y chromium")
-
-# Started in every tab's app process. It waits for the trainer's import (the dashboard has
-# opened and the run starts), so that the noise lands while training runs, not at startup.
-PRINTING_SITECUSTOMIZE = """\
-import os, subprocess, sys, threading, time
-
-def _noise():
-    while "agents.trainer" not in sys.modules:
-        time.sleep(0.05)
-    while True:
-        print("a library prints to stdout", flush=True)
-        os.write(1, b"a C extension writes to fd 1\\n")
-        subprocess.run(["echo", "a child process inherits fd 1"])
-        time.sleep(0.2)
-
-if "ddpg_tui.cli.served_app" in " ".join(sys.argv) or os.environ.get("TEXTUAL_DRIVER"):
-    threading.Thread(target=_noise, daemon=True).start()
-"""
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -75,9 +57,7 @@ def app_processes() -> list[int]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    printer = tmp_path / "printer"
-    printer.mkdir()
-    (printer / "sitecustomize.py").write_text(PRINTING_SITECUSTOMIZE)
+    printer = printing_site(tmp_path / "printer")
     runs = tmp_path / "runs"
     port = free_port()
     process = subprocess.Popen(
