@@ -152,7 +152,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
                                 capture_output=True, text=True, timeout=60,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith(f"ddpg-tui: error: cannot listen on 127.0.0.1:{port}: ")
+    assert result.stderr.startswith(f"ddpg-tui: error: cannot listen on 127.0.0.1:{port}: the port is in use; ")
     assert result.stderr.count("\n") == 1, result.stderr
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import sys
 from pathlib import Path
@@ -91,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         server.serve()
     except OSError as error:  # the port is taken, or the address is not this machine's
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+        reason = ("the port is in use; choose another with --port" if error.errno == errno.EADDRINUSE
+                  else error.strerror or str(error))
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     return EXIT_OK
 
