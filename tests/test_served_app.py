@@ -142,3 +142,12 @@ def test_the_served_app_refuses_to_run_outside_textual_serve(tmp_path: Path) -> 
                             {"PYTHONPATH": str(ROOT)}, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("ddpg-tui: error: ") and result.stderr.count("\n") == 1
+
+
+def test_a_server_that_dies_saves_the_run_and_ends_its_tabs(served: ServedApp) -> None:
+    # A killed server sends no quit packet: the app sees its stdin close, and takes that for a hangup too.
+    run_dir = served.start_training()
+    assert served.process.stdin is not None
+    served.process.stdin.close()
+    assert served.wait_gone() == 129
+    assert (run_dir / "checkpoints" / "latest.pt").exists()

@@ -7,8 +7,9 @@ which inherit it. One stray byte there breaks the packet stream and the tab. So 
 served app moves the protocol to a private fd (`claim_protocol_channel`) and points fd 1
 at /dev/null; `ServedDriver` writes its packets to the private fd, which no child inherits.
 
-A closed tab reaches the app as a "quit" packet, not as a hangup. The driver turns it
-into one (SIGHUP to itself), so that closing a tab takes the same path as closing a
+A closed tab reaches the app as a "quit" packet, not as a hangup; a server that dies
+sends nothing, and the app's stdin just ends. The driver turns both into a hangup (SIGHUP
+to itself), so that closing a tab takes the same path as closing a
 terminal (`ddpg_tui.ui.lifecycle`, `ddpg_tui.ui.app.signals_quit`): the trainer stops,
 saves `checkpoints/latest.pt`, and the process ends with 129 within a bound.
 """
@@ -67,6 +68,13 @@ class ServedDriver(WebDriver):
             if handler is not None:
                 signal.signal(sig, handler)
         signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
+
+    def run_input_thread(self) -> None:
+        super().run_input_thread()
+        if not self.exit_event.is_set():
+            # stdin ended with the app still running: the server is gone (killed, crashed) and sent
+            # no quit. Nobody can see or steer this run any more, so it ends as a closed tab does.
+            os.kill(os.getpid(), signal.SIGHUP)
 
     def on_meta(self, packet_type: str, payload: dict[str, object]) -> None:
         if packet_type == "quit":
