@@ -43,14 +43,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_processes() -> list[int]:
-    """Pids of every tab's app process on this machine started from this test's runs folder."""
+def app_processes(runs: Path) -> list[int]:
+    """Pids of the tab app processes serving this test's runs folder (other tests may run their own)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-                if b"ddpg_tui.cli.served_app" in cmdline:
+                if b"ddpg_tui.cli.served_app" in cmdline and os.fsencode(runs.resolve()) in cmdline:
                     pids.append(int(entry.name))
     return pids
 
@@ -103,7 +103,7 @@ def test_a_tab_trains_takes_keys_while_the_run_prints_and_closing_it_saves(serve
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("body.-first-byte", timeout=60_000)
-        [tab_app] = wait_until(app_processes, "the tab's app process")
+        [tab_app] = wait_until(lambda: app_processes(runs), "the tab's app process")
         time.sleep(2)  # the picker draws its table
         # Keys reach the app through xterm's hidden textarea; a click would land on some widget.
         page.locator("textarea").first.focus()
@@ -136,7 +136,7 @@ def test_a_tab_trains_takes_keys_while_the_run_prints_and_closing_it_saves(serve
         latest = run_dir / "checkpoints" / "latest.pt"
         saved_before = latest.stat().st_mtime_ns
         page.close()  # closing the tab: textual-serve sends the app a quit packet
-        wait_until(lambda: tab_app not in app_processes(), "the tab's app process ending")
+        wait_until(lambda: tab_app not in app_processes(runs), "the tab's app process ending")
         browser.close()
     assert latest.stat().st_mtime_ns > saved_before, "closing the tab wrote no new latest.pt"
     assert rows(metrics)[-1]["kind"] in {"save", "stop"}, rows(metrics)[-3:]
