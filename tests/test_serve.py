@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import socket
 import subprocess
@@ -162,3 +163,13 @@ def test_the_token_is_kept_from_the_tabs_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     hide_token_from_tabs()
     assert TOKEN_ENV not in os.environ
+
+
+def test_the_access_log_does_not_show_a_token_given_in_the_address() -> None:
+    from ddpg_tui.cli.serve_access import RedactToken
+
+    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1,
+                               f'127.0.0.1 "GET /?token={TOKEN}&fontsize=16 HTTP/1.1" 303', None, None)
+    assert RedactToken().filter(record)
+    assert TOKEN not in record.getMessage()
+    assert '"GET /?token=…&fontsize=16 HTTP/1.1" 303' in record.getMessage()

@@ -18,7 +18,9 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
+import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -154,6 +156,18 @@ def access_middleware(token: str | None) -> Callable[..., Awaitable[object]]:
         return response
 
     return check_access
+
+
+class RedactToken(logging.Filter):
+    """aiohttp's access log writes each request line to the server's console: `?token=…` must not show."""
+
+    PATTERN = re.compile(r"([?&]token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = self.PATTERN.sub(r"\1…", message), None
+        return True
 
 
 def hide_token_from_tabs() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -56,7 +57,9 @@ def make_server(command: str, host: str, port: int, token: str | None) -> Any:
     addresses taken from the request (so that an 'ssh -L' to another local port works)."""
     from textual_serve.server import Server
 
-    from ddpg_tui.cli.serve_access import access_middleware
+    from ddpg_tui.cli.serve_access import RedactToken, access_middleware
+
+    logging.getLogger("aiohttp.access").addFilter(RedactToken())
 
     class GuardedServer(Server):
         async def _make_app(self) -> Any:
