@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from printing_site import printing_site
@@ -55,15 +55,19 @@ def app_processes(runs: Path) -> list[int]:
     return pids
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, token: str | None = None) -> Iterator[tuple[str, Path]]:
+    """`ddpg-tui serve` on a free loopback port (with $DDPG_TUI_TOKEN when `token` is given)."""
     printer = printing_site(tmp_path / "printer")
     runs = tmp_path / "runs"
     port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(printer)])}
+    env.pop("DDPG_TUI_TOKEN", None)
+    if token is not None:
+        env["DDPG_TUI_TOKEN"] = token
     process = subprocess.Popen(
         [sys.executable, "-m", "ddpg_tui", "serve", "--port", str(port), "--runs", str(runs)],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(printer)])},
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -79,6 +83,17 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with serving(tmp_path) as served:
+        yield served
+
+
+def launch(p: Any) -> Any:
+    return p.chromium.launch(executable_path=str(CHROMIUM),
+                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
 
 
 def rows(metrics: Path) -> list[dict]:
@@ -98,8 +113,7 @@ def wait_until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> 
 def test_a_tab_trains_takes_keys_while_the_run_prints_and_closing_it_saves(server: tuple[str, Path]) -> None:
     url, runs = server
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("body.-first-byte", timeout=60_000)
@@ -141,3 +155,17 @@ def test_a_tab_trains_takes_keys_while_the_run_prints_and_closing_it_saves(serve
     assert latest.stat().st_mtime_ns > saved_before, "closing the tab wrote no new latest.pt"
     assert rows(metrics)[-1]["kind"] in {"save", "stop"}, rows(metrics)[-3:]
 
+
+
+def test_with_a_token_a_tab_without_it_is_turned_away_and_with_it_once_in_the_address_draws(tmp_path: Path) -> None:
+    token = "a-token-for-the-test"
+    with serving(tmp_path, token) as (url, _runs), playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        response = page.request.get(url)  # what a page load without the token gets, without the login box
+        assert response.status == 401
+        page.goto(f"{url}?token={token}", wait_until="domcontentloaded")
+        assert "token" not in page.url  # the token has left the address bar for a cookie
+        # The websocket carries only the cookie: the app drawing in the page proves it got in with it.
+        page.wait_for_selector("body.-first-byte", timeout=60_000)
+        browser.close()
