@@ -118,13 +118,19 @@ def test_a_tab_trains_takes_keys_while_the_run_prints_and_closing_it_saves(serve
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("body.-first-byte", timeout=60_000)
         [tab_app] = wait_until(lambda: app_processes(runs), "the tab's app process")
-        time.sleep(2)  # the picker draws its table
         # Keys reach the app through xterm's hidden textarea; a click would land on some widget.
         page.locator("textarea").first.focus()
-        page.keyboard.press("Enter")  # the picker opens on pendulum: its form
-        time.sleep(2)
-        page.keyboard.press("Control+s")  # start training
-        metrics = wait_until(lambda: next(runs.glob("*/metrics.jsonl"), None), "the run's metrics.jsonl")
+
+        def start_a_run() -> Path | None:
+            # The picker opens on pendulum: Enter opens its form, Ctrl+S starts training. On a busy
+            # machine the app may not take keys yet, so they go again until the run's folder exists.
+            page.keyboard.press("Enter")
+            time.sleep(1.5)
+            page.keyboard.press("Control+s")
+            time.sleep(1.5)
+            return next(runs.glob("*/metrics.jsonl"), None)
+
+        metrics = wait_until(start_a_run, "the run's metrics.jsonl", 120)
         run_dir = metrics.parent
         wait_until(lambda: any(r["kind"] == "episode" for r in rows(metrics)), "an episode row", 120)
         size = metrics.stat().st_size
