@@ -175,3 +175,22 @@ def test_with_a_token_a_tab_without_it_is_turned_away_and_with_it_once_in_the_ad
         # The websocket carries only the cookie: the app drawing in the page proves it got in with it.
         page.wait_for_selector("body.-first-byte", timeout=60_000)
         browser.close()
+
+
+def test_each_tab_gets_its_own_app_process_and_takes_it_away_when_it_closes(server: tuple[str, Path]) -> None:
+    url, runs = server
+    with playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        pages = [browser.new_page() for _ in range(2)]
+        for page in pages:
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_selector("body.-first-byte", timeout=60_000)
+        wait_until(lambda: len(app_processes(runs)) == 2, "two app processes")
+        tabs = app_processes(runs)
+        pages[0].close()
+        wait_until(lambda: len(app_processes(runs)) == 1, "the first tab's process ending")
+        assert set(app_processes(runs)) < set(tabs)  # the other tab's app is untouched
+        assert not pages[1].query_selector("body.-closed")
+        pages[1].close()
+        wait_until(lambda: not app_processes(runs), "the second tab's process ending")
+        browser.close()
