@@ -1,8 +1,8 @@
 """The command `ddpg-tui serve` hands textual-serve: the app, one process per browser tab.
 
 `python -m ddpg_tui.cli.served_app --runs-root DIR`. Only textual-serve runs it: its stdout
-must be textual-serve's pipe. The first thing it does is take that pipe off fd 1 (see
-`ddpg_tui.ui.served`), before any import that might print.
+must be textual-serve's pipe. Before the app (or torch, or anything that might print)
+is imported, it takes that pipe off fd 1 (see `ddpg_tui.ui.served`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ import asyncio
 import os
 import signal
 import sys
-from functools import partial
 from typing import Any, ClassVar
 
 from textual.drivers.web_driver import WebDriver
@@ -52,7 +51,19 @@ class ServedDriver(WebDriver):
         super().__init__(app, **kwargs)
         # WebDriver writes every packet (and the __GANGLION__ prelude) through these two.
         self.fileno = self.protocol_fd
-        self._write = partial(os.write, self.protocol_fd)
+        self._write = self._write_packet
+        self._server_gone = False
+
+    def _write_packet(self, data: bytes) -> None:
+        if self._server_gone:
+            return
+        try:
+            os.write(self.protocol_fd, data)
+        except OSError:
+            # EPIPE: no one reads the tab any more (the server died). An exception here would end
+            # the app before the run is saved; a hangup saves it and ends the process with 129.
+            self._server_gone = True
+            os.kill(os.getpid(), signal.SIGHUP)
 
     def start_application_mode(self) -> None:
         # WebDriver binds SIGINT and SIGTERM to a bare ExitApp, which would end the app with
