@@ -173,3 +173,13 @@ def test_the_access_log_does_not_show_a_token_given_in_the_address() -> None:
     assert RedactToken().filter(record)
     assert TOKEN not in record.getMessage()
     assert '"GET /?token=…&fontsize=16 HTTP/1.1" 303' in record.getMessage()
+
+
+def test_serve_without_textual_serve_names_the_extra(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from ddpg_tui.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "textual_serve", None)  # what an install without the extra looks like
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err == "ddpg-tui: error: serving needs textual-serve: pip install 'ddpg-tui[serve]'\n"
