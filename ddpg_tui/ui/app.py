@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 
 from agents.config import DDPGConfig
@@ -66,10 +67,11 @@ class DDPGApp(App):
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-tall")]
 
     def __init__(self, request: TrainingRequest | None = None, runs_root: Path = Path("runs"),
-                 session: Session | None = None) -> None:
+                 session: Session | None = None, driver_class: type[Driver] | None = None) -> None:
         """`request` opens straight on a training dashboard; `session` shows a given
-        session instead (screenshots and tests feed fixed data this way)."""
-        super().__init__()
+        session instead (screenshots and tests feed fixed data this way). `driver_class`
+        is Textual's (None: the terminal's); `ddpg-tui serve` passes its web driver."""
+        super().__init__(driver_class=driver_class)
         self.request = request
         self.runs_root = runs_root
         self.session = session
@@ -322,8 +324,9 @@ def print_closing_lines(lines: list[str]) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def run_app(request: TrainingRequest | None) -> int:
-    app = DDPGApp(request)
+def run_app(request: TrainingRequest | None, runs_root: Path = Path("runs"),
+            driver_class: type[Driver] | None = None) -> int:
+    app = DDPGApp(request, runs_root, driver_class=driver_class)
     with signals_quit(app):
         app.run()
     session = app.training_session
