@@ -77,8 +77,8 @@ def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: P
     from ddpg_tui.sweeps.request import SweepRequest, trusted_spec
 
     sweep_dir = sweep_folder(tmp_path, "Pendulum-v1")
-    (sweep_dir / "base-seed0").mkdir()
-    (sweep_dir / "base-seed0" / "config.toml").write_text(DDPGConfig(env_id="evil:Pendulum-v1").to_toml())
+    (sweep_dir / "base" / "seed0").mkdir(parents=True)
+    (sweep_dir / "base" / "seed0" / "config.toml").write_text(DDPGConfig(env_id="evil:Pendulum-v1").to_toml())
     request = SweepRequest(None, sweep_dir, True, None, None, True, None)
     spec = SweepSpec.from_json((sweep_dir / "sweep.json").read_text())
     with pytest.raises(UsageError, match=r"config.toml names env 'evil:Pendulum-v1', which would import"):
@@ -118,7 +118,8 @@ def test_compare_and_the_runs_list_read_a_sweep_whose_env_names_a_module_without
 
 
 def test_threads_per_trial_are_capped_at_four_and_help_says_so() -> None:
-    spec = SweepSpec(name="s", label="t", base=DDPGConfig(), seeds=(0, 1))
+    # Two configs: two trials (a trial is a config; its seeds take turns on its CPUs).
+    spec = SweepSpec(name="s", label="t", base=DDPGConfig(), grid={"tau": (0.005, 0.01)}, seeds=(0, 1, 2))
     big = Cluster(cpus=32, nodes=1, largest_node_cpus=32, started_here=True)
     assert cpus_per_trial(spec, big, None) == (4, 8)
     assert cpus_per_trial(spec, big, 6) == (3, 2)  # below the cap, the share as before

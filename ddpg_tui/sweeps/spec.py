@@ -2,17 +2,19 @@
 
     runs/sweeps/NAME/
       sweep.json            what was asked: base config, grid, drawn samples, seeds, scheduler
-      <trial>/              one ordinary run folder per trial (config × seed): config.toml,
-                            metrics.jsonl, checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
-      tune/                 Tune's experiment (its state, and a copy of each trial's last checkpoint)
+      <config>/             one Tune trial per config: its seeds train in turn in one process
+        seed<k>/            one ordinary run folder per seed: config.toml, metrics.jsonl,
+                            checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
+      tune/                 Tune's experiment: its state, and per trial a small marker of the
+                            seeds' last saves (the run folders are the checkpoints)
       tune-state.sig        HMACs of Tune's pickled state files, checked by --resume (see `trust.py`)
-      summary.csv           one row per trial
-      summary.md            one row per config, ranked by the median over seeds
+      summary.csv           one row per seed run
+      summary.md            one row per config, ranked by the median over seeds at equal steps
 
 The rooms:
 - this module: the sweep's spec and folder, and connecting to Ray (imports no Ray until asked);
 - `space.py`: --grid, --sample, --seeds, and Tune's search space;
-- `trial.py`: the Tune trainable, a thin adapter around `Trainer`;
+- `trial.py`: the Tune trainable, a config's seeds as `Trainer`s taking turns (`seed_turns.py`);
 - `driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
 - `board.py`: the driver's picture of all trials, which every front-end draws;
 - `summary.py`: summary.csv and summary.md;
@@ -44,7 +46,7 @@ SPEC_FILE = "sweep.json"
 TUNE_DIR = "tune"
 NAMESPACE = "ddpg-tui"
 ADDRESS_TIMEOUT = 30.0  # seconds an --address may take to answer
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: one Tune trial per config, seeds in <config>/seed<k>/
 MAX_THREADS_PER_TRIAL = 4  # small MLP updates do not scale with threads (STACK-NOTES: 2 were slower than 1)
 
 
@@ -78,7 +80,8 @@ class SweepSpec:
         return variants(self.grid, self.drawn)
 
     def trials(self) -> list[tuple[str, str, int]]:
-        """(trial name, variant label, seed) of every trial, variant-major."""
+        """(run name, variant label, seed) of every seed run, variant-major; the run name is its folder
+        under the sweep folder. (A Tune trial is a whole config: see `variants`.)"""
         return [(trial_name(v.label, seed), v.label, seed) for v in self.variants() for seed in self.seeds]
 
     def facts(self) -> list[str]:
@@ -91,9 +94,10 @@ class SweepSpec:
                      else ",".join(map(str, seeds)))
         return [f"{self.label} ({self.base.env_id}), {self.base.total_steps:,} steps a trial",
                 f"{_count(len(self.variants()), 'config')} × {_count(len(self.seeds), 'seed')} ({seed_text}) = "
-                f"{_count(len(self.trials()), 'trial')}",
+                f"{_count(len(self.trials()), 'run')}, one Tune trial per config (its seeds in turn)",
                 "searched: " + (" ".join(searched) or "nothing (the base config on every seed)"),
-                f"scheduler: {self.scheduler or 'none (every trial runs to the end)'}"]
+                f"scheduler: {self.scheduler or 'none (every config runs to the end)'}"
+                + (" on the median over each config's seeds" if self.scheduler else "")]
 
     # sweep.json ----------------------------------------------------------------------------
 
@@ -151,6 +155,16 @@ def create_sweep_folder(root: Path, name: str) -> Path:
 
 def write_spec(sweep_dir: Path, spec: SweepSpec) -> None:
     (sweep_dir / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+
+
+def check_resumable(sweep_dir: Path) -> None:
+    """Refuse to carry on a sweep made when each seed was a Tune trial of its own (sweep.json version 1)."""
+    version = SPEC_VERSION  # unreadable: load_spec says what is wrong with it
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        version = json.loads((Path(sweep_dir) / SPEC_FILE).read_text(encoding="utf-8")).get("version", 1)
+    if version != SPEC_VERSION:
+        raise SweepError(f"--resume: {sweep_dir} was made by an older ddpg-tui that ran one Tune trial per seed "
+                         f"(sweep.json version {version}); this one runs one trial per config and cannot carry it on")
 
 
 def load_spec(sweep_dir: Path) -> SweepSpec:
@@ -294,14 +308,15 @@ def connect(address: str | None, jobs: int | None) -> Cluster:
 
 
 def cpus_per_trial(spec: SweepSpec, cluster: Cluster, jobs: int | None) -> tuple[int, int]:
-    """(CPUs per trial, trials at once). Torch threads per trial = the CPUs it was given.
+    """(CPUs per trial, trials at once). A trial is a config; its seeds take turns, so one seed at a
+    time uses all of them: torch threads = the CPUs the trial was given.
 
-    With fewer trials than CPUs, each trial gets a share (on one node), at most
+    With fewer configs than CPUs, each trial gets a share (on one node), at most
     MAX_THREADS_PER_TRIAL; otherwise one each. `--set threads=N` asks for N CPUs per trial instead.
     """
     budget = min(jobs, cluster.cpus) if jobs else cluster.cpus
     budget = max(1, budget)
-    count = len(spec.trials())
+    count = len(spec.variants())
     per_trial = spec.base.threads or (
         min(MAX_THREADS_PER_TRIAL, max(1, budget // count)) if count < budget else 1)
     per_trial = max(1, min(per_trial, cluster.largest_node_cpus or per_trial))

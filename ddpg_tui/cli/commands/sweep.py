@@ -233,7 +233,8 @@ def run_headless_sweep(run_: SweepRun) -> int:
     outcome: list[SweepResult] = []
     worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    console.print(f"sweep {run_.spec.name}: {plural(len(run_.spec.trials()), 'trial')}, "
+    console.print(f"sweep {run_.spec.name}: {plural(len(run_.spec.variants()), 'config')} × "
+                  f"{plural(len(run_.spec.seeds), 'seed')}, one trial per config (its seeds in turn), "
                   f"{run_.per_trial} CPU(s) and torch thread(s) each, up to {run_.concurrent} at once "
                   f"on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
                   soft_wrap=True)
@@ -268,7 +269,10 @@ def run_headless_sweep(run_: SweepRun) -> int:
 def _live_view(snapshot: SweepSnapshot, height: int) -> Any:
     from rich.console import Group
 
-    return Group(headline(snapshot), trial_table(snapshot, max_rows=max(3, height - 6)))
+    from ddpg_tui.sweeps.board import standings_text
+
+    ranking = standings_text(snapshot)
+    return Group(headline(snapshot), trial_table(snapshot, max_rows=max(3, height - 6 - len(ranking))), *ranking)
 
 
 def _plain_progress(run_: SweepRun, worker: threading.Thread, console: Any) -> None:
