@@ -322,7 +322,7 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
     finally:
         driver.kill()
         driver.wait()
-    done = {path.name: (path / "metrics.jsonl").read_bytes() for path in finished_trials()}
+    done = {path.relative_to(sweep_dir): (path / "metrics.jsonl").read_bytes() for path in finished_trials()}
 
     resumed = subprocess.run([*command, "sweep", "--resume", str(sweep_dir), "--address", address, "--headless"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

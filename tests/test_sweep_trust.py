@@ -85,6 +85,20 @@ def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: P
         trusted_spec(spec, request)
 
 
+def test_resume_refuses_a_sweep_made_when_each_seed_was_a_tune_trial_of_its_own(tmp_path: Path) -> None:
+    import json
+
+    from ddpg_tui.request import UsageError
+    from ddpg_tui.sweeps.request import SweepRequest, start_sweep
+
+    sweep_dir = sweep_folder(tmp_path, "Pendulum-v1")
+    data = json.loads((sweep_dir / "sweep.json").read_text())
+    (sweep_dir / "sweep.json").write_text(json.dumps({**data, "version": 1}))
+    with pytest.raises(UsageError, match=r"was made by an older ddpg-tui that ran one Tune trial per seed \(sweep.json "
+                                         r"version 1\); this one runs one trial per config and cannot carry it on"):
+        start_sweep(SweepRequest(None, sweep_dir, True, None, None, True, None))
+
+
 def test_env_with_resume_is_the_users_override_and_replaces_the_folders_id(tmp_path: Path) -> None:
     from ddpg_tui.cli.commands.sweep import resolve_sweep_request
     from ddpg_tui.cli.main import build_parser
