@@ -316,9 +316,7 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
     try:
         wait_for(lambda: bool(finished_trials()) or driver.poll() is not None, 180, "a first trial to finish")
         assert driver.poll() is None, driver.stderr.read().decode()
-        assert len(finished_trials()) < 3
-        # Let Tune record the trial's end before the kill (see the known gap at CheckpointConfig).
-        time.sleep(2.0)
+        assert len(finished_trials()) < 3  # killed at once: Tune's state may not have recorded anything since
     finally:
         driver.kill()
         driver.wait()

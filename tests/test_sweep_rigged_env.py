@@ -17,7 +17,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from agents.evaluation import EVAL_BASE, EPISODE_STRIDE
+from agents.evaluation import EPISODE_STRIDE, EVAL_BASE
 
 ENV_ID = "test_sweep_rigged_env:RiggedBandit-v0"
 SEED_BONUS = {1: 1.5, 2: -1.5}

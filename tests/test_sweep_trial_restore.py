@@ -48,3 +48,23 @@ def test_a_seed_that_never_saved_starts_afresh_in_a_cleared_folder(tmp_path: Pat
     files.metrics_path.write_text('{"kind": "eval", "step": 200, "mean": 1.0, "std": 0.0}\n')
     assert _prepare_run_folder(files, None) == (None, None)
     assert not files.metrics_path.exists()
+
+
+def test_a_config_stopped_with_s_stays_stopped_when_its_trial_is_started_again(tmp_path: Path) -> None:
+    # Tune's state may not have recorded the stopped trial's end (a driver killed just after): the config's
+    # folder says it was stopped, and none of its seeds trains on.
+    from ddpg_tui.sweeps.space import Variant
+    from ddpg_tui.sweeps.trial import STOPPED_FILE, ConfigTrial, TrialPlan
+
+    config = DDPGConfig(env_id="Pendulum-v1", total_steps=400, learning_starts=50, batch_size=16, hidden_sizes=(8, 8),
+                        eval_every=100, save_every=0, buffer_size=1000, device="cpu")
+    seed_dir = tmp_path / "base" / "seed0"
+    Trainer(config.replace(total_steps=200), None, seed_dir).run()
+    (tmp_path / "base" / STOPPED_FILE).write_text("{}")
+    metrics = (seed_dir / "metrics.jsonl").read_bytes()
+    reports: list[dict] = []
+    plan = TrialPlan(sweep_dir=str(tmp_path), base=config.to_dict(), grid_keys=(), seeds=(0,))
+    ConfigTrial(Variant(()), plan, lambda m, checkpoint=None: reports.append(m), str, "x", "n").run({}, 1, None)
+    (seed,) = reports[-1]["seed_reports"]
+    assert (seed["state"], seed["step"], [e[0] for e in seed["evals"]]) == ("stopped", 200, [100, 200])
+    assert (seed_dir / "metrics.jsonl").read_bytes() == metrics

@@ -50,7 +50,6 @@ from ddpg_tui.sweeps.trust import StateSigner, verify_state
 
 MAX_FAILURES = 3  # a trial whose worker dies is retried from its checkpoint this many times
 STOP_TIMEOUT = 120.0  # seconds to wait for running trials to save when the sweep is stopped
-SNAPSHOT_SETTLE = 2.0  # seconds after the last save before stopping, for Tune's state to reach the disk
 
 
 class SweepInterrupted(Exception):
@@ -241,8 +240,8 @@ class SweepRun:
         since = self._stop_requested_at
         saved = [self._paused_at.get(name, 0.0) for name in running]
         all_saved = all(at >= since for at in saved)
-        settled = time.monotonic() - max(saved, default=since) >= SNAPSHOT_SETTLE
-        if self._abort or (all_saved and settled) or time.monotonic() - since > STOP_TIMEOUT:
+        # No settling time for Tune's state: the run folders, not Tune's record of them, say where each seed is.
+        if self._abort or all_saved or time.monotonic() - since > STOP_TIMEOUT:
             self._interrupting = True
             self._controls.end.remote()  # seen by the paused trials only after this raise has ended Tune's loop
             raise SweepInterrupted()
@@ -317,12 +316,13 @@ class SweepRun:
                                         reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer),
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=str(self.sweep_dir), verbose=0, callbacks=[SweepCallback(self.spec.name)],
-                # One kept checkpoint per trial bounds the disk, and makes Tune snapshot its experiment
-                # state after every trial checkpoint (it does so every num_to_keep checkpoints; with 2, a
-                # stopped trial's end could miss the snapshot and --resume trained it on). Known gap: a
-                # driver killed between Tune deleting the older copy and that snapshot leaves a state whose
-                # checkpoint is gone, and the trial cannot be restored (seen once on CI).
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                # Every marker is kept (each is one small JSON file): Tune never deletes a checkpoint that the
+                # experiment state it last wrote may still name, so a driver killed at any instant leaves a
+                # state every trial can be restored from. (With num_to_keep=1, a kill between Tune deleting
+                # the older copy and its next snapshot left a trial that could not be restored.) A state
+                # that lags behind is harmless: each seed resumes from its own folder, at or past its marker,
+                # and a config stopped with `s` says so in its folder (trial.py).
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)),
         )
 

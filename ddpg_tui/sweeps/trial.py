@@ -44,6 +44,8 @@ from ddpg_tui.sweeps.seed_turns import SeedReporter, SeedRun, next_turn, wait_fo
 from ddpg_tui.sweeps.space import Variant, config_folder, trial_name, variant_of
 
 MARKER_FILE = "seeds.json"
+STOPPED_FILE = "stopped.json"  # in the config's folder: stopped with `s`, so a restart trains none of its seeds
+ACTOR_GONE_SECONDS = 30.0  # a paused trial whose driver's actor has not answered for this long ends
 POLL_SECONDS = 1.0
 STOP_JOIN_SECONDS = 120.0  # for the seeds of a stopped trial to save and end
 
@@ -108,8 +110,17 @@ class ConfigTrial:
 
     # Running -----------------------------------------------------------------------------------
 
+    @property
+    def config_dir(self) -> Path:
+        return Path(self.plan.sweep_dir) / self.name
+
     def run(self, marker: dict[int, tuple[int, str]], threads: int, controls: Any) -> None:
         self._marked = dict(marker)
+        if (self.config_dir / STOPPED_FILE).exists():
+            # Stopped with `s` before a driver was killed (or before Tune's state recorded the trial's end):
+            # it stays stopped, as --resume promises, whatever Tune's state says.
+            self._adopt_stopped()
+            return
         if controls is not None and _poll(controls, self.name) == "pause":
             self._wait_paused(controls)  # the sweep is being stopped: start nothing new
             return
@@ -122,6 +133,9 @@ class ConfigTrial:
         finally:
             # Also when Tune stops the trial (ASHA: its report raises SystemExit): every seed saves and ends.
             self._end_every_seed()
+        if requested == "stop":
+            with contextlib.suppress(OSError):
+                (self.config_dir / STOPPED_FILE).write_text(json.dumps({"stopped": True}) + "\n", encoding="utf-8")
         self._set_final_states(requested)
         self.send()
         if requested == "pause":
@@ -181,6 +195,19 @@ class ConfigTrial:
         seed.reporter.set(state=FINISHED, step=step, resumed_from=step, total_steps=max(self.total_steps, step),
                           saved=(step, str(payload.get("save_id", ""))))
 
+    def _adopt_stopped(self) -> None:
+        from agents.run_files import RunFiles
+
+        for seed in self.seeds:
+            files = RunFiles(seed.run_dir)
+            saved = saved_state(files.latest)
+            step = saved[0] if saved is not None else 0
+            for eval_step, mean, std in _evals_in(files, up_to=step):
+                seed.reporter.add_eval(eval_step, mean, std)
+            seed.final_state = STOPPED
+            seed.reporter.set(state=STOPPED, step=step, resumed_from=step, saved=saved)
+        self.send()
+
     def _take_turns(self, controls: Any) -> str:
         """Turns until every seed has ended; "stop" or "pause" if the driver asked for that first."""
         every = min(POLL_SECONDS, self.plan.progress_every)
@@ -206,7 +233,7 @@ class ConfigTrial:
             return ""
         self._last_poll = time.monotonic()
         command = _poll(controls, self.name)
-        return command if command in ("stop", "pause") else ""
+        return command if command in ("stop", "pause") else ""  # None: the driver's actor is gone; train on
 
     def _end_every_seed(self) -> None:
         for seed in self.seeds:
@@ -273,8 +300,15 @@ class ConfigTrial:
             if seed.reporter.state not in (FINISHED, ERROR):
                 seed.reporter.set(state=PAUSED)
         self.send()
-        while controls is None or _poll(controls, self.name) != "end":
-            time.sleep(POLL_SECONDS if controls is not None else 3600)
+        # Bounded: a driver that died took its actor with it, and Ray ends this worker with its job soon after.
+        answered = time.monotonic()
+        while controls is not None and time.monotonic() - answered < ACTOR_GONE_SECONDS:
+            command = _poll(controls, self.name)
+            if command == "end":
+                return
+            if command is not None:
+                answered = time.monotonic()
+            time.sleep(POLL_SECONDS)
 
 
 # Markers and run folders ----------------------------------------------------------------------
@@ -357,10 +391,11 @@ def _controls_actor(plan: TrialPlan) -> Any:
         return None  # the driver is gone or never made one: the trial runs on, uncontrolled
 
 
-def _poll(controls: Any, name: str) -> str:
+def _poll(controls: Any, name: str) -> str | None:
+    """The driver's request for this trial ("" for none); None if its actor did not answer."""
     import ray
 
     try:
         return ray.get(controls.poll.remote(name), timeout=10)
     except Exception:  # a driver that died takes its actor with it; training goes on
-        return ""
+        return None
