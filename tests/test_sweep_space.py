@@ -179,13 +179,16 @@ def test_a_configs_seeds_take_turns_and_each_report_is_the_median_at_a_step_ever
     for metrics, _ in reports:  # round-robin: no seed is ever more than one evaluation ahead of another
         counts = [len(seed["evals"]) for seed in metrics["seed_reports"]]
         assert max(counts) - min(counts) <= 1, counts
-    rungs = {m["asha_step"]: m["median_eval"] for m, _ in reports if m["asha_step"]}
-    assert sorted(rungs) == [200, 400], "the final evaluation is no ASHA rung"
+    for metrics, _ in reports:  # ASHA's clock and the median stand at one step until every seed has finished
+        assert metrics["asha_step"] == metrics["median_step"] or metrics["median_step"] == 600, metrics
+    rungs = {m["median_step"]: m["median_eval"] for m, _ in reports if m["median_step"]}
+    assert sorted({m["asha_step"] for m, _ in reports if m["asha_step"]}) == [200, 400], "the end is no ASHA rung"
     last = reports[-1][0]
     assert [seed["state"] for seed in last["seed_reports"]] == ["finished"] * 3
+    assert last["median_step"] == 600, "the last result holds the final median (what a searcher reads)"
     for step, median in rungs.items():
         at_step = [mean for seed in last["seed_reports"] for s, mean, _ in seed["evals"] if s == step]
-        assert len(at_step) == 3 and median == pytest.approx(statistics.median(at_step))
+        assert len(at_step) == 3 and median == pytest.approx(statistics.median(at_step)), step
     markers = [c for _, c in reports if c is not None]
     assert markers, "no save was reported to Tune"
     for seed in (0, 1, 2):  # the last marker names each seed's latest.pt as it is in its own run folder
@@ -222,3 +225,15 @@ def test_every_trial_tune_resolves_from_the_space_is_one_config_of_the_spec_with
     assert sorted(labels) == sorted(v.label for v in spec.variants())
     names = [trial_name(label, seed) for label in labels for seed in spec.seeds]
     assert sorted(names) == sorted(name for name, _, _ in spec.trials()) and len(names) == 8
+
+
+def test_the_screens_standings_rank_finished_configs_and_list_the_others_at_the_step_all_their_seeds_reached() -> None:
+    from ddpg_tui.sweeps.board import SweepSnapshot, standings_text
+
+    rows = (row("a/seed0", "a", 0, [(100, -300), (300, -120)]), row("a/seed1", "a", 1, [(100, -400), (300, -180)]),
+            row("c/seed0", "c", 0, [(100, -900), (300, -700)]),
+            row("b/seed0", "b", 0, [(100, -100), (200, -50)], state="early-stopped"),
+            row("b/seed1", "b", 1, [(100, -120)], state="early-stopped"))
+    lines = standings_text(SweepSnapshot(trials=rows, variants=("a", "b", "c")))
+    assert lines == ["finished, by final median: 1. a -150.0  2. c -700.0",
+                     "not finished (median at the step all its seeds reached): b early-stopped -110.0 @ 100"]

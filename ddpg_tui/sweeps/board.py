@@ -83,19 +83,21 @@ class ConfigReport:
     """One report of a config's trial to Tune: what its scheduler judges, and each seed's own report.
 
     `asha_step` is the last evaluation step below the end that every seed has reached, and
-    `median_eval` the median over the seeds there: a rung compares configs at one step, on
-    all their seeds, and stops all of them together or none.
+    `median_eval` the median over the seeds at the last step every seed reached (the same step,
+    until all have finished): a rung compares configs at one step, on all their seeds, and stops
+    all of them together or none. A trial's last result holds its final median.
     """
 
     config: str  # the config's label
     asha_step: int
-    median_eval: float
+    median_eval: float  # at median_step
     seeds: tuple[TrialReport, ...]
+    median_step: int = 0  # the last step every seed evaluated at (total_steps once all have finished)
 
     def to_metrics(self) -> dict[str, Any]:
         # "config" is Tune's own key in a result (the trial's resolved config): ours is sweep_config.
         return {"sweep_config": self.config, "asha_step": self.asha_step, "median_eval": self.median_eval,
-                "seed_reports": [seed.to_metrics() for seed in self.seeds]}
+                "median_step": self.median_step, "seed_reports": [seed.to_metrics() for seed in self.seeds]}
 
     @classmethod
     def from_metrics(cls, metrics: Mapping[str, Any]) -> ConfigReport | None:
@@ -104,7 +106,7 @@ class ConfigReport:
             return None
         seeds = tuple(r for r in map(TrialReport.from_metrics, metrics.get("seed_reports", ())) if r is not None)
         return cls(str(metrics["sweep_config"]), int(metrics.get("asha_step", 0)),
-                   float(metrics.get("median_eval", math.nan)), seeds)
+                   float(metrics.get("median_eval", math.nan)), seeds, int(metrics.get("median_step", 0)))
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:

@@ -262,17 +262,20 @@ class ConfigTrial:
     # Reporting ---------------------------------------------------------------------------------
 
     def config_report(self) -> ConfigReport:
-        """The median over the seeds at the last step (below the end) that all of them evaluated at.
+        """The median over the seeds at the last step all of them evaluated at, and ASHA's clock.
 
-        The step moves only when every seed has evaluated there, so a rung always sees all of
-        the config's seeds; it never reaches total_steps, where ASHA would stop (kill) a trial
-        that is finishing anyway, before its final saves. Seeds that failed drop out of it.
+        Both move only when every seed has evaluated there, so a rung always sees all of the
+        config's seeds. ASHA's clock (`asha_step`) never reaches total_steps, where ASHA would
+        stop (kill) a trial that is finishing anyway, before its final saves; the median does, so
+        a trial's last result holds its final median (what a searcher reads at a trial's end).
+        When the median first stands at a rung's step, the clock stands there too. Seeds that
+        failed drop out of both.
         """
         reports = tuple(seed.reporter.report() for seed in self.seeds)
         judged = [r.evals for r in reports if r.state != ERROR] or [r.evals for r in reports]
-        step = common_step(judged, below=self.total_steps)
+        step = common_step(judged)
         median = quartiles(values_at(judged, step))[0] if step else float("nan")
-        return ConfigReport(self.variant.label, step, median, reports)
+        return ConfigReport(self.variant.label, common_step(judged, below=self.total_steps), median, reports, step)
 
     def send(self) -> None:
         report = self.config_report()
