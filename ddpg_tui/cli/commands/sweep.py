@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 NAME = "sweep"
 HELP = "train configs × seeds on Ray Tune and rank the configs"
 DESCRIPTION = ("Does a change help, across seeds? Train every config of a grid (or random samples) on every seed, "
-               "each trial an ordinary run folder under runs/sweeps/NAME/, scheduled by Ray Tune on this machine "
-               "or a cluster; then rank the configs by the median over seeds (summary.md, summary.csv). "
+               "each seed an ordinary run folder under runs/sweeps/NAME/<config>/, one Ray Tune trial per config "
+               "(its seeds in turn), on this machine or a cluster; then rank the configs by the median over seeds "
+               "at equal steps (summary.md, summary.csv). "
                "Opens the sweep screen unless --headless.")
 EXAMPLES = """\
 examples:
@@ -40,8 +41,8 @@ examples:
   ddpg-tui sweep --preset pendulum --grid gamma=0.98,0.99 --address auto    (join a running Ray cluster)
   ddpg-tui sweep --resume runs/sweeps/pendulum-20261126-120000                 (finished trials are kept)
 
-keys in the sweep screen: s stop the selected trial (it saves), S stop the sweep (every trial saves; carry on
-with --resume), enter the selected trial's curves, q quit (stops the sweep first)
+keys in the sweep screen: s stop the selected row's config (all its seeds save), S stop the sweep (every seed
+saves; carry on with --resume), enter the selected seed's curves, q quit (stops the sweep first)
 """
 
 
@@ -75,13 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: start a quiet local Ray on this machine). Trial folders must be on storage "
                         "every node shares")
     parser.add_argument("--scheduler", choices=("asha",),
-                        help="asha: stop trials with a hopeless evaluation return early (default: run all to the end)")
+                        help="asha: stop configs whose median evaluation over their seeds is hopeless early, all "
+                        "their seeds together (default: run all to the end)")
     parser.add_argument("--name", metavar="NAME", help="the sweep's folder under runs/sweeps/ (default: preset-time)")
     parser.add_argument("--reeval", type=int, default=None, metavar="N",
-                        help="at the end, evaluate each finished trial on N fresh episodes, e.g. --reeval 100")
+                        help="at the end, evaluate every seed that holds a checkpoint on N fresh episodes, stopped "
+                        "configs included (the summary says which were stopped), e.g. --reeval 100")
     parser.add_argument("--headless", action="store_true", help="no app: a live table in this terminal")
     parser.add_argument("--resume", metavar="SWEEP_DIR",
-                        help="carry on an interrupted sweep; its finished trials are not redone. Ray Tune's "
+                        help="carry on an interrupted sweep; its finished configs are not redone. Ray Tune's "
                         "state in the folder is checked against this user's signature first, since Tune "
                         "unpickles it")
     parser.add_argument("--trust-folder", action="store_true",
