@@ -39,7 +39,7 @@ examples:
   ddpg-tui sweep --preset pendulum --seeds 0-2 --sample critic_lr=loguniform(1e-4,1e-2) --samples 8
   ddpg-tui sweep --preset pendulum --grid tau=0.005,0.02 --scheduler asha --reeval 100
   ddpg-tui sweep --preset pendulum --grid gamma=0.98,0.99 --address auto    (join a running Ray cluster)
-  ddpg-tui sweep --resume runs/sweeps/pendulum-20261126-120000                 (finished trials are kept)
+  ddpg-tui sweep --resume runs/sweeps/pendulum-20261126-120000                 (finished configs are kept)
 
 keys in the sweep screen: s stop the selected row's config (all its seeds save), S stop the sweep (every seed
 saves; carry on with --resume), enter the selected seed's curves, q quit (stops the sweep first)
