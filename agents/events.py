@@ -90,6 +90,7 @@ class Saved:
     step: int
     path: Path
     reason: str  # "periodic", "requested", "best", "final", "interrupted"
+    save_id: str = ""  # shared by the checkpoint and its replay buffer (checkpoint_payload.new_save_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -529,7 +529,7 @@ class PopulationTrainer:
             self._emit(k, Notice(self.step, f"could not save to {member.files.checkpoint_dir}: "
                                             f"{error.strerror or error}; training goes on"))
             return
-        self._emit(k, Saved(self.step, path, reason))
+        self._emit(k, Saved(self.step, path, reason, save_id))
 
     def _check_finite(self, member: Member) -> None:
         agent = member.agent

@@ -628,7 +628,7 @@ class Trainer:
             return
         with suppress(OSError):  # the config the checkpoint holds, as text; config.toml + change rows say it too
             self.files.write_effective(self.config)
-        self._emit(Saved(self.step, path, reason))
+        self._emit(Saved(self.step, path, reason, save_id))
         if self.tensorboard is not None:
             self.tensorboard.flush()
 

@@ -50,7 +50,7 @@ def test_a_sweep_reads_back_as_one_series_per_config_the_median_over_its_seeds(r
     assert (record.kind, record.trials, record.env_id) == ("sweep", 4, "Pendulum-v1")
     assert [s.label for s in record.series] == ["demo: actor_lr=0.001", "demo: actor_lr=0.0001"]
     first = record.series[0]
-    seeds = [read_evals(runs / "sweeps" / "demo" / f"actor_lr=0.001-seed{seed}") for seed in (0, 1)]
+    seeds = [read_evals(runs / "sweeps" / "demo" / "actor_lr=0.001" / f"seed{seed}") for seed in (0, 1)]
     assert first.steps == (200, 400)
     assert first.median[-1] == pytest.approx(statistics.median(e[-1][1] for e in seeds))
     assert first.low[-1] == min(e[-1][1] for e in seeds) and first.high[-1] == max(e[-1][1] for e in seeds)

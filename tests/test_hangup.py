@@ -167,7 +167,7 @@ def test_closing_the_terminal_on_a_headless_sweep_saves_every_trial_and_leaves_n
     sweep_dir = tmp_path / "runs" / "sweeps" / "hangup"
     try:
         deadline = time.monotonic() + 120
-        while not any('"kind": "eval"' in path.read_text() for path in sweep_dir.glob("*/metrics.jsonl")):
+        while not any('"kind": "eval"' in path.read_text() for path in sweep_dir.glob("*/*/metrics.jsonl")):
             assert sweep.process.poll() is None, sweep.text[-1500:]
             assert time.monotonic() < deadline, f"no trial evaluated:\n{sweep.text[-1500:]}"
             time.sleep(0.1)

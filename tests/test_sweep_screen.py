@@ -37,7 +37,7 @@ def fixed_snapshot() -> SweepSnapshot:
             last = 20000 if state == "finished" else 8000 if state == "early-stopped" else 14000
             evals = curve(v, seed, last)
             best = max(evals, key=lambda e: e[1])
-            rows.append(TrialRow(f"{variant}-seed{seed}", variant, seed, state=state, step=last, total_steps=20000,
+            rows.append(TrialRow(f"{variant}/seed{seed}", variant, seed, state=state, step=last, total_steps=20000,
                                  steps_per_second=612.0 if state == "training" else 0.0, eval_mean=evals[-1][1],
                                  eval_std=30.0, eval_step=last, best_eval=best[1], best_step=best[0], evals=evals,
                                  train_seconds=last / 600,
@@ -74,7 +74,7 @@ async def test_the_table_lists_every_trial_and_s_stops_the_selected_one() -> Non
         assert table.row_count == 12
         await pilot.press("down", "down", "down", "down")  # the fifth trial: lr_schedule=linear, seed 1
         await pilot.press("s")
-        assert source.requests == [("stop_trial", "actor_lr=0.001,lr_schedule=linear-seed1")]
+        assert source.requests == [("stop_trial", "actor_lr=0.001,lr_schedule=linear/seed1")]
         await pilot.press("S")
         assert source.requests[-1] == ("stop_sweep", "")
 
@@ -85,7 +85,7 @@ async def test_enter_opens_the_selected_trials_curves_read_only_and_escape_retur
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, TrialScreen)
-        assert app.screen.trial == "actor_lr=0.001,lr_schedule=constant-seed0"
+        assert app.screen.trial == "actor_lr=0.001,lr_schedule=constant/seed0"
         await pilot.press("p", "e", "s")  # the dashboard's controls: none of them exists here
         assert source.requests == []
         await pilot.press("escape")

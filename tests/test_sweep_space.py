@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from agents.config import ConfigError, DDPGConfig
-from agents.events import EvalResult
 from ddpg_tui.sweeps.board import SweepBoard, TrialReport, TrialRow, median_curve
 from ddpg_tui.sweeps.space import (
     SampleSpec,
@@ -90,7 +89,7 @@ def test_every_grid_value_is_crossed_with_every_other_keys_and_each_sample() -> 
 def test_values_print_short_but_exact_so_folder_names_never_collide() -> None:
     assert format_value(3e-4) == "0.0003" and format_value(0.1 + 0.2) == "0.30000000000000004"
     assert format_value((64, 64)) == "64x64" and format_value(True) == "true"
-    assert trial_name("hidden_sizes=64x64,noise=ou", 3) == "hidden_sizes=64x64,noise=ou-seed3"
+    assert trial_name("hidden_sizes=64x64,noise=ou", 3) == "hidden_sizes=64x64,noise=ou/seed3"
 
 
 def test_the_spec_survives_sweep_json() -> None:
@@ -107,23 +106,30 @@ def row(name: str, variant: str, seed: int, evals: list[tuple[int, float]], stat
                     best_eval=max(m for _, m in evals), best_step=max(evals, key=lambda e: e[1])[0])
 
 
-def test_configs_rank_by_the_median_over_seeds_with_the_quartiles_beside_it(tmp_path: Path) -> None:
-    rows = [row("a-seed0", "a", 0, [(100, -300), (200, -150), (300, -120)]),
-            row("a-seed1", "a", 1, [(100, -400), (200, -250), (300, -180)]),
-            row("a-seed2", "a", 2, [(100, -500), (200, -600), (300, -900)]),
-            row("b-seed0", "b", 0, [(100, -300), (200, -100), (300, -100)]),
-            row("b-seed1", "b", 1, [(100, -700)], state="early-stopped")]
+def test_finished_configs_rank_by_final_median_and_stopped_ones_are_listed_apart_at_the_step_they_reached(
+        tmp_path: Path) -> None:
+    rows = [row("a/seed0", "a", 0, [(100, -300), (200, -150), (300, -120)]),
+            row("a/seed1", "a", 1, [(100, -400), (200, -250), (300, -180)]),
+            row("a/seed2", "a", 2, [(100, -500), (200, -600), (300, -900)]),
+            # c finished below a; b was stopped at 100 (one seed a step further): far better there than a was,
+            # but that is a median at a third of the steps, so it is not ranked with the finished.
+            row("c/seed0", "c", 0, [(100, -900), (200, -800), (300, -700)]),
+            row("b/seed0", "b", 0, [(100, -100), (200, -50)], state="early-stopped"),
+            row("b/seed1", "b", 1, [(100, -120)], state="early-stopped")]
     variants_ = [Variant((("actor_lr", 0.001),)), Variant((("actor_lr", 0.0003),))]
     trials = summarize_trials(rows, -200.0, variants_)
-    assert [t.steps_to_threshold for t in trials] == [200, 300, None, 200, None]
+    assert [t.steps_to_threshold for t in trials] == [200, 300, None, None, 100, 100]
     ranked = summarize_variants(trials, -200.0)
-    assert [v.variant for v in ranked] == ["a", "b"]  # a: median -180; b: median of -100 and -700 is -400
+    assert [(v.variant, v.state, v.step) for v in ranked] == [
+        ("a", "finished", 300), ("c", "finished", 300), ("b", "early-stopped", 100)]
     assert ranked[0].final == (-180.0, -540.0, -150.0)
+    assert ranked[2].final[0] == -110.0  # at step 100, where both its seeds are: not b/seed0's -50 at 200
     assert ranked[0].median_steps_to_threshold == 300 and ranked[0].reached == 2
-    assert math.isinf(ranked[1].median_steps_to_threshold) and ranked[1].finished == 1
     _, md_path, text = write_summary(tmp_path, "t", ["fact"], rows, variants_, ["actor_lr"], -200.0)
-    assert "| 1 | `a` | 3 | -180.0 | -540.0 – -150.0 | 300 | 2/3 |" in text
-    assert "| 2 | `b` | 2 (1 finished) | -400.0 |" in text and "not reached" in text
+    finished, _, stopped = text.partition("Stopped before the end")
+    assert "| 1 | `a` | 3 | -180.0 | -540.0 – -150.0 | 300 | 2/3 |" in finished
+    assert "| 2 | `c` | 1 | -700.0 |" in finished and "`b`" not in finished
+    assert "| `b` | early-stopped | 2 | 100 | -110.0 |" in stopped
     assert md_path.read_text() == text
     assert all(math.isnan(q) for q in quartiles([]))
 
@@ -145,32 +151,51 @@ def test_a_retried_trial_drops_the_episodes_it_redoes_from_the_board() -> None:
     assert TrialReport.from_metrics(first.to_metrics()) == first
 
 
-def test_the_trials_reporter_reports_every_evaluation_and_each_latest_save_with_its_checkpoint(
+def test_a_configs_seeds_take_turns_and_each_report_is_the_median_at_a_step_every_seed_reached(
         tmp_path: Path) -> None:
-    """The trainable's sink on a real Trainer, with Tune's report replaced by a list."""
-    from agents.trainer import Trainer
-    from ddpg_tui.sweeps.trial import TuneReporter
+    """The trainable's body on real Trainers, with Tune's report replaced by a list."""
+    import json
+    import statistics
 
-    reports: list[tuple[dict, object]] = []
-    run_dir = tmp_path / "trial"
-    reporter = TuneReporter(Variant((("actor_lr", 0.001),)), 0, "trial", run_dir / "checkpoints",
-                            lambda metrics, checkpoint=None: reports.append((metrics, checkpoint)),
-                            lambda path: f"checkpoint of {path.name}", progress_every=3600, attempt="x", node="n")
+    from agents.checkpoint import load_checkpoint
+    from agents.evaluation import evaluate_checkpoint
+    from ddpg_tui.sweeps.trial import MARKER_FILE, ConfigTrial, TrialPlan
+
     config = DDPGConfig(total_steps=600, learning_starts=100, batch_size=32, hidden_sizes=(16, 16), eval_every=200,
                         eval_episodes=1, save_every=200, buffer_size=1000, threads=1, device="cpu")
-    events: list[object] = []
-    Trainer(config, lambda e: (events.append(e), reporter(e)), run_dir).run()
+    plan = TrialPlan(sweep_dir=str(tmp_path), base=config.to_dict(), grid_keys=("actor_lr",), seeds=(0, 1, 2),
+                     progress_every=3600)
+    reports: list[tuple[dict, dict | None]] = []
 
-    evals = [e for e in events if isinstance(e, EvalResult)]
-    counts = [len(m["evals"]) for m, _ in reports]
-    news = [m for i, (m, _) in enumerate(reports) if counts[i] > (counts[i - 1] if i else 0)]
-    assert [m["eval_step"] for m in news] == [e.step for e in evals] == [200, 400, 600]
-    checkpointed = [(m["checkpoint_step"], c) for m, c in reports if c is not None]
-    assert [step for step, _ in checkpointed] == [200, 400, 600]  # periodic saves and the final one, not best.pt
-    assert {c for _, c in checkpointed} == {"checkpoint of checkpoints"}
+    def report(metrics: dict, checkpoint: object = None) -> None:
+        reports.append((metrics, checkpoint))
+
+    def marker(folder: str) -> dict:  # Tune copies the folder during report; here it is read at once
+        return json.loads((Path(folder) / MARKER_FILE).read_text())
+
+    trial = ConfigTrial(Variant((("actor_lr", 0.001),)), plan, report, marker, attempt="x", node="n")
+    trial.run({}, threads=1, controls=None)
+
+    for metrics, _ in reports:  # round-robin: no seed is ever more than one evaluation ahead of another
+        counts = [len(seed["evals"]) for seed in metrics["seed_reports"]]
+        assert max(counts) - min(counts) <= 1, counts
+    for metrics, _ in reports:  # ASHA's clock and the median stand at one step until every seed has finished
+        assert metrics["asha_step"] == metrics["median_step"] or metrics["median_step"] == 600, metrics
+    rungs = {m["median_step"]: m["median_eval"] for m, _ in reports if m["median_step"]}
+    assert sorted({m["asha_step"] for m, _ in reports if m["asha_step"]}) == [200, 400], "the end is no ASHA rung"
     last = reports[-1][0]
-    assert last["asha_step"] == 400, "the final evaluation is no ASHA rung"
-    assert last["best_eval"] == max(e.mean for e in evals)
+    assert [seed["state"] for seed in last["seed_reports"]] == ["finished"] * 3
+    assert last["median_step"] == 600, "the last result holds the final median (what a searcher reads)"
+    for step, median in rungs.items():
+        at_step = [mean for seed in last["seed_reports"] for s, mean, _ in seed["evals"] if s == step]
+        assert len(at_step) == 3 and median == pytest.approx(statistics.median(at_step)), step
+    markers = [c for _, c in reports if c is not None]
+    assert markers, "no save was reported to Tune"
+    for seed in (0, 1, 2):  # the last marker names each seed's latest.pt as it is in its own run folder
+        saved = load_checkpoint(tmp_path / "actor_lr=0.001" / f"seed{seed}" / "checkpoints" / "latest.pt")
+        assert markers[-1][str(seed)] == {"step": 600, "save_id": saved["save_id"]}
+        assert evaluate_checkpoint(tmp_path / "actor_lr=0.001" / f"seed{seed}", episodes=1, seed=0).step == 600
+    assert [len(m) for m in markers] == sorted(len(m) for m in markers)
 
 
 def test_samples_are_drawn_once_with_tunes_domains_and_the_same_seed_draws_the_same() -> None:
@@ -185,7 +210,7 @@ def test_samples_are_drawn_once_with_tunes_domains_and_the_same_seed_draws_the_s
     assert {d["noise"] for d in drawn} == {"gaussian", "ou"}
 
 
-def test_every_trial_tune_resolves_from_the_space_is_one_trial_of_the_spec() -> None:
+def test_every_trial_tune_resolves_from_the_space_is_one_config_of_the_spec_with_all_its_seeds() -> None:
     from ray.tune.search.variant_generator import generate_variants
 
     from ddpg_tui.sweeps.space import param_space, variant_of
@@ -194,9 +219,21 @@ def test_every_trial_tune_resolves_from_the_space_is_one_trial_of_the_spec() -> 
     spec = SweepSpec(name="x", label="pendulum", base=DDPGConfig(), grid={"hidden_sizes": ((64, 64), (32, 32))},
                      samples=(SampleSpec("critic_lr", "loguniform", (1e-4, 1e-2)),), sample_count=2,
                      drawn=tuple(drawn), seeds=(0, 1))
-    resolved = [config for _, config in generate_variants(param_space(spec.grid, drawn, spec.seeds))]
-    names = []
-    for config in resolved:
-        variant, seed = variant_of(config, list(spec.grid))
-        names.append(trial_name(variant.label, seed))
+    resolved = [config for _, config in generate_variants(param_space(spec.grid, drawn))]
+    assert len(resolved) == 4, "one Tune trial per config: the seeds are not in Tune's space"
+    labels = [variant_of(config, list(spec.grid)).label for config in resolved]
+    assert sorted(labels) == sorted(v.label for v in spec.variants())
+    names = [trial_name(label, seed) for label in labels for seed in spec.seeds]
     assert sorted(names) == sorted(name for name, _, _ in spec.trials()) and len(names) == 8
+
+
+def test_the_screens_standings_rank_finished_configs_and_list_the_others_at_the_step_all_their_seeds_reached() -> None:
+    from ddpg_tui.sweeps.board import SweepSnapshot, standings_text
+
+    rows = (row("a/seed0", "a", 0, [(100, -300), (300, -120)]), row("a/seed1", "a", 1, [(100, -400), (300, -180)]),
+            row("c/seed0", "c", 0, [(100, -900), (300, -700)]),
+            row("b/seed0", "b", 0, [(100, -100), (200, -50)], state="early-stopped"),
+            row("b/seed1", "b", 1, [(100, -120)], state="early-stopped"))
+    lines = standings_text(SweepSnapshot(trials=rows, variants=("a", "b", "c")))
+    assert lines == ["finished, by final median: 1. a -150.0  2. c -700.0",
+                     "not finished (median at the step all its seeds reached): b early-stopped -110.0 @ 100"]

@@ -1,28 +1,16 @@
-"""Which save a restarted sweep trial resumes from: Tune's copy, or its own run folder when that is newer."""
+"""Which save a restarted sweep seed resumes from: its own run folder, checked against its trial's marker."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from agents.checkpoint import load_checkpoint
 from agents.config import DDPGConfig
 from agents.run_files import RunFiles
 from agents.trainer import Trainer
-from ddpg_tui.sweeps.trial import _prepare_run_folder
-
-
-class TuneCheckpoint:
-    """What `tune.get_checkpoint()` hands a trial: a folder to read, through `as_directory()`."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    @contextlib.contextmanager
-    def as_directory(self) -> Iterator[str]:
-        yield str(self.folder)
+from ddpg_tui.sweeps.trial import FolderBehindError, _prepare_run_folder
 
 
 def trained(run_dir: Path, steps: int) -> RunFiles:
@@ -32,30 +20,51 @@ def trained(run_dir: Path, steps: int) -> RunFiles:
     return RunFiles(run_dir)
 
 
-def step_of(path: Path) -> int:
-    return int(load_checkpoint(path)["counters"]["step"])
+def saved(files: RunFiles) -> tuple[int, str]:
+    payload = load_checkpoint(files.latest)
+    return int(payload["counters"]["step"]), str(payload["save_id"])
 
 
-def trial_with_tune_copy(tmp_path: Path, folder_steps: int, tune_steps: int) -> tuple[RunFiles, Path]:
-    """A trial folder saved at `folder_steps`, and Tune's copy of another run's save at `tune_steps`."""
-    other = trained(tmp_path / "other", tune_steps)
-    files = trained(tmp_path / "trial", folder_steps)
-    tune_copy = tmp_path / "tune-checkpoint"
-    shutil.copytree(other.checkpoint_dir, tune_copy)
-    return files, tune_copy
+def test_a_folder_that_saved_after_the_marker_is_kept(tmp_path: Path) -> None:
+    # The driver was killed after the seed's last save but before Tune recorded it: going back would
+    # train those steps again (and rewrite the metrics of a finished seed).
+    files = trained(tmp_path / "seed0", 400)
+    assert _prepare_run_folder(files, (200, "older")) == (files.latest, saved(files))
 
 
-def test_a_folder_that_saved_after_tunes_copy_is_kept(tmp_path: Path) -> None:
-    # The driver was killed after the trial's last save but before Tune recorded it: going back to
-    # Tune's older copy would train those steps again (and rewrite the metrics of a finished trial).
-    files, tune_copy = trial_with_tune_copy(tmp_path, folder_steps=400, tune_steps=200)
-    assert _prepare_run_folder(files, TuneCheckpoint(tune_copy)) == files.latest
-    assert step_of(files.latest) == 400
+def test_a_folder_behind_the_marker_is_refused_by_name_not_started_over(tmp_path: Path) -> None:
+    # e.g. a retry on a node that does not share the sweep folder: its disk holds an older save, or none.
+    files = trained(tmp_path / "seed0", 200)
+    with pytest.raises(FolderBehindError, match=r"holds step 200, but its trial saved step 400 there: the sweep "
+                                                r"folder must be on storage every node shares"):
+        _prepare_run_folder(files, (400, "newer"))
+    with pytest.raises(FolderBehindError, match="holds no checkpoint"):
+        _prepare_run_folder(RunFiles(tmp_path / "elsewhere"), (400, "newer"))
 
 
-def test_tunes_copy_wins_when_the_folder_is_not_newer(tmp_path: Path) -> None:
-    # e.g. a worker killed between writing the buffer and latest.pt: Tune's pair is the consistent one.
-    files, tune_copy = trial_with_tune_copy(tmp_path, folder_steps=200, tune_steps=400)
-    assert _prepare_run_folder(files, TuneCheckpoint(tune_copy)) == files.latest
-    assert step_of(files.latest) == 400
-    assert (files.checkpoint_dir / "replay_buffer.pt").read_bytes() == (tune_copy / "replay_buffer.pt").read_bytes()
+def test_a_seed_that_never_saved_starts_afresh_in_a_cleared_folder(tmp_path: Path) -> None:
+    files = RunFiles(tmp_path / "seed0")
+    files.run_dir.mkdir()
+    files.metrics_path.write_text('{"kind": "eval", "step": 200, "mean": 1.0, "std": 0.0}\n')
+    assert _prepare_run_folder(files, None) == (None, None)
+    assert not files.metrics_path.exists()
+
+
+def test_a_config_stopped_with_s_stays_stopped_when_its_trial_is_started_again(tmp_path: Path) -> None:
+    # Tune's state may not have recorded the stopped trial's end (a driver killed just after): the config's
+    # folder says it was stopped, and none of its seeds trains on.
+    from ddpg_tui.sweeps.space import Variant
+    from ddpg_tui.sweeps.trial import STOPPED_FILE, ConfigTrial, TrialPlan
+
+    config = DDPGConfig(env_id="Pendulum-v1", total_steps=400, learning_starts=50, batch_size=16, hidden_sizes=(8, 8),
+                        eval_every=100, save_every=0, buffer_size=1000, device="cpu")
+    seed_dir = tmp_path / "base" / "seed0"
+    Trainer(config.replace(total_steps=200), None, seed_dir).run()
+    (tmp_path / "base" / STOPPED_FILE).write_text("{}")
+    metrics = (seed_dir / "metrics.jsonl").read_bytes()
+    reports: list[dict] = []
+    plan = TrialPlan(sweep_dir=str(tmp_path), base=config.to_dict(), grid_keys=(), seeds=(0,))
+    ConfigTrial(Variant(()), plan, lambda m, checkpoint=None: reports.append(m), str, "x", "n").run({}, 1, None)
+    (seed,) = reports[-1]["seed_reports"]
+    assert (seed["state"], seed["step"], [e[0] for e in seed["evals"]]) == ("stopped", 200, [100, 200])
+    assert (seed_dir / "metrics.jsonl").read_bytes() == metrics

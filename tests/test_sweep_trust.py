@@ -78,12 +78,26 @@ def test_resume_refuses_a_trials_config_toml_env_that_names_a_module(tmp_path: P
     from ddpg_tui.sweeps.request import SweepRequest, trusted_spec
 
     sweep_dir = sweep_folder(tmp_path, "Pendulum-v1")
-    (sweep_dir / "base-seed0").mkdir()
-    (sweep_dir / "base-seed0" / "config.toml").write_text(DDPGConfig(env_id="evil:Pendulum-v1").to_toml())
+    (sweep_dir / "base" / "seed0").mkdir(parents=True)
+    (sweep_dir / "base" / "seed0" / "config.toml").write_text(DDPGConfig(env_id="evil:Pendulum-v1").to_toml())
     request = SweepRequest(None, sweep_dir, True, None, None, True, None)
     spec = SweepSpec.from_json((sweep_dir / "sweep.json").read_text())
     with pytest.raises(UsageError, match=r"config.toml names env 'evil:Pendulum-v1', which would import"):
         trusted_spec(spec, request)
+
+
+def test_resume_refuses_a_sweep_made_when_each_seed_was_a_tune_trial_of_its_own(tmp_path: Path) -> None:
+    import json
+
+    from ddpg_tui.request import UsageError
+    from ddpg_tui.sweeps.request import SweepRequest, start_sweep
+
+    sweep_dir = sweep_folder(tmp_path, "Pendulum-v1")
+    data = json.loads((sweep_dir / "sweep.json").read_text())
+    (sweep_dir / "sweep.json").write_text(json.dumps({**data, "version": 1}))
+    with pytest.raises(UsageError, match=r"was made by an older ddpg-tui that ran one Tune trial per seed \(sweep.json "
+                                         r"version 1\); this one runs one trial per config and cannot carry it on"):
+        start_sweep(SweepRequest(None, sweep_dir, True, None, None, True, None))
 
 
 def test_env_with_resume_is_the_users_override_and_replaces_the_folders_id(tmp_path: Path) -> None:
@@ -119,7 +133,8 @@ def test_compare_and_the_runs_list_read_a_sweep_whose_env_names_a_module_without
 
 
 def test_threads_per_trial_are_capped_at_four_and_help_says_so() -> None:
-    spec = SweepSpec(name="s", label="t", base=DDPGConfig(), seeds=(0, 1))
+    # Two configs: two trials (a trial is a config; its seeds take turns on its CPUs).
+    spec = SweepSpec(name="s", label="t", base=DDPGConfig(), grid={"tau": (0.005, 0.01)}, seeds=(0, 1, 2))
     big = Cluster(cpus=32, nodes=1, largest_node_cpus=32, started_here=True)
     assert cpus_per_trial(spec, big, None) == (4, 8)
     assert cpus_per_trial(spec, big, 6) == (3, 2)  # below the cap, the share as before

@@ -1,7 +1,9 @@
 """What a trial tells the sweep's driver, and the driver's picture of the whole sweep.
 
-A trial reports a `TrialReport` to Tune (as a flat dict of metrics) every evaluation, every
-save and every few seconds. On the driver, Tune's callback hands each one to `SweepBoard`,
+A Tune trial is one config; its seeds train in turn in it. It reports a `ConfigReport` to Tune
+(a flat dict of metrics: the median over its seeds at the last step every seed has evaluated
+at, which is what ASHA judges, plus one `TrialReport` per seed) every round of evaluations, every
+save and every few seconds. On the driver, Tune's callback hands each seed's to `SweepBoard`,
 which folds it into plain data behind a lock; the sweep screen and the headless table take
 a `SweepSnapshot` on a timer, as the dashboard does with a training session. The board
 never reads trial folders: on a cluster they live on other machines.
@@ -10,6 +12,7 @@ never reads trial folders: on a cluster they live on other machines.
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -76,6 +79,61 @@ class TrialReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigReport:
+    """One report of a config's trial to Tune: what its scheduler judges, and each seed's own report.
+
+    `asha_step` is the last evaluation step below the end that every seed has reached, and
+    `median_eval` the median over the seeds at the last step every seed reached (the same step,
+    until all have finished): a rung compares configs at one step, on all their seeds, and stops
+    all of them together or none. A trial's last result holds its final median.
+    """
+
+    config: str  # the config's label
+    asha_step: int
+    median_eval: float  # at median_step
+    seeds: tuple[TrialReport, ...]
+    median_step: int = 0  # the last step every seed evaluated at (total_steps once all have finished)
+
+    def to_metrics(self) -> dict[str, Any]:
+        # "config" is Tune's own key in a result (the trial's resolved config): ours is sweep_config.
+        return {"sweep_config": self.config, "asha_step": self.asha_step, "median_eval": self.median_eval,
+                "median_step": self.median_step, "seed_reports": [seed.to_metrics() for seed in self.seeds]}
+
+    @classmethod
+    def from_metrics(cls, metrics: Mapping[str, Any]) -> ConfigReport | None:
+        """Ours from a Tune result; None if it is not one of ours."""
+        if "sweep_config" not in metrics:
+            return None
+        seeds = tuple(r for r in map(TrialReport.from_metrics, metrics.get("seed_reports", ())) if r is not None)
+        return cls(str(metrics["sweep_config"]), int(metrics.get("asha_step", 0)),
+                   float(metrics.get("median_eval", math.nan)), seeds, int(metrics.get("median_step", 0)))
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """Median, first and third quartile; nan for no values."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return (math.nan, math.nan, math.nan)
+    if len(values) == 1:
+        return (values[0], values[0], values[0])
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return (median, q1, q3)
+
+
+def common_step(evals: Sequence[Sequence[tuple[int, float, float]]], below: int | None = None) -> int:
+    """The last evaluation step every seed has reached (below `below`, if given); 0 if there is none."""
+    if not evals or any(not curve for curve in evals):
+        return 0
+    shared = set.intersection(*({int(step) for step, _, _ in curve} for curve in evals))
+    return max((step for step in shared if below is None or step < below), default=0)
+
+
+def values_at(evals: Sequence[Sequence[tuple[int, float, float]]], step: int) -> list[float]:
+    """Each seed's evaluation at `step` (the seeds that have one)."""
+    return [float(mean) for curve in evals for s, mean, _ in curve if int(s) == step]
+
+
+@dataclass(frozen=True, slots=True)
 class TrialRow:
     """One trial as the screens show it."""
 
@@ -98,6 +156,7 @@ class TrialRow:
     attempts: int = 0
     attempt: str = ""
     resumed_from: int = 0
+    checkpoint_step: int = 0  # step of the last latest.pt the seed saved (0: none yet)
     pid: int = 0
     node: str = ""
     message: str = ""
@@ -192,6 +251,7 @@ class SweepBoard:
                 evals=report.evals, train_seconds=report.train_seconds, episodes_done=report.episodes,
                 wall_seconds=wall_seconds if wall_seconds is not None else row.wall_seconds,
                 resumed_from=report.resumed_from, attempt=report.attempt, pid=report.pid,
+                checkpoint_step=max(report.checkpoint_step, row.checkpoint_step),
                 node=report.node or row.node,
                 message=report.message or row.message)
             self.version += 1
@@ -235,14 +295,83 @@ class SweepBoard:
                 elapsed=end - self._started)
 
 
+# Ranking: configs at equal steps ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A config in the ranking: its seeds' median (and quartiles) at the last step all of them reached."""
+
+    variant: str
+    state: str  # finished (every seed), or what ended or holds it: early-stopped, stopped, paused, error, running
+    step: int
+    median: float
+    q1: float
+    q3: float
+    seeds: int
+
+    @property
+    def finished(self) -> bool:
+        return self.state == FINISHED
+
+
+CONFIG_STATE_ORDER = (ERROR, EARLY_STOPPED, STOPPED, PAUSED)  # the first one any seed is in names the config's
+
+
+def config_state(rows: Sequence[TrialRow]) -> str:
+    states = {row.state for row in rows}
+    if rows and states == {FINISHED}:
+        return FINISHED
+    return next((state for state in CONFIG_STATE_ORDER if state in states), "running")
+
+
+def standing(variant: str, rows: Sequence[TrialRow]) -> Standing:
+    curves = [row.evals for row in rows]
+    step = common_step(curves)
+    median, q1, q3 = quartiles(values_at(curves, step)) if step else (math.nan, math.nan, math.nan)
+    return Standing(variant, config_state(rows), step, median, q1, q3, len(rows))
+
+
+def standings(groups: Mapping[str, Sequence[TrialRow]]) -> tuple[list[Standing], list[Standing]]:
+    """(finished configs, best final median first; the others, furthest step first, then best median).
+
+    Configs are compared only at equal step counts: a finished config's final median is never
+    ranked beside a stopped one's median at a quarter of the steps, so the others are a list of
+    their own, each with the step it reached.
+    """
+    every = [standing(variant, rows) for variant, rows in groups.items() if rows]
+    finished = sorted((s for s in every if s.finished), key=_best_first)
+    others = sorted((s for s in every if not s.finished), key=lambda s: (-s.step, *_best_first(s)))
+    return finished, others
+
+
+def standings_text(snapshot: SweepSnapshot) -> list[str]:
+    """The ranking as two lines for a screen: finished configs by final median, then the others with their step."""
+    finished, others = standings(snapshot.by_variant())
+    lines = []
+    if finished:
+        lines.append("finished, by final median: " + "  ".join(
+            f"{rank}. {s.variant} {_short(s.median)}" for rank, s in enumerate(finished, start=1)))
+    if others:
+        lines.append("not finished (median at the step all its seeds reached): " + "  ".join(
+            f"{s.variant} {s.state} {_short(s.median)} @ {s.step:,}" for s in others))
+    return lines
+
+
+def _short(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.1f}"
+
+
+def _best_first(s: Standing) -> tuple[float]:
+    return (math.inf if math.isnan(s.median) else -s.median,)
+
+
 def median_curve(rows: Sequence[TrialRow]) -> tuple[list[int], list[float], list[float], list[float]]:
     """Steps, and the median, min and max over seeds of the evaluation at each step.
 
     A step is drawn while at least one seed has reached it; seeds stopped early (ASHA) simply
     drop out, so the band narrows instead of the median jumping to a missing value.
     """
-    import statistics
-
     by_step: dict[int, list[float]] = {}
     for row in rows:
         for step, mean, _ in row.evals:

@@ -194,14 +194,15 @@ def connect(address: str | None, jobs: int | None) -> Cluster:
 
 
 def cpus_per_trial(spec: SweepSpec, cluster: Cluster, jobs: int | None) -> tuple[int, int]:
-    """(CPUs per trial, trials at once). Torch threads per trial = the CPUs it was given.
+    """(CPUs per trial, trials at once). A trial is a config; its seeds take turns, so one seed at a
+    time uses all of them: torch threads = the CPUs the trial was given.
 
-    With fewer trials than CPUs, each trial gets a share (on one node), at most
+    With fewer configs than CPUs, each trial gets a share (on one node), at most
     MAX_THREADS_PER_TRIAL; otherwise one each. `--set threads=N` asks for N CPUs per trial instead.
     """
     budget = min(jobs, cluster.cpus) if jobs else cluster.cpus
     budget = max(1, budget)
-    count = len(spec.trials())
+    count = len(spec.variants())
     per_trial = spec.base.threads or (
         min(MAX_THREADS_PER_TRIAL, max(1, budget // count)) if count < budget else 1)
     per_trial = max(1, min(per_trial, cluster.largest_node_cpus or per_trial))

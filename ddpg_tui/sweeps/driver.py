@@ -33,18 +33,17 @@ from ddpg_tui.sweeps.board import (
     DONE_STATES,
     EARLY_STOPPED,
     ERROR,
-    FINISHED,
     PAUSED,
     PENDING,
     RETRYING,
     STARTING,
+    ConfigReport,
     SweepBoard,
     SweepSnapshot,
-    TrialReport,
 )
 from ddpg_tui.sweeps.cluster import Cluster, cpus_per_trial
 from ddpg_tui.sweeps.reeval import reevaluate_all
-from ddpg_tui.sweeps.space import param_space, trial_name, variant_of
+from ddpg_tui.sweeps.space import config_folder, config_of_run, param_space, trial_name, variant_of
 from ddpg_tui.sweeps.spec import NAMESPACE, TUNE_DIR, SweepError, SweepSpec
 from ddpg_tui.sweeps.summary import write_summary
 from ddpg_tui.sweeps.trial import TrialPlan, train_trial
@@ -52,7 +51,6 @@ from ddpg_tui.sweeps.trust import StateSigner, verify_state
 
 MAX_FAILURES = 3  # a trial whose worker dies is retried from its checkpoint this many times
 STOP_TIMEOUT = 120.0  # seconds to wait for running trials to save when the sweep is stopped
-SNAPSHOT_SETTLE = 2.0  # seconds after the last save before stopping, for Tune's state to reach the disk
 
 
 class SweepInterrupted(Exception):
@@ -143,8 +141,8 @@ class SweepCallback(tune.Callback):
 
 
 def _trial_folder_name(trial: Any, grid_keys: tuple[str, ...]) -> str:
-    variant, seed = variant_of(trial.config, grid_keys)
-    return trial_name(variant.label, seed)
+    """A Tune trial's name: its config's folder (which holds one run folder per seed)."""
+    return config_folder(variant_of(trial.config, grid_keys).label)
 
 
 # The run ------------------------------------------------------------------------------------------
@@ -182,8 +180,8 @@ class SweepRun:
         self._controls = ray.remote(num_cpus=0)(SweepControls).options(
             name=self._controls_name, namespace=NAMESPACE).remote()
         self.plan = TrialPlan(sweep_dir=str(self.sweep_dir), base=spec.base.to_dict(), grid_keys=self.grid_keys,
-                              threads=spec.base.threads, controls=self._controls_name, namespace=NAMESPACE,
-                              progress_every=progress_every)
+                              seeds=tuple(spec.seeds), threads=spec.base.threads, controls=self._controls_name,
+                              namespace=NAMESPACE, progress_every=progress_every)
         self._lock = threading.Lock()
         self._stop_requested_at: float | None = None
         self._abort = False
@@ -196,11 +194,12 @@ class SweepRun:
     # Controls (any thread) ---------------------------------------------------------------------
 
     def stop_trial(self, name: str) -> bool:
-        """Stop one trial after it saves; it counts as stopped, and --resume leaves it so."""
+        """Stop the config of a seed run (`<config>/seed<k>`): all its seeds save and stop together; they count
+        as stopped, and --resume leaves them so. A config is the unit: one seed alone is never stopped."""
         row = self.board.row(name)
         if row is None or row.done or row.state == PENDING:
             return False
-        self._controls.stop.remote(name)
+        self._controls.stop.remote(config_of_run(name))
         return True
 
     def stop_sweep(self) -> None:
@@ -243,36 +242,44 @@ class SweepRun:
         since = self._stop_requested_at
         saved = [self._paused_at.get(name, 0.0) for name in running]
         all_saved = all(at >= since for at in saved)
-        settled = time.monotonic() - max(saved, default=since) >= SNAPSHOT_SETTLE
-        if self._abort or (all_saved and settled) or time.monotonic() - since > STOP_TIMEOUT:
+        # No settling time for Tune's state: the run folders, not Tune's record of them, say where each seed is.
+        if self._abort or all_saved or time.monotonic() - since > STOP_TIMEOUT:
             self._interrupting = True
             self._controls.end.remote()  # seen by the paused trials only after this raise has ended Tune's loop
             raise SweepInterrupted()
 
+    def _seed_runs(self, trial: Any) -> list[str]:
+        label = variant_of(trial.config, self.grid_keys).label
+        return [trial_name(label, seed) for seed in self.spec.seeds]
+
     def on_result(self, trial: Any, result: dict) -> None:
-        report = TrialReport.from_metrics(result)
-        if report is None:
+        config = ConfigReport.from_metrics(result)
+        if config is None:
             return
-        if report.state == PAUSED:
-            self._paused_at[report.trial] = time.monotonic()
         wall = result.get("time_total_s")
-        self.board.report(report, wall_seconds=float(wall) if wall is not None else None)
+        if any(report.state == PAUSED for report in config.seeds):  # sent once all its seeds have saved
+            self._paused_at[config_folder(config.config)] = time.monotonic()
+        for report in config.seeds:
+            self.board.report(report, wall_seconds=float(wall) if wall is not None else None)
         if self.board.snapshot().state == "starting":
             self.board.set_state("running")
 
     def on_complete(self, trial: Any) -> None:
         if self._interrupting:
             return  # Tune stops the paused trials on the way out; they are not done
-        name = _trial_folder_name(trial, self.grid_keys)
-        row = self.board.row(name)
-        if row is not None and row.state not in DONE_STATES and row.state != PAUSED:
-            # It ended without saying finished or stopped: the scheduler stopped it early.
-            self.board.trial_state(name, EARLY_STOPPED, f"stopped by ASHA at step {row.step:,}")
+        asha_step = int((trial.last_result or {}).get("asha_step", 0))
+        for name in self._seed_runs(trial):
+            row = self.board.row(name)
+            if row is not None and row.state not in DONE_STATES and row.state != PAUSED:
+                # It ended without saying finished or stopped: the scheduler stopped its config early.
+                self.board.trial_state(name, EARLY_STOPPED, f"its config stopped by ASHA at step {asha_step:,} "
+                                       f"(the median over its seeds there)")
 
     def on_trial_status(self, trial: Any, state: str, message: str = "", new_attempt: bool = False) -> None:
-        variant, seed = variant_of(trial.config, self.grid_keys)
-        self.board.trial_state(trial_name(variant.label, seed), state, message, variant=variant.label, seed=seed,
-                               new_attempt=new_attempt)
+        variant = variant_of(trial.config, self.grid_keys)
+        for seed in self.spec.seeds:
+            self.board.trial_state(trial_name(variant.label, seed), state, message, variant=variant.label, seed=seed,
+                                   new_attempt=new_attempt)
 
     def sign_state(self) -> None:
         """Sign Tune's state files as they are now (they were just written), for a later --resume to check."""
@@ -298,11 +305,12 @@ class SweepRun:
 
             cfg = self.spec.base
             first_eval = cfg.eval_every or cfg.total_steps
-            scheduler = ASHAScheduler(time_attr="asha_step", metric="eval_mean", mode="max", max_t=cfg.total_steps,
+            # One trial is one config, and median_eval the median over its seeds: a rung judges configs.
+            scheduler = ASHAScheduler(time_attr="asha_step", metric="median_eval", mode="max", max_t=cfg.total_steps,
                                       grace_period=max(first_eval, cfg.total_steps // 4), reduction_factor=2)
         return tune.Tuner(
             trainable,
-            param_space=param_space(self.spec.grid, self.spec.drawn, self.spec.seeds),
+            param_space=param_space(self.spec.grid, self.spec.drawn),
             # A local instance has exactly --jobs CPUs, which bound the trials at once by themselves. Tune's own
             # limit is kept for a joined cluster only: a restore brings it back unchanged (by design, see
             # ray-project/ray#30223), so with it a resume given more --jobs would run as few trials as before.
@@ -311,12 +319,13 @@ class SweepRun:
                                         reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer),
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=str(self.sweep_dir), verbose=0, callbacks=[SweepCallback(self.spec.name)],
-                # One kept checkpoint per trial bounds the disk, and makes Tune snapshot its experiment
-                # state after every trial checkpoint (it does so every num_to_keep checkpoints; with 2, a
-                # stopped trial's end could miss the snapshot and --resume trained it on). Known gap: a
-                # driver killed between Tune deleting the older copy and that snapshot leaves a state whose
-                # checkpoint is gone, and the trial cannot be restored (seen once on CI).
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                # Every marker is kept (each is one small JSON file): Tune never deletes a checkpoint that the
+                # experiment state it last wrote may still name, so a driver killed at any instant leaves a
+                # state every trial can be restored from. (With num_to_keep=1, a kill between Tune deleting
+                # the older copy and its next snapshot left a trial that could not be restored.) A state
+                # that lags behind is harmless: each seed resumes from its own folder, at or past its marker,
+                # and a config stopped with `s` says so in its folder (trial.py).
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)),
         )
 
@@ -340,7 +349,7 @@ class SweepRun:
                 self.sign_state()  # the state Tune wrote on its way out
         reevals: dict[str, tuple[float, float]] = {}
         if state == "finished" and self.spec.reeval:
-            self.board.set_state("re-evaluating", f"{self.spec.reeval} fresh episodes per trial")
+            self.board.set_state("re-evaluating", f"{self.spec.reeval} fresh episodes per seed run")
             reevals = self.reevaluate(reeval_progress)
         snapshot = self.board.snapshot()
         csv_path, md_path, text = write_summary(
@@ -351,8 +360,10 @@ class SweepRun:
         return SweepResult(state, self.board.snapshot(), csv_path, md_path, text, message)
 
     def reevaluate(self, progress: Callable[[int, int], None] | None = None) -> dict[str, tuple[float, float]]:
-        """Each finished trial's latest.pt on fresh episodes, as Ray tasks spread over the cluster."""
-        rows = [r for r in self.board.snapshot().trials if r.state == FINISHED]
+        """Every seed run's latest.pt on fresh episodes, stopped configs' included (leaving them out would
+        flatter the survivors), as Ray tasks spread over the cluster. The summary keeps the stopped apart."""
+        # A config ASHA stopped saved each seed on its way out (trial.py), after its last report to the board.
+        rows = [r for r in self.board.snapshot().trials if r.checkpoint_step > 0 or r.state == EARLY_STOPPED]
         outcome = reevaluate_all({r.name: self.sweep_dir / r.name / "checkpoints" / "latest.pt" for r in rows},
                                  self.spec.reeval, self.spec.base.env_id, REEVAL_SEED, progress)
         self.reeval_problems = outcome.lines()  # which checkpoints have no number, and why: in the result's message

@@ -1,9 +1,9 @@
 """Finished runs and sweeps read back from their folders, for `ddpg-tui compare` and the runs screen.
 
 A run is `runs/<name>/` (config.toml, metrics.jsonl); a sweep is `runs/sweeps/<name>/` (sweep.json and
-one run folder per trial). Either becomes a `RunRecord` with one or more `Series`: the curves the
-overlay plot draws. A run is one series; a sweep is one series per config, the median over its seeds
-with their min and max, exactly as the sweep screen draws it live.
+one run folder per config and seed, `<config>/seed<k>/`). Either becomes a `RunRecord` with one or more
+`Series`: the curves the overlay plot draws. A run is one series; a sweep is one series per config, the
+median over its seeds with their min and max, exactly as the sweep screen draws it live.
 """
 
 from __future__ import annotations

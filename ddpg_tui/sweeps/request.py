@@ -46,7 +46,7 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
                       reeval: int | None = None, root: Path = Path("runs") / "sweeps",
                       gpus_per_trial: float | None = None) -> SweepRequest:
     """The checks a new sweep needs once its configs are known (the command line's and the app's form's)."""
-    from ddpg_tui.sweeps.space import count_trials
+    from ddpg_tui.sweeps.space import count_runs
     from ddpg_tui.sweeps.spec import SweepSpec
 
     if scheduler == "asha" and not base.eval_every:
@@ -64,7 +64,7 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
     if sweep_dir.exists():
         raise UsageError(f"sweep {sweep_dir} already exists; carry it on with --resume {sweep_dir}, "
                          "or choose another --name")
-    count = count_trials(grid, sample_count, seeds)
+    count = count_runs(grid, sample_count, seeds)
     if count > 10_000:
         raise UsageError(f"{count:,} trials is too many for one sweep (at most 10,000); use fewer values or seeds")
     validate_field("seed", seeds[0])
@@ -81,12 +81,14 @@ def start_sweep(request: SweepRequest) -> SweepRun:
 
     from ddpg_tui.sweeps.cluster import check_address, check_nodes, connect, require_ray, trial_resources
     from ddpg_tui.sweeps.space import draw_samples
-    from ddpg_tui.sweeps.spec import SweepError, create_sweep_folder, load_spec, write_spec
+    from ddpg_tui.sweeps.spec import SweepError, check_resumable, create_sweep_folder, load_spec, write_spec
 
     try:
         if request.address is not None:
             check_address(request.address)  # before Ray loads: a dead address answers in a second, not five
         require_ray()
+        if request.resume:
+            check_resumable(request.sweep_dir)
         spec = load_spec(request.sweep_dir) if request.resume else request.spec
         assert spec is not None
         if request.resume:
@@ -140,7 +142,7 @@ def trusted_spec(spec: SweepSpec, request: SweepRequest) -> SweepSpec:
             spec = replace(spec, base=spec.base.replace(env_id=request.env_id))  # the trials' id too
         else:
             check_env_id_from_file(spec.base.env_id, f"{request.sweep_dir / 'sweep.json'}")
-            for config_toml in sorted(request.sweep_dir.glob("*/config.toml")):
+            for config_toml in sorted(request.sweep_dir.glob("*/*/config.toml")):  # <config>/seed<k>/
                 if (trial_env := _toml_env_id(config_toml)) is not None:
                     check_env_id_from_file(trial_env, str(config_toml))
         if not request.trust_folder:

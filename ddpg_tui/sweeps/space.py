@@ -1,14 +1,15 @@
 """What a sweep searches: `--grid`, `--sample` and `--seeds`, parsed, checked and turned into Tune's space.
 
-A *variant* is one set of hyperparameter overrides on top of the sweep's base config; a
-*trial* is one variant on one seed. Parsing and checking import nothing heavy (the CLI
-answers bad input before Ray or torch load); `param_space` and `draw_samples` import Ray
-Tune, whose search-space objects do the crossing (`tune.grid_search`) and the drawing
-(`tune.loguniform(...).sample`).
+A *variant* (a config) is one set of hyperparameter overrides on top of the sweep's base config,
+and it is the unit of the sweep: one Tune trial per config, whose seeds train in turn in that
+trial (see `trial.py`). Each seed is one ordinary run folder, `<config>/seed<k>/`. Parsing
+and checking import nothing heavy (the CLI answers bad input before Ray or torch load);
+`param_space` and `draw_samples` import Ray Tune, whose search-space objects do the crossing
+(`tune.grid_search`) and the drawing (`tune.loguniform(...).sample`).
 
-Random samples are drawn once, on the driver, and then crossed with the seeds as a grid:
-letting Tune draw them per trial (`num_samples`) would give every seed of a "config" a
-different value, and a config could no longer be compared across seeds.
+Random samples are drawn once, on the driver, and given to Tune as a grid over the drawn
+configs; the seeds are not in Tune's space at all: every seed of a config runs inside the
+config's trial, so a scheduler's decision is made on the config, over all its seeds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 from agents.config import FIELDS, ConfigError, parse_value, validate_field
 
 SAMPLE_KEY = "sample"  # the param-space key holding one drawn variant (a dict)
-SEED_KEY = "seed"
 # Not searchable: they say how a trial runs or is recorded, not what it learns.
 NOT_SEARCHABLE = {"seed": "use --seeds", "threads": "threads follow each trial's CPUs", "device": "",
                   "total_steps": "use --steps", "eval_every": "", "eval_episodes": "", "save_every": ""}
@@ -75,10 +75,19 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def config_folder(variant_label: str) -> str:
+    """The config's folder (and its Tune trial's name): readable, and safe on every filesystem Ray might sync to."""
+    return re.sub(r"[^A-Za-z0-9._=,+-]", "-", variant_label)
+
+
+def config_of_run(run_name: str) -> str:
+    """`<config>/seed<k>` -> `<config>`: the Tune trial a seed run belongs to."""
+    return run_name.rpartition("/")[0]
+
+
 def trial_name(variant_label: str, seed: int) -> str:
-    """The trial's run-folder name: readable, and safe on every filesystem Ray might sync to."""
-    safe = re.sub(r"[^A-Za-z0-9._=,+-]", "-", variant_label)
-    return f"{safe}-seed{seed}"
+    """One seed's run folder, relative to the sweep folder: `<config>/seed<k>`."""
+    return f"{config_folder(variant_label)}/seed{seed}"
 
 
 # Parsing -------------------------------------------------------------------------------
@@ -269,16 +278,14 @@ def variants(grid: Mapping[str, Sequence[Any]], drawn: Sequence[Mapping[str, Any
     return result
 
 
-def param_space(grid: Mapping[str, Sequence[Any]], drawn: Sequence[Mapping[str, Any]],
-                seeds: Sequence[int]) -> dict[str, Any]:
-    """Tune's space: a grid per key, one over the drawn samples, and one over the seeds."""
+def param_space(grid: Mapping[str, Sequence[Any]], drawn: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Tune's space: a grid per key and one over the drawn samples; one point is one config (all its seeds)."""
     from ray import tune
 
     space: dict[str, Any] = {key: tune.grid_search([_plain(v) for v in values]) for key, values in grid.items()}
     if drawn:
         space[SAMPLE_KEY] = tune.grid_search([{"index": i, **{k: _plain(v) for k, v in d.items()}}
                                               for i, d in enumerate(drawn)])
-    space[SEED_KEY] = tune.grid_search(list(seeds))
     return space
 
 
@@ -286,16 +293,17 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def variant_of(trial_config: Mapping[str, Any], grid_keys: Sequence[str]) -> tuple[Variant, int]:
-    """The variant and seed of a trial, from the config Tune resolved for it."""
+def variant_of(trial_config: Mapping[str, Any], grid_keys: Sequence[str]) -> Variant:
+    """The config of a trial, from the point of the space Tune resolved for it."""
     overrides = [(key, validate_field(key, trial_config[key])) for key in grid_keys]
     sample = trial_config.get(SAMPLE_KEY)
     index = None
     if sample:
         index = int(sample["index"])
         overrides += [(key, validate_field(key, value)) for key, value in sample.items() if key != "index"]
-    return Variant(tuple(overrides), sample=index), int(trial_config[SEED_KEY])
+    return Variant(tuple(overrides), sample=index)
 
 
-def count_trials(grid: Mapping[str, Sequence[Any]], samples: int, seeds: Sequence[int]) -> int:
+def count_runs(grid: Mapping[str, Sequence[Any]], samples: int, seeds: Sequence[int]) -> int:
+    """Configs × seeds: the run folders (and seed runs) a sweep makes."""
     return math.prod(len(v) for v in grid.values()) * max(1, samples) * len(seeds)

@@ -2,19 +2,21 @@
 
     runs/sweeps/NAME/
       sweep.json            what was asked: base config, grid, drawn samples, seeds, scheduler
-      <trial>/              one ordinary run folder per trial (config × seed): config.toml,
-                            metrics.jsonl, checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
-      tune/                 Tune's experiment (its state, and a copy of each trial's last checkpoint)
+      <config>/             one Tune trial per config: its seeds train in turn in one process
+        seed<k>/            one ordinary run folder per seed: config.toml, metrics.jsonl,
+                            checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
+      tune/                 Tune's experiment: its state, and per trial a small marker of the
+                            seeds' last saves (the run folders are the checkpoints)
       tune-state.sig        HMACs of Tune's pickled state files, checked by --resume (see `trust.py`)
-      summary.csv           one row per trial
-      summary.md            one row per config, ranked by the median over seeds
+      summary.csv           one row per seed run
+      summary.md            one row per config, ranked by the median over seeds at equal steps
 
 The rooms:
 - this module: the sweep's spec and folder (imports no Ray);
 - `cluster.py`: connecting to Ray, checking a joined cluster's nodes, CPUs and GPUs per trial;
 - `reeval.py`: --reeval's fresh evaluation of each trial's checkpoint, as Ray tasks;
 - `space.py`: --grid, --sample, --seeds, and Tune's search space;
-- `trial.py`: the Tune trainable, a thin adapter around `Trainer`;
+- `trial.py`: the Tune trainable, a config's seeds as `Trainer`s taking turns (`seed_turns.py`);
 - `driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
 - `board.py`: the driver's picture of all trials, which every front-end draws;
 - `summary.py`: summary.csv and summary.md;
@@ -26,6 +28,7 @@ callback -> the board -> the sweep screen or the headless table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +41,7 @@ SWEEPS_ROOT = Path("runs") / "sweeps"
 SPEC_FILE = "sweep.json"
 TUNE_DIR = "tune"
 NAMESPACE = "ddpg-tui"
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: one Tune trial per config, seeds in <config>/seed<k>/
 
 
 class SweepError(ValueError):
@@ -71,7 +74,8 @@ class SweepSpec:
         return variants(self.grid, self.drawn)
 
     def trials(self) -> list[tuple[str, str, int]]:
-        """(trial name, variant label, seed) of every trial, variant-major."""
+        """(run name, variant label, seed) of every seed run, variant-major; the run name is its folder
+        under the sweep folder. (A Tune trial is a whole config: see `variants`.)"""
         return [(trial_name(v.label, seed), v.label, seed) for v in self.variants() for seed in self.seeds]
 
     def facts(self) -> list[str]:
@@ -84,9 +88,10 @@ class SweepSpec:
                      else ",".join(map(str, seeds)))
         return [f"{self.label} ({self.base.env_id}), {self.base.total_steps:,} steps a trial",
                 f"{_count(len(self.variants()), 'config')} × {_count(len(self.seeds), 'seed')} ({seed_text}) = "
-                f"{_count(len(self.trials()), 'trial')}",
+                f"{_count(len(self.trials()), 'run')}, one Tune trial per config (its seeds in turn)",
                 "searched: " + (" ".join(searched) or "nothing (the base config on every seed)"),
-                f"scheduler: {self.scheduler or 'none (every trial runs to the end)'}"]
+                f"scheduler: {self.scheduler or 'none (every config runs to the end)'}"
+                + (" on the median over each config's seeds" if self.scheduler else "")]
 
     # sweep.json ----------------------------------------------------------------------------
 
@@ -144,6 +149,16 @@ def create_sweep_folder(root: Path, name: str) -> Path:
 
 def write_spec(sweep_dir: Path, spec: SweepSpec) -> None:
     (sweep_dir / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+
+
+def check_resumable(sweep_dir: Path) -> None:
+    """Refuse to carry on a sweep made when each seed was a Tune trial of its own (sweep.json version 1)."""
+    version = SPEC_VERSION  # unreadable: load_spec says what is wrong with it
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        version = json.loads((Path(sweep_dir) / SPEC_FILE).read_text(encoding="utf-8")).get("version", 1)
+    if version != SPEC_VERSION:
+        raise SweepError(f"--resume: {sweep_dir} was made by an older ddpg-tui that ran one Tune trial per seed "
+                         f"(sweep.json version {version}); this one runs one trial per config and cannot carry it on")
 
 
 def load_spec(sweep_dir: Path) -> SweepSpec:

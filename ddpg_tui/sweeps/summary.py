@@ -1,10 +1,14 @@
-"""A sweep's results: summary.csv (one row per trial) and summary.md (one row per config, ranked).
+"""A sweep's results: summary.csv (one row per seed run) and summary.md (one row per config, ranked).
 
 Both are made from what the trials reported to the driver (the board's rows), which are
-the same evaluations each trial wrote to its own metrics.jsonl. A config is judged by the
+the same evaluations each seed wrote to its own metrics.jsonl. A config is judged by the
 median over its seeds and the spread between them (interquartile range), because one
-DDPG seed says little: the same preset ends at 217 on one seed and 50 on another. Beside the median
-each config gets its interquartile mean and that IQM's bootstrap 95% interval over seeds, and the top
+DDPG seed says little: the same preset ends at 217 on one seed and 50 on another.
+
+Configs are compared at equal step counts only: the finished ones by their final median, and
+those stopped before the end (by ASHA, by the user, or paused) in a table of their own, each
+with the last step all its seeds reached and the median there. Beside the median each config
+gets its interquartile mean and that IQM's bootstrap 95% interval over seeds, and the top
 two configs the probability that one beats the other (`ddpg_tui.stats`); the best finished config is
 written as a preset, best.toml (`best.py`).
 """
@@ -21,9 +25,11 @@ from typing import Any
 
 from ddpg_tui.stats import Estimate, estimate, few_seeds_note, interval_text, probability_of_improvement
 from ddpg_tui.sweeps.best import write_best_preset
-from ddpg_tui.sweeps.board import FINISHED, TrialRow
+from ddpg_tui.sweeps.board import FINISHED, TrialRow, common_step, config_state, quartiles, values_at
 from ddpg_tui.sweeps.space import Variant, format_value
 from ddpg_tui.sweeps.tensorboard import write_hparams
+
+__all__ = ["quartiles"]  # kept here too: history.py and others read it from the summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,7 @@ class TrialSummary:
     wall_seconds: float
     reeval_mean: float | None = None
     reeval_std: float | None = None
+    evals: tuple[tuple[int, float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +58,12 @@ class VariantSummary:
     variant: str
     seeds: int
     finished: int
-    final: tuple[float, float, float]  # median, first and third quartile over seeds (nan: no eval yet)
+    final: tuple[float, float, float]  # median, first and third quartile over seeds at `step` (nan: no eval yet)
     reeval: tuple[float, float, float] | None
     median_steps_to_threshold: float | None  # inf: at most half the seeds reached it; None: no threshold
     reached: int  # seeds that reached the threshold
+    state: str = FINISHED  # finished (every seed), or what ended it: early-stopped, stopped, paused, error, running
+    step: int = 0  # the last step every seed evaluated at: `final` is taken there
     estimate: Estimate | None = None  # median, IQM and the IQM's interval of the final evals over seeds
     finals: tuple[float, ...] = ()  # the seeds' final evals, for comparing two configs
 
@@ -81,27 +90,13 @@ def summarize_trials(rows: Sequence[TrialRow], threshold: float | None, variants
             best_eval=row.best_eval, best_eval_step=row.best_step,
             steps_to_threshold=steps_to_threshold(row.evals, threshold), train_seconds=row.train_seconds,
             wall_seconds=row.wall_seconds, reeval_mean=reeval[0] if reeval else None,
-            reeval_std=reeval[1] if reeval else None))
+            reeval_std=reeval[1] if reeval else None, evals=row.evals))
     return result
 
 
-def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
-    """Median, first and third quartile; nan for no values."""
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return (math.nan, math.nan, math.nan)
-    if len(values) == 1:
-        return (values[0], values[0], values[0])
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return (median, q1, q3)
-
-
 def summarize_variants(trials: Sequence[TrialSummary], threshold: float | None) -> list[VariantSummary]:
-    """One row per config, best median final evaluation first.
-
-    Every trial with an evaluation counts, including trials ASHA stopped early (at their last
-    evaluation): they were stopped for being bad, and leaving them out would flatter the config.
-    """
+    """One row per config: the finished ones first, best final median first; then the others, furthest
+    step first. Each config's median is over all its seeds at the last step every one of them reached."""
     groups: dict[str, list[TrialSummary]] = {}
     for trial in trials:
         groups.setdefault(trial.variant, []).append(trial)
@@ -109,14 +104,23 @@ def summarize_variants(trials: Sequence[TrialSummary], threshold: float | None) 
     for variant, members in groups.items():
         reevals = [t.reeval_mean for t in members if t.reeval_mean is not None]
         to_threshold = [math.inf if t.steps_to_threshold is None else float(t.steps_to_threshold) for t in members]
+        curves = [t.evals for t in members]
+        step = common_step(curves)
+        at_step = list(values_at(curves, step)) if step else []
         result.append(VariantSummary(
             variant=variant, seeds=len(members), finished=sum(t.state == FINISHED for t in members),
-            final=quartiles([t.final_eval for t in members]),
+            final=quartiles(values_at(curves, step)) if step else (math.nan, math.nan, math.nan),
+            state=config_state(members), step=step,
             reeval=quartiles(reevals) if reevals else None,
             median_steps_to_threshold=statistics.median(to_threshold) if threshold is not None and members else None,
             reached=sum(t.steps_to_threshold is not None for t in members),
-            estimate=estimate([t.final_eval for t in members]), finals=tuple(t.final_eval for t in members)))
-    return sorted(result, key=lambda v: -v.final[0] if not math.isnan(v.final[0]) else math.inf)
+            # The statistics at the same step as the median: the finished configs' finals, the others' step reached.
+            estimate=estimate(at_step) if at_step else None, finals=tuple(at_step)))
+
+    def order(v: VariantSummary) -> tuple[bool, int, float]:
+        median = -v.final[0] if not math.isnan(v.final[0]) else math.inf
+        return (v.state != FINISHED, 0 if v.state == FINISHED else -v.step, median)
+    return sorted(result, key=order)
 
 
 # Files -----------------------------------------------------------------------------------------
@@ -155,8 +159,11 @@ def write_csv(path: Path, trials: Sequence[TrialSummary], keys: Sequence[str]) -
 
 def markdown(title: str, facts: Sequence[str], variants: Sequence[VariantSummary], threshold: float | None,
              reeval_episodes: int = 0) -> str:
-    """The ranked table: what to read to decide whether a change helps."""
+    """The ranked table of finished configs, and below it the configs stopped before the end: what to read to
+    decide whether a change helps. The two are never one column: their medians are at different steps."""
     lines = [f"# {title}", "", *(f"- {fact}" for fact in facts), ""]
+    finished = [v for v in variants if v.state == FINISHED]
+    others = [v for v in variants if v.state != FINISHED]
     header = ["rank", "config", "seeds", "final eval: median", "IQR"]
     if reeval_episodes:
         header += [f"{reeval_episodes} episodes: median", "IQR"]
@@ -164,19 +171,28 @@ def markdown(title: str, facts: Sequence[str], variants: Sequence[VariantSummary
         header += [f"steps to ≥ {threshold:g}: median", "reached"]
     header += ["IQM", "IQM 95% CI"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for rank, v in enumerate(variants, start=1):
-        seeds = f"{v.seeds}" if v.finished == v.seeds else f"{v.seeds} ({v.finished} finished)"
-        cells = [str(rank), f"`{v.variant}`", seeds, _number(v.final[0], 1), _iqr(v.final)]
-        if reeval_episodes:
-            cells += [_number(v.reeval[0], 1), _iqr(v.reeval)] if v.reeval else ["", ""]
-        if threshold is not None:
-            steps = v.median_steps_to_threshold
-            cells += ["not reached" if steps is None or math.isinf(steps) else f"{steps:,.0f}",
-                      f"{v.reached}/{v.seeds}"]
+    for rank, v in enumerate(finished, start=1):
+        cells = [str(rank), f"`{v.variant}`", str(v.seeds), _number(v.final[0], 1), _iqr(v.final)]
         e = v.estimate
-        cells += [_number(e.iqm, 1), interval_text(e.low, e.high, grouping="")] if e else ["", ""]
-        lines.append("| " + " | ".join(cells) + " |")
-    notes = statistics_lines(variants)
+        iqm = [_number(e.iqm, 1), interval_text(e.low, e.high, grouping="")] if e else ["", ""]
+        lines.append("| " + " | ".join(cells + _extra_cells(v, threshold, reeval_episodes) + iqm) + " |")
+    if not finished:
+        lines.append("| " + " | ".join(["", "no config finished", *[""] * (len(header) - 2)]) + " |")
+    if others:
+        note = "; its re-evaluation is of the policy saved there" if reeval_episodes else ""
+        lines += ["", f"Stopped before the end, not ranked with the finished: each median is at the step it reached"
+                  f"{note}.", ""]
+        header = ["config", "state", "seeds", "step reached", "median there", "IQR"]
+        if reeval_episodes:
+            header += [f"{reeval_episodes} episodes: median", "IQR"]
+        if threshold is not None:
+            header += [f"steps to ≥ {threshold:g}: median", "reached"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for v in others:
+            cells = [f"`{v.variant}`", v.state, str(v.seeds), f"{v.step:,}" if v.step else "-", _number(v.final[0], 1),
+                     _iqr(v.final)]
+            lines.append("| " + " | ".join(cells + _extra_cells(v, threshold, reeval_episodes)) + " |")
+    notes = statistics_lines(finished)
     return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
 
@@ -200,6 +216,16 @@ def statistics_lines(variants: Sequence[VariantSummary]) -> list[str]:
     if note:
         lines.append(f"- {note}")
     return lines
+
+
+def _extra_cells(v: VariantSummary, threshold: float | None, reeval_episodes: int) -> list[str]:
+    cells: list[str] = []
+    if reeval_episodes:
+        cells += [_number(v.reeval[0], 1), _iqr(v.reeval)] if v.reeval else ["", ""]
+    if threshold is not None:
+        steps = v.median_steps_to_threshold
+        cells += ["not reached" if steps is None or math.isinf(steps) else f"{steps:,.0f}", f"{v.reached}/{v.seeds}"]
+    return cells
 
 
 def _iqr(values: tuple[float, float, float] | None) -> str:

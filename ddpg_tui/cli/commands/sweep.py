@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 NAME = "sweep"
 HELP = "train configs × seeds on Ray Tune and rank the configs"
 DESCRIPTION = ("Does a change help, across seeds? Train every config of a grid (or random samples) on every seed, "
-               "each trial an ordinary run folder under runs/sweeps/NAME/, scheduled by Ray Tune on this machine "
-               "or a cluster; then rank the configs by the median over seeds (summary.md, summary.csv). "
+               "each seed an ordinary run folder under runs/sweeps/NAME/<config>/, one Ray Tune trial per config "
+               "(its seeds in turn), on this machine or a cluster; then rank the configs by the median over seeds "
+               "at equal steps (summary.md, summary.csv). "
                "Opens the sweep screen unless --headless.")
 EXAMPLES = """\
 examples:
@@ -38,10 +39,10 @@ examples:
   ddpg-tui sweep --preset pendulum --seeds 0-2 --sample critic_lr=loguniform(1e-4,1e-2) --samples 8
   ddpg-tui sweep --preset pendulum --grid tau=0.005,0.02 --scheduler asha --reeval 100
   ddpg-tui sweep --preset pendulum --grid gamma=0.98,0.99 --address auto    (join a running Ray cluster)
-  ddpg-tui sweep --resume runs/sweeps/pendulum-20261126-120000                 (finished trials are kept)
+  ddpg-tui sweep --resume runs/sweeps/pendulum-20261126-120000                 (finished configs are kept)
 
-keys in the sweep screen: s stop the selected trial (it saves), S stop the sweep (every trial saves; carry on
-with --resume), enter the selected trial's curves, q quit (stops the sweep first)
+keys in the sweep screen: s stop the selected row's config (all its seeds save), S stop the sweep (every seed
+saves; carry on with --resume), enter the selected seed's curves, q quit (stops the sweep first)
 """
 
 
@@ -79,13 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GPUs each trial asks Ray for, a fraction shares one (e.g. 0.25); with device cuda or "
                         "auto on a cluster that has GPUs (default: 1 there). Without GPUs, trials train on cpu")
     parser.add_argument("--scheduler", choices=("asha",),
-                        help="asha: stop trials with a hopeless evaluation return early (default: run all to the end)")
+                        help="asha: stop configs whose median evaluation over their seeds is hopeless early, all "
+                        "their seeds together (default: run all to the end)")
     parser.add_argument("--name", metavar="NAME", help="the sweep's folder under runs/sweeps/ (default: preset-time)")
     parser.add_argument("--reeval", type=int, default=None, metavar="N",
-                        help="at the end, evaluate each finished trial on N fresh episodes, e.g. --reeval 100")
+                        help="at the end, evaluate every seed that holds a checkpoint on N fresh episodes, stopped "
+                        "configs included (the summary says which were stopped), e.g. --reeval 100")
     parser.add_argument("--headless", action="store_true", help="no app: a live table in this terminal")
     parser.add_argument("--resume", metavar="SWEEP_DIR",
-                        help="carry on an interrupted sweep; its finished trials are not redone. Ray Tune's "
+                        help="carry on an interrupted sweep; its finished configs are not redone. Ray Tune's "
                         "state in the folder is checked against this user's signature first, since Tune "
                         "unpickles it")
     parser.add_argument("--trust-folder", action="store_true",
@@ -253,7 +256,8 @@ def run_headless_sweep(run_: SweepRun) -> int:
     outcome: list[SweepResult] = []
     worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    console.print(f"sweep {run_.spec.name}: {plural(len(run_.spec.trials()), 'trial')}, "
+    console.print(f"sweep {run_.spec.name}: {plural(len(run_.spec.variants()), 'config')} × "
+                  f"{plural(len(run_.spec.seeds), 'seed')}, one trial per config (its seeds in turn), "
                   f"{run_.per_trial} CPU(s) and torch thread(s) each, up to {run_.concurrent} at once "
                   f"on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
                   soft_wrap=True)
@@ -288,7 +292,10 @@ def run_headless_sweep(run_: SweepRun) -> int:
 def _live_view(snapshot: SweepSnapshot, height: int) -> Any:
     from rich.console import Group
 
-    return Group(headline(snapshot), trial_table(snapshot, max_rows=max(3, height - 6)))
+    from ddpg_tui.sweeps.board import standings_text
+
+    ranking = standings_text(snapshot)
+    return Group(headline(snapshot), trial_table(snapshot, max_rows=max(3, height - 6 - len(ranking))), *ranking)
 
 
 def _plain_progress(run_: SweepRun, worker: threading.Thread, console: Any) -> None:

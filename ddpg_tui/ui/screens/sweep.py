@@ -36,8 +36,9 @@ from textual.worker import Worker, WorkerState
 
 from agents.events import EvalResult, StepStats, TrainerState
 from ddpg_tui.sweeps.best import BEST_FILE
-from ddpg_tui.sweeps.board import DONE_STATES, PENDING, SweepSnapshot, TrialRow
+from ddpg_tui.sweeps.board import DONE_STATES, PENDING, SweepSnapshot, TrialRow, standings_text
 from ddpg_tui.sweeps.history import Series
+from ddpg_tui.sweeps.space import config_of_run
 from ddpg_tui.ui import lifecycle
 from ddpg_tui.ui.widgets.overlay_plot import OverlayPlot, hex_colour
 
@@ -138,6 +139,7 @@ def headline(snapshot: SweepSnapshot) -> str:
 class SweepScreen(Screen):
     DEFAULT_CSS = """
     SweepScreen #sweep-status { height: auto; max-height: 3; padding: 0 1; }
+    SweepScreen #standings { height: auto; max-height: 4; padding: 0 1; }
     SweepScreen #trials { height: 45%; min-height: 6; }
     SweepScreen #overlay { height: 1fr; min-height: 8; }
     """
@@ -177,6 +179,7 @@ class SweepScreen(Screen):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
+        yield Static(id="standings")
         yield OverlayPlot(id="overlay")
         yield Footer()
 
@@ -224,6 +227,8 @@ class SweepScreen(Screen):
         self.last = snapshot
         self.sub_title = f"sweep {snapshot.name}  {snapshot.env_id}"
         self.query_one("#sweep-status", Static).update(headline(snapshot))
+        # Configs at equal steps: finished ones ranked by final median, stopped ones apart with their step.
+        self.query_one("#standings", Static).update(Text("\n".join(standings_text(snapshot)), style="dim"))
         self._fill_table(snapshot)
         if self._ticks % PLOT_EVERY == 1 or snapshot.state in SWEEP_STATES:
             series, colours = variant_series(snapshot)
@@ -264,7 +269,8 @@ class SweepScreen(Screen):
         if name is None:
             return
         if self.source.stop_trial(name):
-            self.notify(f"{name}: stopping after a save", timeout=4)
+            # The config is the unit: all its seeds stop together, each saving first.
+            self.notify(f"{config_of_run(name)}: stopping every seed after a save", timeout=4)
         else:
             self.notify(f"{name} is not running", severity="warning", timeout=3)
 
