@@ -224,9 +224,9 @@ def test_a_stop_asked_for_before_ray_is_up_reaches_the_run_before_it_fits(tmp_pa
 
     source = LaunchingSweep(a_request(tmp_path))
     assert [r.name for r in source.board.snapshot().trials] == [
-        "tau=0.01-seed0", "tau=0.01-seed1", "tau=0.02-seed0", "tau=0.02-seed1"]
+        "tau=0.01/seed0", "tau=0.01/seed1", "tau=0.02/seed0", "tau=0.02/seed1"]
     assert source.board.snapshot().message == "starting Ray"
-    assert not source.stop_trial("tau=0.01-seed0")  # nothing runs yet
+    assert not source.stop_trial("tau=0.01/seed0")  # nothing runs yet
     runs: list[FakeRun] = []
 
     def fake_start(request: Any) -> FakeRun:
