@@ -15,7 +15,7 @@ from typing import Any
 from agents.config import FIELDS, ConfigError, validate_field
 
 # Who may ask for a live change; recorded with each change in metrics.jsonl. "key": the app's
-# `h` dialog; "channel": the control channel of a run in another process (reserved, not built yet).
+# `h` dialog; "channel": a command sent over the run's control channel (ddpg_tui/channel/, e.g. `ddpg-tui attach`).
 SOURCES = ("key", "channel")
 
 
