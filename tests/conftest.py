@@ -37,7 +37,7 @@ class CounterEnv(gym.Env):
 # Files whose tests start real ddpg-tui processes, ptys or Ray: `pytest -m "not slow"` leaves them out
 # (the quick subset in the README); single tests elsewhere carry @pytest.mark.slow themselves.
 SLOW_FILES = {"test_sweep_ray.py", "test_hangup.py", "test_app_pty.py", "test_signals.py", "test_sweep_trust.py",
-              "test_cli.py", "test_app_startup.py", "test_env_trust.py"}
+              "test_cli.py", "test_app_startup.py", "test_env_trust.py", "test_detach.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

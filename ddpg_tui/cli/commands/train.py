@@ -18,6 +18,7 @@ EXAMPLES = """\
 examples:
   ddpg-tui train --preset pendulum              train in the app's dashboard
   ddpg-tui train --preset pendulum --headless   train with a progress bar only
+  ddpg-tui train --preset pendulum --detach     train in the background; 'ddpg-tui attach' to watch
   ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
   ddpg-tui train --resume runs/pendulum-20261124-120000 --headless --steps 40000
 """
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", type=Path, metavar="DIR",
                         help="folder for config, metrics and checkpoints (default: runs/<preset>-<time>)")
     parser.add_argument("--headless", action="store_true", help="no app: a progress bar in this terminal")
+    parser.add_argument("--detach", action="store_true",
+                        help="train headless in a background process that outlives this terminal (output in the "
+                        "run folder's train.log); prints the folder and how to attach, and returns")
     parser.add_argument("--no-buffer", action="store_true",
                          help="do not save the replay buffer with checkpoints (smaller, resume is not exact)")
 
@@ -83,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         request = resolve_training_request(args)
     except (CheckpointError, RunLockedError) as error:
         raise UsageError(str(error)) from None
+    if args.detach:
+        from ddpg_tui.cli.detach import start_detached
+
+        return start_detached(args, request)
     if not args.headless:
         if not sys.stdout.isatty():
             request.discard_unused_run_dir()

@@ -1,0 +1,69 @@
+"""`ddpg-tui train --detach`, with real processes: the run goes on in its own session, reachable on its channel."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ddpg_tui.channel.client import ChannelClient
+from ddpg_tui.channel.location import CONTROL_FILE, pid_alive
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "hidden_sizes=[16,16]", "--set", "batch_size=32", "--set", "learning_starts=100",
+        "--set", "eval_every=0", "--set", "eval_episodes=1", "--set", "threads=1"]
+
+
+def ddpg_tui(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ddpg_tui", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=180, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL)
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_detached_run_lives_in_its_own_session_and_ends_when_stopped_over_its_channel(tmp_path: Path) -> None:
+    result = ddpg_tui("train", "--preset", "pendulum", "--steps", "1e6", *TINY, "--detach", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    pid = int(re.search(r"process (\d+)", result.stdout).group(1))
+    try:
+        run_dir = tmp_path / re.search(r"→ (\S+)", result.stdout).group(1)
+        assert f"ddpg-tui attach {run_dir.relative_to(tmp_path)}" in result.stdout
+        # The parent returned while the child trains: a session of its own, so no terminal's hangup reaches it.
+        assert os.getsid(pid) == pid and pid_alive(pid)
+        assert (run_dir / CONTROL_FILE).exists()
+        client = ChannelClient.connect(run_dir)
+        wait_for(lambda: client.request("status")["step"] > 0)
+        client.request("stop", save=True)
+        client.close()
+        wait_for(lambda: not pid_alive(pid) or _reaped(pid))
+        assert not (run_dir / CONTROL_FILE).exists()
+        assert (run_dir / "checkpoints" / "latest.pt").exists()
+        assert "saved" in (run_dir / "train.log").read_text()  # its output went to the log
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _reaped(pid: int) -> bool:
+    # The child is not ours (the command's process that started it has exited), so it is never a zombie of ours.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_detached_run_that_cannot_start_says_why_here_and_leaves_no_folder(tmp_path: Path) -> None:
+    result = ddpg_tui("train", "--env", "Pendulm-v1", "--detach", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("ddpg-tui: error: unknown environment 'Pendulm-v1'")
+    assert list((tmp_path / "runs").iterdir()) == []
