@@ -49,6 +49,7 @@ class ChannelClient:
         self._answered = threading.Condition(self._lock)
         self.connected = threading.Event()
         self.connected.set()
+        self.disconnected = threading.Event()  # the twin of connected, to wait on
         self._reader = threading.Thread(target=self._read, name="channel-client", daemon=True)
         self._reader.start()
 
@@ -116,6 +117,7 @@ class ChannelClient:
             with self._answered:
                 self.connected.clear()
                 self._answered.notify_all()
+            self.disconnected.set()
             self.on_disconnect()
 
     def _dispatch(self, line: bytes) -> None:

@@ -311,6 +311,19 @@ def print_closing_lines(lines: list[str]) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def run_attached(run_dir: Path) -> int:
+    """The dashboard on a run that another process trains (`ddpg-tui attach`); ChannelError if it is not live."""
+    from ddpg_tui.ui.remote_session import RemoteSession
+
+    session = RemoteSession(run_dir)
+    app = DDPGApp(session=session)
+    with signals_quit(app):
+        app.run()
+    if not session.detached and session.snapshot().message:
+        print(f"{run_dir}: {session.snapshot().message}")
+    return app.exit_code
+
+
 def run_app(request: TrainingRequest | None) -> int:
     app = DDPGApp(request)
     with signals_quit(app):

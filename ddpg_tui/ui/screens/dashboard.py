@@ -18,7 +18,7 @@ from agents.config import ConfigError, DDPGConfig
 from agents.controls import Controls
 from agents.events import TrainerState
 from ddpg_tui.request import EXIT_OK
-from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, LiveEditScreen
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, DetachOrStopScreen, LiveEditScreen
 from ddpg_tui.ui.session import Snapshot
 from ddpg_tui.ui.widgets.agent_panel import AgentPanel
 from ddpg_tui.ui.widgets.panels import EventLog, StatusPanel
@@ -68,7 +68,7 @@ class DashboardScreen(Screen):
         self._ticks = 0
         self._toasted_saves = 0
         self._error_shown = False
-        self._confirm: ConfirmQuitScreen | None = None
+        self._confirm: ConfirmQuitScreen | DetachOrStopScreen | None = None
         self._quitting = False
         self._paused = False  # what p does: resume while paused (also while evaluating from a pause)
 
@@ -216,17 +216,37 @@ class DashboardScreen(Screen):
             self.notify("stopping…", timeout=2)
         elif self._confirm is not None:
             self._close_confirm()
-            self.stop_and_exit(save=True)
+            if self.attached:
+                self.detach_and_exit()
+            else:
+                self.stop_and_exit(save=True)
         elif not self.last_snapshot.active:
             self.stop_and_exit(save=False)  # nothing to save, but the worker may still be closing its files
+        elif self.attached:
+            self._confirm = DetachOrStopScreen()
+            self.app.push_screen(self._confirm, self._quit_chosen)
         else:
             self._confirm = ConfirmQuitScreen()
             self.app.push_screen(self._confirm, self._quit_chosen)
 
+    @property
+    def attached(self) -> bool:
+        """The run is another process's (ddpg-tui attach): quitting may leave it going."""
+        return getattr(self.session, "detachable", False)
+
     def _quit_chosen(self, choice: str | None) -> None:
         self._confirm = None
-        if choice in ("save", "discard"):
+        if choice == "detach":
+            self.detach_and_exit()
+        elif choice in ("save", "discard"):
             self.stop_and_exit(save=choice == "save")
+
+    def detach_and_exit(self, return_code: int = EXIT_OK) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        self.session.detach()  # type: ignore[attr-defined]
+        self._wait_then_exit(return_code)
 
     def _close_confirm(self) -> None:
         confirm, self._confirm = self._confirm, None
@@ -236,7 +256,10 @@ class DashboardScreen(Screen):
     def quit_now(self, return_code: int) -> None:
         """Save and quit without asking (on a signal); an open question is closed unanswered."""
         self._close_confirm()
-        self.stop_and_exit(save=True, return_code=return_code)
+        if self.attached:  # a closed terminal or Ctrl+C twice ends the client, never the run it watches
+            self.detach_and_exit(return_code)
+        else:
+            self.stop_and_exit(save=True, return_code=return_code)
 
     def stop_and_exit(self, save: bool, return_code: int = EXIT_OK) -> None:
         if self._quitting:
@@ -258,5 +281,9 @@ class DashboardScreen(Screen):
         self.app.exit(return_code=return_code)
 
     def on_unmount(self) -> None:
-        # However the screen goes (a crash, a test ending), training must not run on unseen.
-        self.session.controls.stop(save=True)
+        # However the screen goes (a crash, a test ending), training must not run on unseen; an attached
+        # run is seen by its own process, and goes on.
+        if self.attached:
+            self.session.detach()  # type: ignore[attr-defined]
+        else:
+            self.session.controls.stop(save=True)

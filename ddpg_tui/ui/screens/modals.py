@@ -85,6 +85,32 @@ class ConfirmQuitScreen(ModalScreen[str]):
         self.dismiss(choice)
 
 
+class DetachOrStopScreen(ModalScreen[str]):
+    """Quitting a dashboard attached to another process's run: dismisses with "detach", "save" or "cancel"."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose('cancel')", "Cancel"),
+                                             Binding("d", "choose('detach')", "Detach"),
+                                             Binding("s", "choose('save')", "Stop the run")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog", classes="dialog"):
+            yield Label("This run trains in another process. Leave it training, or stop it?", classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Detach, it goes on (d)", id="detach", variant="primary")
+                yield Button("Stop: save and end (s)", id="save", variant="error")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#detach", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
 def screen_keys(screen: Screen) -> list[tuple[str, str]]:
     """(keys, what they do) for `screen` and then the app, read from their bindings as they are now.
 
