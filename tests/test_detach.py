@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from ddpg_tui.channel.client import ChannelClient
-from ddpg_tui.channel.location import CONTROL_FILE, pid_alive
+from ddpg_tui.channel.location import CONTROL_FILE, ChannelError, pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--set", "hidden_sizes=[16,16]", "--set", "batch_size=32", "--set", "learning_starts=100",
@@ -67,3 +69,49 @@ def test_a_detached_run_that_cannot_start_says_why_here_and_leaves_no_folder(tmp
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("ddpg-tui: error: unknown environment 'Pendulm-v1'")
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+async def test_an_attached_dashboard_steers_a_detached_process_and_sees_it_die(tmp_path: Path) -> None:
+    import asyncio
+
+    from agents.events import TrainerState
+    from ddpg_tui.ui.app import DDPGApp
+    from ddpg_tui.ui.remote_session import GONE, RemoteSession
+    from ddpg_tui.ui.screens.modals import DetachOrStopScreen
+
+    async def until(condition, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+
+    result = ddpg_tui("train", "--preset", "pendulum", "--steps", "1e6", *TINY, "--detach", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    pid = int(re.search(r"process (\d+)", result.stdout).group(1))
+    run_dir = tmp_path / re.search(r"→ (\S+)", result.stdout).group(1)
+    try:
+        session = RemoteSession(run_dir)
+        app = DDPGApp(session=session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(lambda: session.snapshot().progress is not None)
+            await pilot.press("p")
+            await until(lambda: session.snapshot().state == TrainerState.PAUSED)
+            await pilot.press("q")
+            await until(lambda: isinstance(app.screen, DetachOrStopScreen))
+            await pilot.press("d")
+            await until(lambda: session.finished.is_set())
+        assert pid_alive(pid) and not _reaped(pid)  # detached: the run is still there, paused
+
+        again = RemoteSession(run_dir)  # attach again: it is paused, as the first client left it
+        app = DDPGApp(session=again)
+        async with app.run_test(size=(100, 30)):
+            await until(lambda: again.snapshot().state == TrainerState.PAUSED)
+            os.kill(pid, signal.SIGKILL)  # the training process dies while attached
+            await until(lambda: again.snapshot().message == GONE)
+            assert again.snapshot().progress is not None  # the panels still show the run
+        assert (run_dir / CONTROL_FILE).exists()  # left behind by kill -9: stale, and recognised as such
+        with pytest.raises(ChannelError, match="stale"):
+            RemoteSession(run_dir)
+    finally:
+        if pid_alive(pid) and not _reaped(pid):
+            os.kill(pid, signal.SIGKILL)
