@@ -118,3 +118,20 @@ async def test_a_client_whose_run_dies_says_so_in_one_line_and_keeps_the_history
 def test_attaching_to_a_run_that_is_not_live_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ChannelError, match="is not a live run"):
         RemoteSession(tmp_path)
+
+
+async def test_a_paused_run_attached_to_shows_its_whole_history_in_the_plots(live_run: LiveRun) -> None:
+    from ddpg_tui.ui.widgets.plots import RewardPlot
+
+    await until(lambda: live_run.trainer.episode >= 3)
+    live_run.controls.pause()
+    await until(lambda: live_run.trainer.state == TrainerState.PAUSED)
+    session = RemoteSession(live_run.run_dir)
+    app = DDPGApp(session=session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(lambda: len(session.snapshot().episode_steps) >= 3)
+        # No event comes while paused: the plot must still catch up with the history read after the first draw.
+        await until(lambda: app.screen.query_one(RewardPlot)._drawn[0] == len(session.snapshot().episode_steps))
+        assert any(t.startswith("attached: ") for *_, t in session.snapshot().log)
+        await pilot.press("q")
+        await pilot.press("d")

@@ -118,6 +118,7 @@ class ChannelClient:
                 self.connected.clear()
                 self._answered.notify_all()
             self.disconnected.set()
+            self._sock.close()  # the server has gone: nothing more to read or send (close() may still be called)
             self.on_disconnect()
 
     def _dispatch(self, line: bytes) -> None:

@@ -90,6 +90,7 @@ class _RemoteFlag(threading.Event):
 
 class RemoteSession(TrainingSession):
     detachable = True  # quitting asks: detach (the run goes on) or stop
+    HISTORY_WORD = "attached"
 
     def __init__(self, run_dir: Path) -> None:
         """Connect to the live run in `run_dir`; ChannelError says why it is not live."""

@@ -104,6 +104,8 @@ def change_text(event: ConfigChanged) -> str:
 class TrainingSession:
     """Owns one Trainer run. `run()` is the worker's body; everything else is thread-safe."""
 
+    HISTORY_WORD = "resumed"  # how the events panel introduces the history read back from metrics.jsonl
+
     def __init__(self, request: TrainingRequest) -> None:
         self.request = request
         self.controls = Controls()
@@ -177,7 +179,7 @@ class TrainingSession:
             if events:
                 f.log_count += 1
                 f.log.append((f.log_count, "info", events[-1].step,
-                              f"resumed: {plural(len(f.episode_steps), 'episode')} and "
+                              f"{self.HISTORY_WORD}: {plural(len(f.episode_steps), 'episode')} and "
                               f"{plural(len(f.evals), 'evaluation')} from metrics.jsonl"))
             f.version += 1
 

@@ -66,6 +66,7 @@ class DashboardScreen(Screen):
         self.worker: Worker | None = None
         self.last_snapshot = Snapshot()
         self._ticks = 0
+        self._plotted_version = -1  # the snapshot version the plots last showed
         self._toasted_saves = 0
         self._error_shown = False
         self._confirm: ConfirmQuitScreen | DetachOrStopScreen | None = None
@@ -110,7 +111,8 @@ class DashboardScreen(Screen):
         return self.session.run()
 
     def refresh_from_session(self) -> None:
-        if self.session.version == self.last_snapshot.version and self._ticks:
+        if self.session.version == self.last_snapshot.version and self._ticks \
+                and self._plotted_version == self.last_snapshot.version:
             return
         snapshot = self.session.snapshot()
         self._ticks += 1
@@ -120,6 +122,9 @@ class DashboardScreen(Screen):
         self.query_one(AgentPanel).show(snapshot.recording, evaluations=len(snapshot.evals), active=snapshot.active,
                                         run_dir=snapshot.run_dir)
         if self._ticks % PLOT_EVERY == 1 or not snapshot.active:
+            # Also when no event comes after (a paused run, a history loaded after the first tick): the
+            # plots catch up at their next turn instead of waiting for the next event.
+            self._plotted_version = snapshot.version
             self.query_one(RewardPlot).show(snapshot)
             for plot in self.query(LossPlot):
                 plot.show(snapshot)
