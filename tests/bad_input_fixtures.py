@@ -1,5 +1,8 @@
 """Builds the files the bad-input commands of docs/what-happens-if.md refer to, in the current folder."""
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -37,3 +40,8 @@ digest = content_digest(tampered)
 tampered["agent"]["actor"]["net.0.weight"][0, 0] += 1.0  # a weight changed after the save
 torch.save({**tampered, "checksum": digest}, "tampered.pt")  # a whole file whose checksum does not match
 Path("runs/no-checkpoint").mkdir(parents=True)  # a run folder whose run never saved
+# A run whose process was killed (kill -9): its control.json names a pid that has ended and a socket nobody serves.
+dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+Path("runs/killed-run").mkdir(parents=True)
+control = {"socket": "/nonexistent/run.sock", "pid": int(dead.stdout)}
+Path("runs/killed-run/control.json").write_text(json.dumps(control))
