@@ -135,3 +135,29 @@ async def test_a_paused_run_attached_to_shows_its_whole_history_in_the_plots(liv
         assert any(t.startswith("attached: ") for *_, t in session.snapshot().log)
         await pilot.press("q")
         await pilot.press("d")
+
+
+def test_attach_list_shows_each_live_run_with_its_step_speed_and_state(tiny_config: DDPGConfig, tmp_path: Path,
+                                                                       monkeypatch, capsys) -> None:
+    from ddpg_tui.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["attach", "--list"]) == 0
+    assert capsys.readouterr().out == "no live run under runs/\n"
+    run = LiveRun(tiny_config.replace(total_steps=1_000_000), Path("runs/live"))
+    try:
+        deadline = time.monotonic() + 30
+        while run.trainer.step < 400:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        run.controls.pause()
+        while run.trainer.state != TrainerState.PAUSED:
+            time.sleep(0.05)
+        assert main(["attach", "--list"]) == 0
+        header, line = capsys.readouterr().out.splitlines()
+        assert header.split() == ["run", "step", "steps/s", "state", "pid", "clients"]
+        cells = line.split()
+        assert cells[0] == "runs/live" and cells[1] == f"{run.trainer.step:,}/1,000,000" and cells[3] == "paused"
+    finally:
+        run.controls.stop(save=False)
+        run.thread.join(60)
