@@ -112,6 +112,15 @@ def live_control(run_dir: Path) -> ControlFile:
     return control
 
 
+def is_live(run_dir: Path) -> bool:
+    """A process is training `run_dir` now and answers on its channel."""
+    try:
+        live_control(run_dir)
+    except ChannelError:
+        return False
+    return True
+
+
 def live_runs(root: Path) -> list[Path]:
     """The run folders under `root` with a live process, newest control file first."""
     found = []

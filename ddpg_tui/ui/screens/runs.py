@@ -2,7 +2,8 @@
 
 Comparing draws the sweep screen's overlay plot (a run is one line; a sweep one line per config,
 its median over seeds with the min-max band) and a table of the config fields that differ.
-Everything comes from the folders (`ddpg_tui.sweeps.history`): these runs have finished. Reading
+Everything comes from the folders (`ddpg_tui.sweeps.history`); a run that a process is training now
+(its channel answers, see ddpg_tui/channel) is marked `live run`. Reading
 every folder under runs/ takes a while with many runs (each metrics.jsonl is read whole), so it
 happens in a thread worker: the screen is up at once, and the list fills in when the reading ends.
 """
@@ -22,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
+from ddpg_tui.channel.location import is_live
 from ddpg_tui.sweeps.history import RunRecord, compare_rows, final_of, list_runs, read_any
 from ddpg_tui.ui.run_text import date_text, steps_text
 from ddpg_tui.ui.run_text import fmt_return as fmt
@@ -51,6 +53,7 @@ class RunsScreen(Screen):
         super().__init__()
         self.load = load
         self.records: list[RunRecord] = []
+        self.live: set[str] = set()  # resolved paths of the runs a process is training now
         self.selected: set[str] = {str(Path(p).resolve()) for p in preselect}
         self.compare_when_read = compare_when_read  # `compare A B`: open the comparison once A and B are read
         self.reading = False
@@ -79,6 +82,8 @@ class RunsScreen(Screen):
             records: list[RunRecord] | str = self.load()
         except (OSError, ValueError) as error:  # a folder named on the command line went away, say
             records = str(error)
+        if not isinstance(records, str):  # a run that a process trains now (ddpg-tui attach shows it)
+            self.live = {str(r.path.resolve()) for r in records if r.kind == "run" and is_live(r.path)}
         if not get_current_worker().is_cancelled:  # a newer reload (or leaving the screen) supersedes it
             self.app.call_from_thread(self._show, records)
 
@@ -104,7 +109,8 @@ class RunsScreen(Screen):
 
     def _cells(self, record: RunRecord) -> tuple[object, ...]:
         mark = "✓" if str(record.path.resolve()) in self.selected else ""
-        return (mark, record.name, fmt(record.final), fmt(record.best), record.kind, steps_text(record),
+        kind = "live run" if str(record.path.resolve()) in self.live else record.kind
+        return (mark, record.name, fmt(record.final), fmt(record.best), kind, steps_text(record),
                 record.env_id, date_text(record.modified))
 
     def highlighted(self) -> str | None:
