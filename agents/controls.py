@@ -21,7 +21,7 @@ SOURCES = ("key", "channel")
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # pause, resume, toggle_pause, evaluate, save, stop, set
+    name: str  # pause, resume, toggle_pause, evaluate, save, stop, stop_at_episode_end, set
     changes: dict[str, Any] | None = None
     source: str = "key"  # for "set": who asked, one of SOURCES
 
@@ -50,6 +50,11 @@ class Controls:
 
     def save(self) -> bool:
         return self._put(Command("save"))
+
+    def stop_at_episode_end(self) -> bool:
+        """Stop with a save at the next episode boundary (now, if at one): a resume from it is bit-exact,
+        so another process can carry the run on as if it had never stopped."""
+        return self._put(Command("stop_at_episode_end"))
 
     def stop(self, save: bool = True) -> bool:
         """End training after the current step; with `save`, write a checkpoint first."""
