@@ -115,3 +115,47 @@ async def test_an_attached_dashboard_steers_a_detached_process_and_sees_it_die(t
     finally:
         if pid_alive(pid) and not _reaped(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_q_then_b_hands_the_apps_run_to_a_background_process_that_goes_on_from_there(
+        tiny_config, tmp_path: Path, monkeypatch) -> None:
+    import asyncio
+    import json
+
+    from ddpg_tui.request import TrainingRequest
+    from ddpg_tui.ui.app import DDPGApp
+    from ddpg_tui.ui.screens.modals import ConfirmQuitScreen
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the background process runs this checkout's code
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    app = DDPGApp(TrainingRequest(tiny_config.replace(total_steps=1_000_000), run_dir))
+    async with app.run_test(size=(100, 30)) as pilot:
+        session = app.training_session
+        deadline = time.monotonic() + 60
+        while session.snapshot().progress is None or session.snapshot().progress.step < 300:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await pilot.press("q")
+        while not isinstance(app.screen, ConfirmQuitScreen):
+            await asyncio.sleep(0.05)
+        await pilot.press("b")
+        while app.is_running and time.monotonic() < deadline + 120:
+            await asyncio.sleep(0.1)
+    assert "ddpg-tui attach" in session.handover, session.handover
+    pid = int(re.search(r"process (\d+)", session.handover).group(1))
+    try:
+        handed_at = session.outcome.step
+        assert handed_at % 200 == 0  # an episode end of Pendulum: the resume is bit-exact
+        client = ChannelClient.connect(run_dir)
+        wait_for(lambda: client.request("status")["step"] > handed_at + 200)
+        client.request("stop", save=True)
+        client.close()
+        wait_for(lambda: not pid_alive(pid) or _reaped(pid))
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        episodes = [row["step"] for row in rows if row["kind"] == "episode"]
+        assert episodes == list(range(200, episodes[-1] + 1, 200))  # one run: no gap, no step twice
+        assert "resuming" in (run_dir / "train.log").read_text()
+    finally:
+        if pid_alive(pid) and not _reaped(pid):
+            os.kill(pid, signal.SIGKILL)

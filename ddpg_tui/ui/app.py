@@ -329,7 +329,9 @@ def run_app(request: TrainingRequest | None) -> int:
     with signals_quit(app):
         app.run()
     session = app.training_session
-    if session is not None and session.outcome is not None:
+    if session is not None and session.handover:
+        print_closing_lines(session.handover.splitlines())  # the run goes on; how to attach to it
+    elif session is not None and session.outcome is not None:
         print_closing_lines(closing_lines(session.outcome))
     if app.sweep is not None:
         print_closing_lines(app.sweep.closing_lines())

@@ -116,6 +116,7 @@ class TrainingSession:
         self._folded = _Folded()
         self.outcome: TrainingOutcome | None = None
         self.finished = threading.Event()  # set when run() has returned, whichever way
+        self.handover = ""  # what the background process that took the run over said (q, then b)
 
     # The worker's side -------------------------------------------------------------
 

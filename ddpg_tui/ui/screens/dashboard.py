@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import subprocess
+import sys
 import threading
 from typing import Any, ClassVar, Protocol
 
@@ -29,6 +32,13 @@ PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds
 # The smallest terminal the dashboard lays out in: the footer's seven keys take 57 columns (p Resume),
 # and below 18 rows the events panel has no line left. Smaller, one line says so instead.
 MIN_SIZE = (60, 18)
+
+
+def resume_in_background(run_dir: str) -> str:
+    """`ddpg-tui train --resume RUN --detach`, which returns once the background process is live; what it said."""
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "train", "--resume", run_dir, "--detach"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    return (result.stdout + result.stderr).strip()
 
 
 class Session(Protocol):
@@ -243,6 +253,8 @@ class DashboardScreen(Screen):
         self._confirm = None
         if choice == "detach":
             self.detach_and_exit()
+        elif choice == "background":
+            self.hand_over_and_exit()
         elif choice in ("save", "discard"):
             self.stop_and_exit(save=choice == "save")
 
@@ -273,6 +285,30 @@ class DashboardScreen(Screen):
         if self.session.controls.stop(save=save) and self.last_snapshot.active:
             self.notify("stopping…" + (" saving a checkpoint" if save else ""), timeout=5)
         self._wait_then_exit(return_code)
+
+    def hand_over_and_exit(self) -> None:
+        """Keep training in the background: stop at the next episode end with a save (bit-exact to resume from),
+        then a detached process resumes the run there; `ddpg-tui attach` shows it again."""
+        if self._quitting:
+            return
+        self._quitting = True
+        if not self.session.controls.stop_at_episode_end():
+            self.notify_ended()
+            self._wait_then_exit(EXIT_OK)
+            return
+        self.notify("handing the run over to a background process at the next episode end…", timeout=10)
+        self._hand_over_then_exit()
+
+    @work(exclusive=True, group="quit")
+    async def _hand_over_then_exit(self) -> None:
+        if self.worker is not None:
+            with contextlib.suppress(WorkerError):
+                await self.worker.wait()  # the trainer has saved and let go of the run's lock
+        self.refresh_from_session()
+        run_dir = self.last_snapshot.run_dir
+        if self.last_snapshot.state == TrainerState.STOPPED and run_dir:
+            self.session.handover = await asyncio.to_thread(resume_in_background, run_dir)  # type: ignore[attr-defined]
+        self.app.exit(return_code=EXIT_OK)
 
     @work(exclusive=True, group="quit")
     async def _wait_then_exit(self, return_code: int) -> None:

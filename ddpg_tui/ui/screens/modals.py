@@ -60,11 +60,12 @@ class LiveEditScreen(ModalScreen[dict[str, Any] | None]):
 
 
 class ConfirmQuitScreen(ModalScreen[str]):
-    """Dismisses with "save", "discard" or "cancel"."""
+    """Dismisses with "save", "discard", "background" or "cancel"."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose('cancel')", "Cancel"),
                                              Binding("y", "choose('save')", "Save and quit"),
-                                             Binding("n", "choose('discard')", "Quit without saving")]
+                                             Binding("n", "choose('discard')", "Quit without saving"),
+                                             Binding("b", "choose('background')", "Keep training in the background")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog"):
@@ -73,6 +74,8 @@ class ConfirmQuitScreen(ModalScreen[str]):
                 yield Button("Save and quit (y)", id="save", variant="primary")
                 yield Button("Quit without saving (n)", id="discard", variant="error")
                 yield Button("Cancel (esc)", id="cancel")
+            yield Label("b: keep training in the background (attach again with ddpg-tui attach)",
+                        classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#save", Button).focus()
