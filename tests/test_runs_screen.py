@@ -185,5 +185,18 @@ async def test_a_run_that_a_process_trains_now_is_marked_live(tmp_path: Path) ->
             table = runs_app.screen.query_one(DataTable)
             assert table.get_cell(str(live_dir.resolve()), "kind") == "live run"
             assert table.get_cell(str(finished_dir.resolve()), "kind") == "run"
+            assert "a opens a live run's dashboard" in str(runs_app.screen.query_one("#runs-help").render())
+            await pilot.press("a")  # the live run is the highlighted first row (newest)
+            await pilot.pause()
+            from ddpg_tui.ui.screens.dashboard import DashboardScreen
+
+            dashboard = runs_app.screen
+            assert isinstance(dashboard, DashboardScreen) and dashboard.attached
+            dashboard.detach_and_exit()  # what q, then d, does
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if isinstance(runs_app.screen, RunsScreen):
+                    break
+            assert isinstance(runs_app.screen, RunsScreen)  # back to the list, and the app still runs
     finally:
         server.close()

@@ -319,7 +319,10 @@ class DashboardScreen(Screen):
             with contextlib.suppress(WorkerError):
                 await self.worker.wait()
         self.refresh_from_session()
-        self.app.exit(return_code=return_code)
+        if self.attached and len(self.app.screen_stack) > 2:  # opened from the runs screen: back to it
+            self.app.pop_screen()
+        else:
+            self.app.exit(return_code=return_code)
 
     def on_unmount(self) -> None:
         # However the screen goes (a crash, a test ending), training must not run on unseen; an attached

@@ -44,6 +44,7 @@ class RunsScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("r", "reload", "Reload"),
         Binding("q", "leave", "Quit"),
+        Binding("a", "attach", "Attach", show=False, tooltip="Open the dashboard on the highlighted live run"),
     ]
 
     HELP = "space selects, c compares the selected (or the highlighted one)"
@@ -101,6 +102,8 @@ class RunsScreen(Screen):
         table.clear()
         for record in self.records:
             table.add_row(*self._cells(record), key=str(record.path.resolve()))
+        if self.live:
+            help_line.update(f"{self.HELP}; a opens a live run's dashboard")
         if not self.records:
             help_line.update("no runs or sweeps under runs/ yet: ddpg-tui train, or ddpg-tui sweep, makes them")
         if self.compare_when_read:
@@ -136,6 +139,26 @@ class RunsScreen(Screen):
             chosen = [r for r in self.records if str(r.path.resolve()) == key]
         if chosen:
             self.app.push_screen(CompareScreen(chosen))
+
+    def action_attach(self) -> None:
+        """The highlighted run's dashboard, attached to the process that trains it; a finished run is compared."""
+        key = self.highlighted()
+        if key is None:
+            return
+        if key not in self.live:
+            self.action_compare()
+            return
+        from ddpg_tui.channel.location import ChannelError
+        from ddpg_tui.ui.remote_session import RemoteSession
+        from ddpg_tui.ui.screens.dashboard import DashboardScreen
+
+        try:
+            session = RemoteSession(Path(key))
+        except ChannelError as error:  # it ended since the list was read
+            self.notify(str(error), severity="warning")
+            self.action_reload()
+            return
+        self.app.push_screen(DashboardScreen(session, session.config))
 
     def action_leave(self) -> None:
         # Opened from the main app's first screen: back to it. As `ddpg-tui compare`'s own app: quit.
