@@ -340,3 +340,18 @@ def test_the_apps_training_session_listens_on_the_channel_until_its_run_ends(tin
     finally:
         session.controls.stop()
         thread.join(60)
+
+
+def test_a_client_beyond_the_limit_is_told_and_closed(idle_server: ChannelServer) -> None:
+    from ddpg_tui.channel.server import MAX_CLIENTS
+
+    held = [ChannelClient.connect(idle_server.run_dir) for _ in range(MAX_CLIENTS)]
+    try:
+        wait_for(lambda: idle_server.status()["clients"] == MAX_CLIENTS)
+        sock = raw(idle_server)
+        assert read_message(sock)["message"] == "too many clients"
+        assert hung_up(sock)
+        assert held[0].request("status")["clients"] == MAX_CLIENTS  # the others are served as before
+    finally:
+        for client in held:
+            client.close()

@@ -214,16 +214,17 @@ class ChannelServer:
                 conn.close()
                 continue
             client = _Client(conn)
+            client.writer.start()  # before close() can see the client and join its writer
             with self._lock:
                 full = len(self._clients) >= MAX_CLIENTS or self._closing
                 if not full:
                     self._clients.append(client)
             if full:
-                with contextlib.suppress(OSError):
-                    conn.sendall(encode({"type": "error", "id": None, "message": "too many clients"}))
+                client.send({"type": "error", "id": None, "message": "too many clients"})
+                client.finish()
+                client.writer.join(1.0)
                 conn.close()
                 continue
-            client.writer.start()
             threading.Thread(target=self._serve, args=(client,), name="channel-reader", daemon=True).start()
 
     def _peer_allowed(self, conn: socket.socket) -> bool:
