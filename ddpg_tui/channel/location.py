@@ -91,12 +91,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def answers(socket_path: str, timeout: float = 1.0) -> bool:
+    """Something listens on the socket. Only a refusal or a missing file says no one does: a busy server's
+    full backlog (EAGAIN, a timeout) is still a live one, not a stale socket."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(timeout)
         try:
             probe.connect(socket_path)
-        except OSError:
+        except (ConnectionRefusedError, FileNotFoundError, NotADirectoryError):
             return False
+        except OSError:
+            return True
     return True
 
 

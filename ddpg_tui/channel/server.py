@@ -154,7 +154,7 @@ class ChannelServer:
         try:
             listener.bind(str(path))
             os.chmod(path, 0o600)  # the folder is 0700 already; the socket alone is private too
-            listener.listen(8)
+            listener.listen(64)  # clients come in bursts (a probe, then the connection)
             write_control_file(self.run_dir, path)
         except OSError:
             listener.close()
