@@ -15,13 +15,13 @@ from typing import Any
 from agents.config import FIELDS, ConfigError, validate_field
 
 # Who may ask for a live change; recorded with each change in metrics.jsonl. "key": the app's
-# `h` dialog; "channel": the control channel of a run in another process (reserved, not built yet).
+# `h` dialog; "channel": a command sent over the run's control channel (ddpg_tui/channel/, e.g. `ddpg-tui attach`).
 SOURCES = ("key", "channel")
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # pause, resume, toggle_pause, evaluate, save, stop, set
+    name: str  # pause, resume, toggle_pause, evaluate, save, stop, stop_at_episode_end, set
     changes: dict[str, Any] | None = None
     source: str = "key"  # for "set": who asked, one of SOURCES
 
@@ -50,6 +50,11 @@ class Controls:
 
     def save(self) -> bool:
         return self._put(Command("save"))
+
+    def stop_at_episode_end(self) -> bool:
+        """Stop with a save at the next episode boundary (now, if at one): a resume from it is bit-exact,
+        so another process can carry the run on as if it had never stopped."""
+        return self._put(Command("stop_at_episode_end"))
 
     def stop(self, save: bool = True) -> bool:
         """End training after the current step; with `save`, write a checkpoint first."""

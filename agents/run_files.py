@@ -26,6 +26,7 @@ Readers that want only the curves must select rows by `kind` and skip the others
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -345,8 +346,10 @@ class RunFiles:
         if self._metrics is None:
             self._metrics = self.metrics_path.open("a", encoding="utf-8")
         self._metrics.writelines(json.dumps(row) + "\n" for row in rows)
-        if rows[0]["kind"] != "episode" and rows[0]["kind"] != "update":
-            self._metrics.flush()  # evaluations and the run's record are rare, and worth not losing
+        # Every row, flushed before the event reaches the front-ends: a client that attaches to the run
+        # reads the rows of the steps before the event it subscribed after from the file (ddpg_tui/channel).
+        # One write per episode or per STATS_EVERY steps costs nothing next to the steps themselves.
+        self._metrics.flush()
 
     def _rows(self, event: Event) -> list[dict[str, Any]]:
         if (kind := METRIC_EVENTS.get(type(event))) is not None:
@@ -395,3 +398,45 @@ class RunFiles:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
+
+
+# The rows a front-end draws again when it opens a run mid-way (the app on resume, an attached client).
+HistoryEvent = EpisodeEnd | UpdateStats | EvalResult | ConfigChanged
+HISTORY_KINDS: dict[str, type[HistoryEvent]] = {kind: cls for cls, kind in METRIC_EVENTS.items()}
+
+
+def read_history(metrics_path: Path, up_to_step: int) -> list[HistoryEvent]:
+    """The events a run recorded in its metrics.jsonl, up to `up_to_step` (the checkpoint's step).
+
+    Rows after that step were never seen by the checkpoint that resumes; the trainer drops
+    them from the file once it starts, and they must not be drawn either. A row cut by a
+    crash mid-write, or one this version does not know, is skipped rather than refused:
+    the history is for the eye, and the run itself does not depend on it.
+    """
+    events: list[HistoryEvent] = []
+    try:
+        lines = metrics_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return events
+    for line in lines:
+        try:
+            row = json.loads(line)
+            event = _history_event(row)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if event.step <= up_to_step:
+            events.append(event)
+    return events
+
+
+def _history_event(row: dict) -> HistoryEvent:
+    """A metrics.jsonl row as its event; KeyError for a kind that is not drawn or logged again."""
+    if row["kind"] == "change":  # one field's live change: the events panel shows it again
+        name = row["field"]
+        return ConfigChanged(int(row["step"]), {name: row["new"]}, {name: row.get("old")},
+                             str(row.get("source", "key")))
+    cls = HISTORY_KINDS[row["kind"]]
+    if "returns" in row:
+        row["returns"] = tuple(row["returns"])
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in row.items() if key in names})

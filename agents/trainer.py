@@ -242,6 +242,7 @@ class Trainer:
         self._recording = self.files is not None
         self._periodic_save_due: int | None = None  # the step at which a deferred periodic save fell due
         self._final_work = False  # the final evaluation and save are running
+        self._stop_at_episode_end = False  # Controls.stop_at_episode_end was asked: stop when an episode ends
         self.resume_notes: list[str] = []
 
         if checkpoint is not None:
@@ -443,6 +444,8 @@ class Trainer:
             if self._periodic_save_due is not None and self.step < cfg.total_steps and self._periodic_save_is_now():
                 with clock.excluded():
                     self._save("periodic")
+            if self._stop_at_episode_end and self._obs is None:
+                controls.stop(save=True)  # handled before the next step, where a periodic save would be
         clock.stop()
 
     def _tune_threads(self) -> None:
@@ -530,6 +533,10 @@ class Trainer:
                 self._save("requested")
             elif name == "set" and command.changes:
                 self._apply_changes(command.changes, command.source)
+            elif name == "stop_at_episode_end":
+                self._stop_at_episode_end = True
+                if self._obs is None:  # between two episodes already
+                    self.controls.stop(save=True)
 
     def _answer_late_commands(self) -> None:
         """Commands that arrived during the final evaluation or save, or after: answer each."""

@@ -1,5 +1,8 @@
 """Builds the files the bad-input commands of docs/what-happens-if.md refer to, in the current folder."""
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -40,3 +43,8 @@ Path("runs/no-checkpoint").mkdir(parents=True)  # a run folder whose run never s
 Path("not-toml.toml").write_text("env_id = Pendulum-v1\n", encoding="utf-8")  # a preset file: the id is unquoted
 Path("bad-field.toml").write_text('env_id = "Pendulum-v1"\n[hyperparameters]\ngamma = 1.5\n', encoding="utf-8")
 Path("module-env.toml").write_text('env_id = "this:Pendulum-v1"\n', encoding="utf-8")  # would import `this`
+# A run whose process was killed (kill -9): its control.json names a pid that has ended and a socket nobody serves.
+dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+Path("runs/killed-run").mkdir(parents=True)
+control = {"socket": "/nonexistent/run.sock", "pid": int(dead.stdout)}
+Path("runs/killed-run/control.json").write_text(json.dumps(control))

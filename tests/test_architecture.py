@@ -20,6 +20,7 @@ AGENTS = ROOT / "agents"
 PACKAGES = ("agents", "ddpg_tui", "presets")
 AGENTS_FORBIDDEN = ("ddpg_tui", "textual", "rich", "ray", "PIL")
 SWEEPS_FORBIDDEN = ("textual", "ddpg_tui.ui")
+CHANNEL_FORBIDDEN = ("textual", "rich", "ddpg_tui.ui", "ddpg_tui.cli")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -113,6 +114,13 @@ def test_the_learner_imports_no_front_end_ui_ray_or_pillow(path: Path) -> None:
 def test_the_sweeps_import_no_textual_and_no_screen(path: Path) -> None:
     offending = sorted(name for name in imported_modules(path) if _within(name, SWEEPS_FORBIDDEN))
     assert not offending, f"ddpg_tui/sweeps/{path.name} imports {offending}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "ddpg_tui" / "channel").rglob("*.py")), ids=lambda p: p.name)
+def test_the_channel_is_a_transport_that_imports_no_screen_and_no_command(path: Path) -> None:
+    # Headless runs, the app's worker and attached clients all use it: it sits below both rooms.
+    offending = sorted(name for name in imported_modules(path) if _within(name, CHANNEL_FORBIDDEN))
+    assert not offending, f"ddpg_tui/channel/{path.name} imports {offending}"
 
 
 def test_no_two_project_modules_import_each_other_even_through_a_cycle() -> None:

@@ -279,3 +279,36 @@ def test_steps_behind_a_stopped_run_say_where_the_run_is(tiny_config, tmp_path: 
                        r"ddpg-tui train --resume .*run --steps N, with N > 150"):
         Trainer(None, None, tmp_path / "run", resume_from=tmp_path / "run" / "checkpoints" / "latest.pt",
                 total_steps=100)
+
+
+def test_a_run_stopped_at_an_episode_end_and_resumed_writes_the_metrics_of_an_uninterrupted_run(
+        tiny_config: DDPGConfig, tmp_path: Path) -> None:
+    # What "keep training in the background" does: stop at the next episode end (asked mid-episode, at
+    # step 250), save, and let another trainer resume from the save; on the CPU, row for row the same run.
+    import json
+
+    config = tiny_config.replace(total_steps=600, eval_every=300)
+    Trainer(config, None, tmp_path / "straight").run()
+
+    first = Trainer(config, None, tmp_path / "handed-over")
+    real_update = first.agent.update
+
+    def ask_at_step_250(batch):
+        if first.step == 250:
+            first.controls.stop_at_episode_end()
+        return real_update(batch)
+
+    first.agent.update = ask_at_step_250
+    first.run()
+    assert first.step == 400  # Pendulum's episodes are 200 steps: the next end after 250
+    checkpoint = tmp_path / "handed-over" / "checkpoints" / "latest.pt"
+    assert load_checkpoint(checkpoint)["at_episode_start"] is True
+    resumed = Trainer(None, None, tmp_path / "handed-over", resume_from=checkpoint)
+    assert not resumed.resume_notes
+    resumed.run()
+
+    def curves(run: str) -> list[dict]:
+        rows = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [row for row in rows if row["kind"] in ("episode", "update", "eval")]
+
+    assert curves("handed-over") == curves("straight")

@@ -183,3 +183,38 @@ async def test_the_comparison_says_which_field_changed_live_and_at_which_step() 
         await pilot.pause()
         table = runs_app.screen.query_one("#differences", DataTable)
         assert str(table.get_cell("1", "field-actor_lr")) == "0.0005 (changed live at step 12,000)"
+
+
+async def test_a_run_that_a_process_trains_now_is_marked_live(tmp_path: Path) -> None:
+    from agents.controls import Controls
+    from ddpg_tui.channel.server import ChannelServer
+
+    live, finished = fixed_records()[1:]
+    live_dir, finished_dir = tmp_path / live.name, tmp_path / finished.name
+    live_dir.mkdir()
+    finished_dir.mkdir()
+    records = [dataclasses.replace(live, path=live_dir), dataclasses.replace(finished, path=finished_dir)]
+    server = ChannelServer(live_dir, Controls())
+    server.start()
+    try:
+        runs_app = RunsApp(load=lambda: records)
+        async with runs_app.run_test(size=(120, 40)) as pilot:
+            await read(pilot)
+            table = runs_app.screen.query_one(DataTable)
+            assert table.get_cell(str(live_dir.resolve()), "kind") == "live run"
+            assert table.get_cell(str(finished_dir.resolve()), "kind") == "run"
+            assert "a opens a live run's dashboard" in str(runs_app.screen.query_one("#runs-help").render())
+            await pilot.press("a")  # the live run is the highlighted first row (newest)
+            await pilot.pause()
+            from ddpg_tui.ui.screens.dashboard import DashboardScreen
+
+            dashboard = runs_app.screen
+            assert isinstance(dashboard, DashboardScreen) and dashboard.attached
+            dashboard.detach_and_exit()  # what q, then d, does
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if isinstance(runs_app.screen, RunsScreen):
+                    break
+            assert isinstance(runs_app.screen, RunsScreen)  # back to the list, and the app still runs
+    finally:
+        server.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -20,6 +21,7 @@ from rich.progress import (
 
 from agents.checkpoint import CheckpointError
 from agents.config import ConfigError
+from agents.controls import Controls
 from agents.envs import EnvError
 from agents.events import (
     ConfigChanged,
@@ -35,6 +37,8 @@ from agents.events import (
 )
 from agents.run_files import RunLockedError
 from agents.trainer import Trainer
+from ddpg_tui.channel.location import ChannelError
+from ddpg_tui.channel.server import ChannelServer
 from ddpg_tui.request import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -178,15 +182,29 @@ def run_headless(request: TrainingRequest) -> int:
     console = Console(stderr=False)
     view = ProgressView(console, request.config.total_steps if request.config else 0)
     run_dir = request.run_dir
+    controls, record_evaluations = Controls(), threading.Event()
+    channel = ChannelServer(run_dir, controls, env_id=request.env_id or "", record_evaluations=record_evaluations)
+
+    def sink(event: Event) -> None:
+        view(event)
+        channel.publish(event)
+
     try:
         check_writable(run_dir)
-        trainer = Trainer(request.config, view, run_dir, resume_from=request.resume_from,
+        trainer = Trainer(request.config, sink, run_dir, resume_from=request.resume_from,
                           total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
-                          env_id=request.env_id, front_end="headless")
+                          env_id=request.env_id, front_end="headless", controls=controls,
+                          record_evaluations=record_evaluations)
     except (EnvError, ConfigError, CheckpointError, RunDirError, RunLockedError) as error:
         request.discard_unused_run_dir()
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    channel.env_id = trainer.config.env_id
+    try:  # after the Trainer took the run's lock: the socket and control.json are this process's alone
+        channel.start(trainer.step)
+    except (ChannelError, OSError) as error:  # the run goes on, only without attaching
+        console.print(f"[yellow]warning:[/] no control channel, 'ddpg-tui attach' will not reach this run: "
+                      f"{escape(str(error))}", highlight=False)
 
     received: list[int] = []
 
@@ -215,6 +233,7 @@ def run_headless(request: TrainingRequest) -> int:
         with view.progress:
             outcome = trainer.run()
     finally:
+        channel.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

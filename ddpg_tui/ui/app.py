@@ -324,13 +324,28 @@ def print_closing_lines(lines: list[str]) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def run_attached(run_dir: Path) -> int:
+    """The dashboard on a run that another process trains (`ddpg-tui attach`); ChannelError if it is not live."""
+    from ddpg_tui.ui.remote_session import RemoteSession
+
+    session = RemoteSession(run_dir)
+    app = DDPGApp(session=session)
+    with signals_quit(app):
+        app.run()
+    if not session.detached and session.snapshot().message:
+        print(f"{run_dir}: {session.snapshot().message}")
+    return app.exit_code
+
+
 def run_app(request: TrainingRequest | None, runs_root: Path = Path("runs"),
             driver_class: type[Driver] | None = None) -> int:
     app = DDPGApp(request, runs_root, driver_class=driver_class)
     with signals_quit(app):
         app.run()
     session = app.training_session
-    if session is not None and session.outcome is not None:
+    if session is not None and session.handover:
+        print_closing_lines(session.handover.splitlines())  # the run goes on; how to attach to it
+    elif session is not None and session.outcome is not None:
         print_closing_lines(closing_lines(session.outcome))
     if app.sweep is not None:
         print_closing_lines(app.sweep.closing_lines())

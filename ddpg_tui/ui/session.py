@@ -8,12 +8,9 @@ second, so training is not paced by drawing and drawing is not flooded by traini
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agents.config import DDPGConfig
@@ -32,7 +29,9 @@ from agents.events import (
     TrainingError,
     UpdateStats,
 )
-from agents.run_files import METRIC_EVENTS
+from agents.run_files import HistoryEvent, read_history
+from ddpg_tui.channel.location import ChannelError
+from ddpg_tui.channel.server import ChannelServer
 from ddpg_tui.request import TrainingRequest, plural
 
 if TYPE_CHECKING:
@@ -95,34 +94,6 @@ class _Folded:
     recording: EvalRecording | None = None
 
 
-HistoryEvent = EpisodeEnd | UpdateStats | EvalResult | ConfigChanged
-HISTORY_KINDS: dict[str, type[HistoryEvent]] = {kind: cls for cls, kind in METRIC_EVENTS.items()}
-
-
-def read_history(metrics_path: Path, up_to_step: int) -> list[HistoryEvent]:
-    """The events a run recorded in its metrics.jsonl, up to `up_to_step` (the checkpoint's step).
-
-    Rows after that step were never seen by the checkpoint that resumes; the trainer drops
-    them from the file once it starts, and they must not be drawn either. A row cut by a
-    crash mid-write, or one this version does not know, is skipped rather than refused:
-    the history is for the eye, and the run itself does not depend on it.
-    """
-    events: list[HistoryEvent] = []
-    try:
-        lines = metrics_path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return events
-    for line in lines:
-        try:
-            row = json.loads(line)
-            event = _history_event(row)
-        except (ValueError, KeyError, TypeError):
-            continue
-        if event.step <= up_to_step:
-            events.append(event)
-    return events
-
-
 def change_text(event: ConfigChanged) -> str:
     """How a live change reads in the events panel; who asked is said unless it was the `h` key."""
     changes = ", ".join(f"{k}={v}" for k, v in event.changes.items())
@@ -130,21 +101,10 @@ def change_text(event: ConfigChanged) -> str:
     return f"set {changes}{by}"
 
 
-def _history_event(row: dict) -> HistoryEvent:
-    """A metrics.jsonl row as its event; KeyError for a kind that is not drawn or logged again."""
-    if row["kind"] == "change":  # one field's live change: the events panel shows it again
-        name = row["field"]
-        return ConfigChanged(int(row["step"]), {name: row["new"]}, {name: row.get("old")},
-                             str(row.get("source", "key")))
-    cls = HISTORY_KINDS[row["kind"]]
-    if "returns" in row:
-        row["returns"] = tuple(row["returns"])
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{key: value for key, value in row.items() if key in names})
-
-
 class TrainingSession:
     """Owns one Trainer run. `run()` is the worker's body; everything else is thread-safe."""
+
+    HISTORY_WORD = "resumed"  # how the events panel introduces the history read back from metrics.jsonl
 
     def __init__(self, request: TrainingRequest) -> None:
         self.request = request
@@ -156,6 +116,7 @@ class TrainingSession:
         self._folded = _Folded()
         self.outcome: TrainingOutcome | None = None
         self.finished = threading.Event()  # set when run() has returned, whichever way
+        self.handover = ""  # what the background process that took the run over said (q, then b)
 
     # The worker's side -------------------------------------------------------------
 
@@ -172,8 +133,15 @@ class TrainingSession:
         from agents.trainer import Trainer
 
         request = self.request
+        # The dashboard's Agent panel owns record_evaluations here: an attached client's panel gets no episodes.
+        channel = ChannelServer(request.run_dir, self.controls, env_id=self.env_id)
+
+        def sink(event: Event) -> None:
+            self.sink(event)
+            channel.publish(event)
+
         try:
-            trainer = Trainer(request.config, self.sink, request.run_dir, resume_from=request.resume_from,
+            trainer = Trainer(request.config, sink, request.run_dir, resume_from=request.resume_from,
                               total_steps=request.total_steps, save_replay_buffer=request.save_replay_buffer,
                               controls=self.controls, env_id=request.env_id,
                               record_evaluations=self.record_evaluations)
@@ -188,7 +156,15 @@ class TrainingSession:
         if request.resume_from is not None and trainer.files is not None:
             # The curves so far, before the first new event, so that they are drawn in order.
             self.load_history(read_history(trainer.files.metrics_path, trainer.step))
-        self.outcome = trainer.run()
+        channel.env_id = trainer.config.env_id
+        try:  # after the Trainer took the run's lock: the socket and control.json are this process's alone
+            channel.start(trainer.step)
+        except (ChannelError, OSError) as error:  # the run goes on, only without attaching
+            self.sink(Notice(trainer.step, f"no control channel ({error}); 'ddpg-tui attach' will not reach it"))
+        try:
+            self.outcome = trainer.run()
+        finally:
+            channel.close()
         return self.outcome
 
     def load_history(self, events: list[HistoryEvent]) -> None:
@@ -204,7 +180,7 @@ class TrainingSession:
             if events:
                 f.log_count += 1
                 f.log.append((f.log_count, "info", events[-1].step,
-                              f"resumed: {plural(len(f.episode_steps), 'episode')} and "
+                              f"{self.HISTORY_WORD}: {plural(len(f.episode_steps), 'episode')} and "
                               f"{plural(len(f.evals), 'evaluation')} from metrics.jsonl"))
             f.version += 1
 

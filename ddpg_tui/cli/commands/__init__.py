@@ -5,7 +5,7 @@ imports only light modules at its top: `cli.py` imports every one of them to bui
 parser, and `ddpg-tui --help` must answer at once. Heavy imports go inside `run`.
 """
 
-COMMAND_MODULES = ("train", "evaluate", "presets_list", "sweep", "compare", "watch", "export", "serve")
+COMMAND_MODULES = ("train", "attach", "evaluate", "presets_list", "sweep", "compare", "watch", "export", "serve")
 
 
 def int_option(text: str) -> int:

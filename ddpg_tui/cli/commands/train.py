@@ -19,6 +19,7 @@ examples:
   ddpg-tui train --preset pendulum              train in the app's dashboard
   ddpg-tui train --preset pendulum --headless   train with a progress bar only
   ddpg-tui train --preset runs/sweeps/lr-demo/best.toml --headless   a sweep's best config
+  ddpg-tui train --preset pendulum --detach     train in the background; 'ddpg-tui attach' to watch
   ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
   ddpg-tui train --resume runs/pendulum-20261124-120000 --headless --steps 40000
   ddpg-tui train --preset pendulum --seeds 0-7 --headless   8 seeds as one population, in one process
@@ -56,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", type=Path, metavar="DIR",
                         help="folder for config, metrics and checkpoints (default: runs/<preset>-<time>)")
     parser.add_argument("--headless", action="store_true", help="no app: a progress bar in this terminal")
+    parser.add_argument("--detach", action="store_true",
+                        help="train headless in a background process that outlives this terminal (output in the "
+                        "run folder's train.log); prints the folder and how to attach, and returns")
     parser.add_argument("--no-buffer", action="store_true",
                          help="do not save the replay buffer with checkpoints (smaller, resume is not exact)")
 
@@ -113,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
             request.discard_unused_run_dir()
             raise UsageError(str(error)) from None
         return run_population_headless(request, seeds)
+    if args.detach:
+        from ddpg_tui.cli.detach import start_detached
+
+        return start_detached(args, request)
     if not args.headless:
         if not sys.stdout.isatty():
             request.discard_unused_run_dir()
@@ -144,6 +152,8 @@ def population_seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
         raise UsageError("--seeds starts a new population; --resume RUN_DIR alone carries one on")
     if args.seed is not None:
         raise UsageError("--seeds and --seed: give one (--seeds 0-4 trains five seeds)")
+    if args.detach:
+        raise UsageError("--seeds does not run in the background yet; run it headless under tmux or nohup")
     if not args.headless:
         raise UsageError("--seeds trains headless for now (the dashboard shows one run); add --headless")
     try:

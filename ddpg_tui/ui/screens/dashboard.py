@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import subprocess
+import sys
 import threading
 from typing import Any, ClassVar, Protocol
 
@@ -18,7 +21,7 @@ from agents.config import ConfigError, DDPGConfig
 from agents.controls import Controls
 from agents.events import TrainerState
 from ddpg_tui.request import EXIT_OK
-from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, LiveEditScreen
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, DetachOrStopScreen, LiveEditScreen
 from ddpg_tui.ui.session import Snapshot
 from ddpg_tui.ui.widgets.agent_panel import AgentPanel
 from ddpg_tui.ui.widgets.panels import EventLog, StatusPanel
@@ -29,6 +32,13 @@ PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds
 # The smallest terminal the dashboard lays out in: the footer's seven keys take 57 columns (p Resume),
 # and below 18 rows the events panel has no line left. Smaller, one line says so instead.
 MIN_SIZE = (60, 18)
+
+
+def resume_in_background(run_dir: str) -> str:
+    """`ddpg-tui train --resume RUN --detach`, which returns once the background process is live; what it said."""
+    result = subprocess.run([sys.executable, "-m", "ddpg_tui", "train", "--resume", run_dir, "--detach"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    return (result.stdout + result.stderr).strip()
 
 
 class Session(Protocol):
@@ -66,9 +76,10 @@ class DashboardScreen(Screen):
         self.worker: Worker | None = None
         self.last_snapshot = Snapshot()
         self._ticks = 0
+        self._plotted_version = -1  # the snapshot version the plots last showed
         self._toasted_saves = 0
         self._error_shown = False
-        self._confirm: ConfirmQuitScreen | None = None
+        self._confirm: ConfirmQuitScreen | DetachOrStopScreen | None = None
         self._quitting = False
         self._paused = False  # what p does: resume while paused (also while evaluating from a pause)
 
@@ -110,7 +121,8 @@ class DashboardScreen(Screen):
         return self.session.run()
 
     def refresh_from_session(self) -> None:
-        if self.session.version == self.last_snapshot.version and self._ticks:
+        if self.session.version == self.last_snapshot.version and self._ticks \
+                and self._plotted_version == self.last_snapshot.version:
             return
         snapshot = self.session.snapshot()
         self._ticks += 1
@@ -120,6 +132,9 @@ class DashboardScreen(Screen):
         self.query_one(AgentPanel).show(snapshot.recording, evaluations=len(snapshot.evals), active=snapshot.active,
                                         run_dir=snapshot.run_dir)
         if self._ticks % PLOT_EVERY == 1 or not snapshot.active:
+            # Also when no event comes after (a paused run, a history loaded after the first tick): the
+            # plots catch up at their next turn instead of waiting for the next event.
+            self._plotted_version = snapshot.version
             self.query_one(RewardPlot).show(snapshot)
             for plot in self.query(LossPlot):
                 plot.show(snapshot)
@@ -216,17 +231,39 @@ class DashboardScreen(Screen):
             self.notify("stopping…", timeout=2)
         elif self._confirm is not None:
             self._close_confirm()
-            self.stop_and_exit(save=True)
+            if self.attached:
+                self.detach_and_exit()
+            else:
+                self.stop_and_exit(save=True)
         elif not self.last_snapshot.active:
             self.stop_and_exit(save=False)  # nothing to save, but the worker may still be closing its files
+        elif self.attached:
+            self._confirm = DetachOrStopScreen()
+            self.app.push_screen(self._confirm, self._quit_chosen)
         else:
             self._confirm = ConfirmQuitScreen()
             self.app.push_screen(self._confirm, self._quit_chosen)
 
+    @property
+    def attached(self) -> bool:
+        """The run is another process's (ddpg-tui attach): quitting may leave it going."""
+        return getattr(self.session, "detachable", False)
+
     def _quit_chosen(self, choice: str | None) -> None:
         self._confirm = None
-        if choice in ("save", "discard"):
+        if choice == "detach":
+            self.detach_and_exit()
+        elif choice == "background":
+            self.hand_over_and_exit()
+        elif choice in ("save", "discard"):
             self.stop_and_exit(save=choice == "save")
+
+    def detach_and_exit(self, return_code: int = EXIT_OK) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        self.session.detach()  # type: ignore[attr-defined]
+        self._wait_then_exit(return_code)
 
     def _close_confirm(self) -> None:
         confirm, self._confirm = self._confirm, None
@@ -236,7 +273,10 @@ class DashboardScreen(Screen):
     def quit_now(self, return_code: int) -> None:
         """Save and quit without asking (on a signal); an open question is closed unanswered."""
         self._close_confirm()
-        self.stop_and_exit(save=True, return_code=return_code)
+        if self.attached:  # a closed terminal or Ctrl+C twice ends the client, never the run it watches
+            self.detach_and_exit(return_code)
+        else:
+            self.stop_and_exit(save=True, return_code=return_code)
 
     def stop_and_exit(self, save: bool, return_code: int = EXIT_OK) -> None:
         if self._quitting:
@@ -245,6 +285,30 @@ class DashboardScreen(Screen):
         if self.session.controls.stop(save=save) and self.last_snapshot.active:
             self.notify("stopping…" + (" saving a checkpoint" if save else ""), timeout=5)
         self._wait_then_exit(return_code)
+
+    def hand_over_and_exit(self) -> None:
+        """Keep training in the background: stop at the next episode end with a save (bit-exact to resume from),
+        then a detached process resumes the run there; `ddpg-tui attach` shows it again."""
+        if self._quitting:
+            return
+        self._quitting = True
+        if not self.session.controls.stop_at_episode_end():
+            self.notify_ended()
+            self._wait_then_exit(EXIT_OK)
+            return
+        self.notify("handing the run over to a background process at the next episode end…", timeout=10)
+        self._hand_over_then_exit()
+
+    @work(exclusive=True, group="quit")
+    async def _hand_over_then_exit(self) -> None:
+        if self.worker is not None:
+            with contextlib.suppress(WorkerError):
+                await self.worker.wait()  # the trainer has saved and let go of the run's lock
+        self.refresh_from_session()
+        run_dir = self.last_snapshot.run_dir
+        if self.last_snapshot.state == TrainerState.STOPPED and run_dir:
+            self.session.handover = await asyncio.to_thread(resume_in_background, run_dir)  # type: ignore[attr-defined]
+        self.app.exit(return_code=EXIT_OK)
 
     @work(exclusive=True, group="quit")
     async def _wait_then_exit(self, return_code: int) -> None:
@@ -255,8 +319,15 @@ class DashboardScreen(Screen):
             with contextlib.suppress(WorkerError):
                 await self.worker.wait()
         self.refresh_from_session()
-        self.app.exit(return_code=return_code)
+        if self.attached and len(self.app.screen_stack) > 2:  # opened from the runs screen: back to it
+            self.app.pop_screen()
+        else:
+            self.app.exit(return_code=return_code)
 
     def on_unmount(self) -> None:
-        # However the screen goes (a crash, a test ending), training must not run on unseen.
-        self.session.controls.stop(save=True)
+        # However the screen goes (a crash, a test ending), training must not run on unseen; an attached
+        # run is seen by its own process, and goes on.
+        if self.attached:
+            self.session.detach()  # type: ignore[attr-defined]
+        else:
+            self.session.controls.stop(save=True)

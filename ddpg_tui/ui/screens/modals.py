@@ -60,11 +60,12 @@ class LiveEditScreen(ModalScreen[dict[str, Any] | None]):
 
 
 class ConfirmQuitScreen(ModalScreen[str]):
-    """Dismisses with "save", "discard" or "cancel"."""
+    """Dismisses with "save", "discard", "background" or "cancel"."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose('cancel')", "Cancel"),
                                              Binding("y", "choose('save')", "Save and quit"),
-                                             Binding("n", "choose('discard')", "Quit without saving")]
+                                             Binding("n", "choose('discard')", "Quit without saving"),
+                                             Binding("b", "choose('background')", "Keep training in the background")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog"):
@@ -73,9 +74,37 @@ class ConfirmQuitScreen(ModalScreen[str]):
                 yield Button("Save and quit (y)", id="save", variant="primary")
                 yield Button("Quit without saving (n)", id="discard", variant="error")
                 yield Button("Cancel (esc)", id="cancel")
+            yield Label("b: keep training in the background (attach again with ddpg-tui attach)",
+                        classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#save", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+class DetachOrStopScreen(ModalScreen[str]):
+    """Quitting a dashboard attached to another process's run: dismisses with "detach", "save" or "cancel"."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose('cancel')", "Cancel"),
+                                             Binding("d", "choose('detach')", "Detach"),
+                                             Binding("s", "choose('save')", "Stop the run")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog", classes="dialog"):
+            yield Label("This run trains in another process. Leave it training, or stop it?", classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Detach, it goes on (d)", id="detach", variant="primary")
+                yield Button("Stop: save and end (s)", id="save", variant="error")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#detach", Button).focus()
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:

@@ -3,7 +3,8 @@
 Comparing draws the sweep screen's overlay plot (a run is one line; a sweep one line per config,
 its median over seeds with the min-max band), a table of each config's IQM over seeds with its
 bootstrap interval and the config fields that differ, and P(the best config beats each other one).
-Everything comes from the folders (`ddpg_tui.sweeps.history`): these runs have finished. Reading
+Everything comes from the folders (`ddpg_tui.sweeps.history`); a run that a process is training now
+(its channel answers, see ddpg_tui/channel) is marked `live run`. Reading
 every folder under runs/ takes a while with many runs (each metrics.jsonl is read whole), so it
 happens in a thread worker: the screen is up at once, and the list fills in when the reading ends.
 """
@@ -23,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
+from ddpg_tui.channel.location import is_live
 from ddpg_tui.sweeps.history import RunRecord, compare_rows, final_of, list_runs, read_any
 from ddpg_tui.ui.run_text import date_text, statistics_cells, statistics_lines, steps_text
 from ddpg_tui.ui.run_text import fmt_return as fmt
@@ -43,6 +45,7 @@ class RunsScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("r", "reload", "Reload"),
         Binding("q", "leave", "Quit"),
+        Binding("a", "attach", "Attach", show=False, tooltip="Open the dashboard on the highlighted live run"),
     ]
 
     HELP = "space selects, c compares the selected (or the highlighted one)"
@@ -52,6 +55,7 @@ class RunsScreen(Screen):
         super().__init__()
         self.load = load
         self.records: list[RunRecord] = []
+        self.live: set[str] = set()  # resolved paths of the runs a process is training now
         self.selected: set[str] = {str(Path(p).resolve()) for p in preselect}
         self.compare_when_read = compare_when_read  # `compare A B`: open the comparison once A and B are read
         self.reading = False
@@ -80,6 +84,8 @@ class RunsScreen(Screen):
             records: list[RunRecord] | str = self.load()
         except (OSError, ValueError) as error:  # a folder named on the command line went away, say
             records = str(error)
+        if not isinstance(records, str):  # a run that a process trains now (ddpg-tui attach shows it)
+            self.live = {str(r.path.resolve()) for r in records if r.kind == "run" and is_live(r.path)}
         if not get_current_worker().is_cancelled:  # a newer reload (or leaving the screen) supersedes it
             self.app.call_from_thread(self._show, records)
 
@@ -97,6 +103,8 @@ class RunsScreen(Screen):
         table.clear()
         for record in self.records:
             table.add_row(*self._cells(record), key=str(record.path.resolve()))
+        if self.live:
+            help_line.update(f"{self.HELP}; a opens a live run's dashboard")
         if not self.records:
             help_line.update("no runs or sweeps under runs/ yet: ddpg-tui train, or ddpg-tui sweep, makes them")
         if self.compare_when_read:
@@ -105,7 +113,8 @@ class RunsScreen(Screen):
 
     def _cells(self, record: RunRecord) -> tuple[object, ...]:
         mark = "✓" if str(record.path.resolve()) in self.selected else ""
-        return (mark, record.name, fmt(record.final), fmt(record.best), record.kind, steps_text(record),
+        kind = "live run" if str(record.path.resolve()) in self.live else record.kind
+        return (mark, record.name, fmt(record.final), fmt(record.best), kind, steps_text(record),
                 record.env_id, date_text(record.modified))
 
     def highlighted(self) -> str | None:
@@ -131,6 +140,26 @@ class RunsScreen(Screen):
             chosen = [r for r in self.records if str(r.path.resolve()) == key]
         if chosen:
             self.app.push_screen(CompareScreen(chosen))
+
+    def action_attach(self) -> None:
+        """The highlighted run's dashboard, attached to the process that trains it; a finished run is compared."""
+        key = self.highlighted()
+        if key is None:
+            return
+        if key not in self.live:
+            self.action_compare()
+            return
+        from ddpg_tui.channel.location import ChannelError
+        from ddpg_tui.ui.remote_session import RemoteSession
+        from ddpg_tui.ui.screens.dashboard import DashboardScreen
+
+        try:
+            session = RemoteSession(Path(key))
+        except ChannelError as error:  # it ended since the list was read
+            self.notify(str(error), severity="warning")
+            self.action_reload()
+            return
+        self.app.push_screen(DashboardScreen(session, session.config))
 
     def action_leave(self) -> None:
         # Opened from the main app's first screen: back to it. As `ddpg-tui compare`'s own app: quit.
