@@ -436,7 +436,8 @@ def _history_event(row: dict) -> HistoryEvent:
         return ConfigChanged(int(row["step"]), {name: row["new"]}, {name: row.get("old")},
                              str(row.get("source", "key")))
     cls = HISTORY_KINDS[row["kind"]]
-    if "returns" in row:
-        row["returns"] = tuple(row["returns"])
+    for name in ("returns", "lengths"):  # tuples in the event, lists in JSON
+        if name in row:
+            row[name] = tuple(row[name])
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{key: value for key, value in row.items() if key in names})

@@ -22,11 +22,14 @@ BEGIN, END = "<!-- section: sweep-results -->", "<!-- end: sweep-results -->"
 
 
 def table_of(summary: Path) -> tuple[list[str], list[str], list[list[str]]]:
-    """(facts, header, rows) of a sweep's summary.md: its bullet lines and its ranked table."""
+    """(facts, header, rows) of a sweep's summary.md: its bullet lines and its ranked table (the first one:
+    the configs stopped before the end follow in a table of their own, with medians at other steps)."""
     facts: list[str] = []
     header: list[str] = []
     rows: list[list[str]] = []
     for line in summary.read_text(encoding="utf-8").splitlines():
+        if header and not line.startswith("|"):
+            break
         if line.startswith("- "):
             facts.append(line[2:])
         elif line.startswith("|") and not set(line) <= set("|-"):

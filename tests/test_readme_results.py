@@ -21,7 +21,9 @@ def load_script():
 def test_a_summary_becomes_one_readme_row_with_the_sweeps_own_numbers(tmp_path: Path) -> None:
     script = load_script()
     variants = [VariantSummary("base", 3, 3, (231.4, 210.2, 250.9), (205.3, 180.1, 220.0), 190_000.0, 3),
-                VariantSummary("tau=0.01", 3, 2, (101.0, 90.0, 120.0), None, math.inf, 0)]
+                VariantSummary("tau=0.01", 3, 3, (101.0, 90.0, 120.0), None, math.inf, 0),
+                # Stopped before the end: its median is at another step, so it is no row of the results.
+                VariantSummary("tau=0.1", 3, 0, (50.0, 40.0, 60.0), None, math.inf, 0, state="stopped", step=150_000)]
     text = markdown("Sweep learning-x", ["lunar-lander-continuous (LunarLanderContinuous-v3), 300,000 steps a trial"],
                     variants, 200.0, reeval_episodes=100)
     summary = tmp_path / "lunar-lander-continuous-summary.md"
@@ -29,8 +31,9 @@ def test_a_summary_becomes_one_readme_row_with_the_sweeps_own_numbers(tmp_path: 
     rows = script.rows_for(summary)
     assert rows[0] == ("| `lunar-lander-continuous` | 3 × 300,000 | 231.4 (210.2 – 250.9) "
                        "| 205.3 (180.1 – 220.0) on 100 | 190,000 (3/3) |")
-    assert rows[1].startswith("| `lunar-lander-continuous` `tau=0.01` | 3 (2 finished) × 300,000 | 101.0")
+    assert rows[1].startswith("| `lunar-lander-continuous` `tau=0.01` | 3 × 300,000 | 101.0")
     assert "not measured" in rows[1] and "not reached (0/3)" in rows[1]
+    assert len(rows) == 2
 
 
 def test_the_readme_table_is_what_the_summaries_say() -> None:

@@ -185,24 +185,26 @@ def test_a_sweep_trial_on_a_folder_another_process_trains_reports_it_and_clears_
     ray = pytest.importorskip("ray")
     from ray import tune
 
+    from ddpg_tui.sweeps.space import trial_name, variant_of
     from ddpg_tui.sweeps.trial import TrialPlan, train_trial
 
     reports: list[dict] = []
     monkeypatch.setattr(ray, "get_runtime_context", lambda: FakeRayContext())
     monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: reports.append(metrics))
     monkeypatch.setattr(tune, "get_checkpoint", lambda: None)
-    trial_dir = tmp_path / "base-seed0"
-    trial_dir.mkdir()
+    trial_dir = tmp_path / trial_name(variant_of({}, ()).label, 0)  # the config's seed 0
+    trial_dir.mkdir(parents=True)
     (trial_dir / "metrics.jsonl").write_text('{"kind": "eval", "step": 100}\n')  # a fresh start would clear it
     plan = TrialPlan(str(tmp_path), TINY.to_dict(), ())
     with RunLock(trial_dir):
-        train_trial({"seed": 0}, plan)
+        train_trial({}, plan)
     assert (trial_dir / "metrics.jsonl").read_text() == '{"kind": "eval", "step": 100}\n'
-    assert reports and reports[-1]["state"] == "error"
-    assert f"{trial_dir} is being trained by process {os.getpid()}" in reports[-1]["message"]
+    seed_report = reports[-1]["seed_reports"][0] if reports else {}
+    assert seed_report.get("state") == "error"
+    assert f"{trial_dir} is being trained by process {os.getpid()}" in seed_report["message"]
     reports.clear()
-    train_trial({"seed": 0}, plan)  # once the holder lets go, the trial runs (and so would a retry in this actor)
-    assert reports[-1]["state"] == "finished"
+    train_trial({}, plan)  # once the holder lets go, the trial runs (and so would a retry in this actor)
+    assert reports[-1]["seed_reports"][0]["state"] == "finished"
     RunLock(trial_dir).acquire().release()
 
 

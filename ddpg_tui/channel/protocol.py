@@ -124,7 +124,7 @@ def event_from_message(message: dict[str, Any]) -> Event:
         values["path"] = Path(values["path"])
     if cls is StateChanged and "state" in values:
         values["state"] = TrainerState(values["state"])
-    for name in ("returns", "actions", "rewards"):  # the tuple fields; a change's values stay as sent
+    for name in ("returns", "lengths", "actions", "rewards"):  # the tuple fields; a change's values stay as sent
         if name in values:
             values[name] = _tuples(values[name])
     try:
