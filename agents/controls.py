@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,3 +131,41 @@ class Controls:
                 return False
             self._commands.put(command)
             return True
+
+
+@dataclass(frozen=True, slots=True)
+class CommandHandlers:
+    """What a trainer does for each command; `apply_commands` owns their order and the pause."""
+
+    pause: Callable[[], None]
+    resume: Callable[[], None]
+    evaluate: Callable[[bool], None]  # the argument: paused, so the evaluation returns to the pause
+    save: Callable[[], None]
+    other: Callable[[Command], None]  # set, stop_at_episode_end: what each trainer does its own way
+
+
+def apply_commands(controls: Controls, handlers: CommandHandlers) -> None:
+    """Apply the pending commands in order, between two environment steps. A pause holds here,
+    applying what comes, until a resume or a stop; a stop returns at once (the caller ends the run)."""
+    paused = False
+    while True:
+        command = controls.next(timeout=0.05 if paused else None)
+        if command is None:
+            if paused and not controls.stop_requested:
+                continue
+            return
+        name = command.name
+        if name == "stop":
+            return
+        if name in ("pause", "toggle_pause") and not paused:
+            paused = True
+            handlers.pause()
+        elif name in ("resume", "toggle_pause") and paused:
+            paused = False
+            handlers.resume()
+        elif name == "evaluate":
+            handlers.evaluate(paused)
+        elif name == "save":
+            handlers.save()
+        elif name not in ("pause", "resume", "toggle_pause"):  # a pause while paused changes nothing
+            handlers.other(command)

@@ -35,7 +35,7 @@ from agents.checkpoint_payload import (
     resumed_config,
 )
 from agents.config import DDPGConfig
-from agents.controls import Controls
+from agents.controls import Command, CommandHandlers, Controls, apply_commands
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import env_spec, make_env
 from agents.evaluation import evaluation_seed
@@ -332,36 +332,30 @@ class PopulationTrainer:
     # Commands: the Trainer's, applied to every member between two steps ------------------
 
     def _handle_commands(self) -> None:
-        paused = False
-        while True:
-            command = self.controls.next(timeout=0.05 if paused else None)
-            if command is None:
-                if paused and not self.controls.stop_requested:
-                    continue
-                break
-            name = command.name
-            if name == "stop":
-                break
-            if name in ("pause", "toggle_pause") and not paused:
-                paused = True
-                self._flush_update_stats()
-                self._emit_progress()
-                self._set_state(TrainerState.PAUSED)
-            elif name in ("resume", "toggle_pause") and paused:
-                paused = False
-                self._set_state(self._running_state())
-            elif name == "evaluate":
-                self._evaluate()
-                if paused:
-                    self._set_state(TrainerState.PAUSED)
-            elif name == "save":
-                self._flush_update_stats()
-                self._save_all("requested")
-            elif name == "set":
-                # The members' networks are stacked; a live change would have to reach every copy
-                # and its optimizer. Until that exists, say so rather than apply it to some.
-                self._emit_all(lambda m: Notice(self.step, "live changes are not applied to a population yet; "
-                                                           "train a single seed to change hyperparameters live"))
+        apply_commands(self.controls, CommandHandlers(
+            pause=self._pause, resume=lambda: self._set_state(self._running_state()),
+            evaluate=self._evaluate_requested, save=self._save_requested, other=self._other_command))
+
+    def _pause(self) -> None:
+        self._flush_update_stats()
+        self._emit_progress()
+        self._set_state(TrainerState.PAUSED)
+
+    def _evaluate_requested(self, paused: bool) -> None:
+        self._evaluate()
+        if paused:
+            self._set_state(TrainerState.PAUSED)
+
+    def _save_requested(self) -> None:
+        self._flush_update_stats()
+        self._save_all("requested")
+
+    def _other_command(self, command: Command) -> None:
+        if command.name == "set":
+            # The members' networks are stacked; a live change would have to reach every copy
+            # and its optimizer. Until that exists, say so rather than apply it to some.
+            self._emit_all(lambda m: Notice(self.step, "live changes are not applied to a population yet; "
+                                                       "train a single seed to change hyperparameters live"))
 
     def _open_tensorboard(self, k: int, member: Member) -> None:
         assert member.files is not None

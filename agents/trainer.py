@@ -34,7 +34,7 @@ from agents.checkpoint_payload import (
     resumed_config,
 )
 from agents.config import ConfigError, DDPGConfig
-from agents.controls import Command, Controls
+from agents.controls import Command, CommandHandlers, Controls, apply_commands
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import EnvSpec, env_spec, make_env
 from agents.errors import first_line
@@ -508,35 +508,27 @@ class Trainer:
     # Commands -----------------------------------------------------------------------
 
     def _handle_commands(self) -> None:
-        paused = False
-        while True:
-            command = self.controls.next(timeout=0.05 if paused else None)
-            if command is None:
-                if paused and not self.controls.stop_requested:
-                    continue
-                break
-            name = command.name
-            if name == "stop":
-                break
-            if name in ("pause", "toggle_pause") and not paused:
-                paused = True
-                self._flush_update_stats()
-                self._emit_progress()
-                self._set_state(TrainerState.PAUSED)
-            elif name in ("resume", "toggle_pause") and paused:
-                paused = False
-                self._set_state(self._running_state())
-            elif name == "evaluate":
-                self._evaluate()  # returns to PAUSED if it was paused
-            elif name == "save":
-                self._flush_update_stats()
-                self._save("requested")
-            elif name == "set" and command.changes:
-                self._apply_changes(command.changes, command.source)
-            elif name == "stop_at_episode_end":
-                self._stop_at_episode_end = True
-                if self._obs is None:  # between two episodes already
-                    self.controls.stop(save=True)
+        apply_commands(self.controls, CommandHandlers(
+            pause=self._pause, resume=lambda: self._set_state(self._running_state()),
+            evaluate=lambda paused: self._evaluate(),  # it returns to PAUSED itself if it was paused
+            save=self._save_requested, other=self._other_command))
+
+    def _pause(self) -> None:
+        self._flush_update_stats()
+        self._emit_progress()
+        self._set_state(TrainerState.PAUSED)
+
+    def _save_requested(self) -> None:
+        self._flush_update_stats()
+        self._save("requested")
+
+    def _other_command(self, command: Command) -> None:
+        if command.name == "set" and command.changes:
+            self._apply_changes(command.changes, command.source)
+        elif command.name == "stop_at_episode_end":
+            self._stop_at_episode_end = True
+            if self._obs is None:  # between two episodes already
+                self.controls.stop(save=True)
 
     def _answer_late_commands(self) -> None:
         """Commands that arrived during the final evaluation or save, or after: answer each."""
