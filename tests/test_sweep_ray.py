@@ -302,7 +302,7 @@ def test_asha_judges_configs_by_the_median_over_their_seeds_on_a_rigged_env_whos
     assert f"| 1 | `{good}` | 3 |" in finished and f"`{stopped[0]}`" not in finished
     assert f"| `{stopped[0]}` | early-stopped | 3 |" in below
     stopped_row = next(line for line in below.splitlines() if f"`{stopped[0]}`" in line)
-    assert stopped_row.split("|")[7].strip(), f"the stopped config was not re-evaluated: {stopped_row}"
+    assert stopped_row.split("|")[7].strip(), f"the stopped config was not re-evaluated: {stopped_row} {result.message}"
 
 
 def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp_path: Path) -> None:

@@ -68,3 +68,34 @@ def test_a_config_stopped_with_s_stays_stopped_when_its_trial_is_started_again(t
     (seed,) = reports[-1]["seed_reports"]
     assert (seed["state"], seed["step"], [e[0] for e in seed["evals"]]) == ("stopped", 200, [100, 200])
     assert (seed_dir / "metrics.jsonl").read_bytes() == metrics
+
+
+def test_tunes_stop_of_a_trial_waits_for_its_seeds_to_save_and_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A function trainable's stop does not wait for its thread, and Tune ends the actor when stop returns:
+    # a config ASHA stopped lost the saves it makes on its way out, and --reeval found nothing to evaluate.
+    import os
+    import threading
+    import time
+
+    pytest.importorskip("ray")
+    from ray.tune.trainable.function_trainable import FunctionTrainable
+
+    from ddpg_tui.sweeps import trial
+    from ddpg_tui.sweeps.trial import TrialPlan, config_trainable
+
+    calls: list[str] = []
+    monkeypatch.setattr(FunctionTrainable, "cleanup", lambda self: calls.append("tune's cleanup"))
+    monkeypatch.setattr(FunctionTrainable, "reset_config",
+                        lambda self, config: calls.append(os.environ["TUNE_FUNCTION_THREAD_TIMEOUT_S"]) or True)
+    monkeypatch.setenv("TUNE_FUNCTION_THREAD_TIMEOUT_S", "2")
+    trainable = config_trainable(TrialPlan(sweep_dir="/nowhere", base={}, grid_keys=()))
+    assert trainable.__name__ == "train_trial"
+    runner = object.__new__(trainable)
+
+    trial._SEEDS_ENDED.clear()
+    threading.Timer(0.4, trial._SEEDS_ENDED.set).start()  # the trial's thread, done saving
+    started = time.monotonic()
+    runner.cleanup()
+    assert time.monotonic() - started >= 0.35 and calls == ["tune's cleanup"]
+    assert runner.reset_config({}) is True
+    assert float(calls[-1]) >= trial.STOP_JOIN_SECONDS  # a reuse waits for the saves too, not 2 s

@@ -46,7 +46,7 @@ from ddpg_tui.sweeps.reeval import reevaluate_all
 from ddpg_tui.sweeps.space import config_folder, config_of_run, param_space, trial_name, variant_of
 from ddpg_tui.sweeps.spec import NAMESPACE, TUNE_DIR, SweepError, SweepSpec
 from ddpg_tui.sweeps.summary import write_summary
-from ddpg_tui.sweeps.trial import TrialPlan, train_trial
+from ddpg_tui.sweeps.trial import TrialPlan, config_trainable
 from ddpg_tui.sweeps.trust import StateSigner, verify_state
 
 MAX_FAILURES = 3  # a trial whose worker dies is retried from its checkpoint this many times
@@ -290,7 +290,7 @@ class SweepRun:
     # Running --------------------------------------------------------------------------------------
 
     def tuner(self) -> tune.Tuner:
-        trainable = tune.with_resources(tune.with_parameters(train_trial, plan=self.plan),
+        trainable = tune.with_resources(config_trainable(self.plan),
                                        {"cpu": self.per_trial, "gpu": self.cluster.gpus_per_trial})
         tune_dir = self.sweep_dir / TUNE_DIR
         if self.resume and tune.Tuner.can_restore(str(tune_dir)):

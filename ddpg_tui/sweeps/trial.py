@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -48,6 +49,7 @@ STOPPED_FILE = "stopped.json"  # in the config's folder: stopped with `s`, so a 
 ACTOR_GONE_SECONDS = 30.0  # a paused trial whose driver's actor has not answered for this long ends
 POLL_SECONDS = 1.0
 STOP_JOIN_SECONDS = 120.0  # for the seeds of a stopped trial to save and end
+SEEDS_END_SECONDS = STOP_JOIN_SECONDS + 10.0  # for Tune's stop of a trial to wait for that
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +75,54 @@ class FolderBehindError(Exception):
 
 # The trainable ------------------------------------------------------------------------------
 
+# Set once this process's trial has saved and ended every seed. Tune ends a stopped trial's actor as soon
+# as its `stop` returns, and a function trainable's `stop` does not wait for the training thread
+# (`session.finish(timeout=0)`), so a config ASHA stopped lost the saves it makes on its way out when the
+# machine was busy: --reeval then found no checkpoint to evaluate.
+_SEEDS_ENDED = threading.Event()
+
+
+def config_trainable(plan: TrialPlan) -> type:
+    """`train_trial` as Tune's function trainable, whose stop and reuse wait (bounded) for the seeds' saves."""
+    from ray import tune
+    from ray.tune.trainable import wrap_function
+
+    class ConfigTrainable(wrap_function(tune.with_parameters(train_trial, plan=plan))):  # type: ignore[misc]
+        def cleanup(self) -> None:
+            super().cleanup()  # wakes the trial's thread from its report: it saves every seed and ends
+            wait_for_seeds_to_end()
+
+        def reset_config(self, new_config: dict[str, Any]) -> bool:
+            # Reused for the next trial: Tune waits this long (2 s by default) for the last one's thread to end,
+            # and a reset that fails errors the next trial.
+            os.environ["TUNE_FUNCTION_THREAD_TIMEOUT_S"] = str(int(SEEDS_END_SECONDS))
+            return super().reset_config(new_config)
+
+    ConfigTrainable.__name__ = "train_trial"  # the name Tune's state records, as when it was a function
+    return ConfigTrainable
+
+
+def wait_for_seeds_to_end() -> bool:
+    """(Module-level, so that the class Ray ships by value finds the worker's own event.)"""
+    return _SEEDS_ENDED.wait(SEEDS_END_SECONDS)
+
 
 def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     """Tune's function trainable for one config (pass it through `tune.with_parameters(train_trial, plan=...)`)."""
     import ray
     from ray import tune
 
+    _SEEDS_ENDED.clear()
     variant = variant_of(config, plan.grid_keys)
     context = ray.get_runtime_context()
     cpus = context.get_assigned_resources().get("CPU", 1.0)
     threads = plan.threads or max(1, int(cpus))
     trial = ConfigTrial(variant, plan, tune.report, tune.Checkpoint.from_directory, attempt=uuid.uuid4().hex[:8],
                         node=context.get_node_id()[:8])
-    trial.run(read_marker(tune.get_checkpoint()), threads, _controls_actor(plan))
+    try:
+        trial.run(read_marker(tune.get_checkpoint()), threads, _controls_actor(plan))
+    finally:
+        _SEEDS_ENDED.set()
 
 
 class ConfigTrial:
