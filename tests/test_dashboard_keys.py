@@ -206,3 +206,60 @@ async def test_below_60x18_one_line_says_how_large_the_window_must_be_and_the_da
         await pilot.pause()
         assert not notice.region and app.screen.query_one(EventLog).region.height > 2
         assert "Quit" in footer_descriptions(app)
+
+
+# What the dashboard costs training (#27: the UI thread's share of the GIL) -------------------
+
+
+async def test_a_key_is_answered_as_soon_as_the_trainer_confirms_not_at_the_next_tick(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The text panels redraw only twice a second; a key's answer must not wait for that.
+    import ddpg_tui.ui.screens.dashboard as dashboard
+    from ddpg_tui.ui.widgets.panels import StatusPanel
+
+    monkeypatch.setattr(dashboard, "REFRESH_HZ", 0.01)  # no tick during the test: only the answer redraws
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+
+        def confirmed_at_once() -> bool:  # as the trainer does between two steps
+            show_state(app, TrainerState.PAUSED)
+            return True
+        monkeypatch.setattr(app.session.controls, "toggle_pause", confirmed_at_once)
+        status = app.screen.query_one(StatusPanel)
+        assert "paused" not in visible_text(status)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert "paused" in visible_text(status)
+
+
+async def test_the_status_panel_asks_for_a_layout_only_when_its_height_changes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A layout pass re-renders every widget, the plots' figures included: at every tick it was most of the
+    # UI thread's time. Its height changes only with its number of rows (an error message adds one).
+    from ddpg_tui.ui.widgets.panels import StatusPanel
+
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        status = app.screen.query_one(StatusPanel)
+        layouts: list[bool] = []
+        plain_refresh = status.refresh
+
+        def refresh(*args: object, layout: bool = False, **kwargs: object) -> object:
+            layouts.append(layout)
+            return plain_refresh(*args, layout=layout, **kwargs)
+        monkeypatch.setattr(status, "refresh", refresh)
+        snapshot = fixed_snapshot()
+        progress = snapshot.progress
+        assert progress is not None
+        status.show(replace(snapshot, progress=replace(progress, step=progress.step + 200)))
+        status.show(replace(snapshot, progress=replace(progress, step=progress.step + 400)))
+        assert layouts == [False, False]
+        height = status.size.height
+        failed = replace(snapshot, version=snapshot.version + 1, state=TrainerState.ERROR, message="the env raised")
+        app.session._snapshot = failed  # what the next ticks show, too
+        status.show(failed)
+        assert layouts[2] is True, layouts
+        await pilot.pause()
+        assert status.size.height == height + 1

@@ -27,8 +27,14 @@ from ddpg_tui.ui.widgets.agent_panel import AgentPanel
 from ddpg_tui.ui.widgets.panels import EventLog, StatusPanel
 from ddpg_tui.ui.widgets.plots import LossPlot, RewardPlot
 
-REFRESH_HZ = 4  # text panels; the plots redraw only when they have new points
-PLOT_EVERY = 4  # plots at most once a second: rebuilding a plotext figure holds the GIL for ~10-30 ms
+# Text panels twice a second (a frame of them costs the UI thread ~12 ms), and at once after a key: what the
+# trainer confirms between two steps shows ANSWER_SECONDS later, not at the next tick.
+REFRESH_HZ = 2
+ANSWER_SECONDS = 0.1
+# Plots at most every 2 s while training: rebuilding the plotext figures holds the GIL for ~25 ms, time
+# the trainer's thread waits for. Pendulum's 64x64 nets train at ~500 steps/s on one thread, so its
+# worker is mostly Python and the UI's share of the GIL shows in steps/s (benchmarks/live_run_cost.py).
+PLOT_EVERY = 4
 # The smallest terminal the dashboard lays out in: the footer's seven keys take 57 columns (p Resume),
 # and below 18 rows the events panel has no line left. Smaller, one line says so instead.
 MIN_SIZE = (60, 18)
@@ -169,16 +175,23 @@ class DashboardScreen(Screen):
     def action_toggle_pause(self) -> None:
         if not self.session.controls.toggle_pause():
             self.notify_ended()
+        self.show_answer()
 
     def action_evaluate(self) -> None:
         if self.session.controls.evaluate():
             self.notify("evaluating (noise off)…", timeout=2)
         else:
             self.notify_ended()
+        self.show_answer()
 
     def action_save(self) -> None:
         if not self.session.controls.save():
             self.notify_ended()
+        self.show_answer()
+
+    def show_answer(self) -> None:
+        """Draw the trainer's confirmation of a key soon, instead of at the next tick up to half a second later."""
+        self.set_timer(ANSWER_SECONDS, self.refresh_from_session)
 
     def action_edit_live(self) -> None:
         if self.config is None:
@@ -200,6 +213,7 @@ class DashboardScreen(Screen):
                 return
             assert self.config is not None
             self.config = self.config.replace(**changes)
+            self.show_answer()
 
         self.app.push_screen(LiveEditScreen(self.config), apply)
 

@@ -77,6 +77,7 @@ class StatusPanel(Static):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._snapshot: Snapshot | None = None
+        self._rows = 0  # rows in the table last shown: its height, with `height: auto`
 
     def on_resize(self, event: events.Resize) -> None:
         if self._snapshot is not None:
@@ -113,7 +114,11 @@ class StatusPanel(Static):
             percent = f" {p.buffer_size / p.buffer_capacity:.0%}"
             room = max(value_width - len(fill) - len(percent), 3)
             table.add_row("buffer", Text.assemble(fill, bar(p.buffer_size / p.buffer_capacity, room), percent))
-        self.update(table)
+        # A layout pass re-renders every widget on the screen, the plots' plotext figures included: at 4 Hz that
+        # was most of the UI thread's time, taken from training (the GIL). Only a change of height needs one.
+        resized = table.row_count != self._rows
+        self._rows = table.row_count
+        self.update(table, layout=resized)
 
 
 class EventLog(ScrollView, can_focus=True):
