@@ -25,6 +25,7 @@ Each measurement is appended to benchmarks/results/live-run-cost.txt as it comes
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import subprocess
@@ -83,6 +84,28 @@ def finished(run_dir: Path, steps: int) -> bool:
     except RunLockedError:
         return False
     return True
+
+
+def stop_detached(run_dir: Path) -> None:
+    """SIGTERM to the run's process (it saves and ends), and wait for it to let go of the folder."""
+    import json
+    import os
+    import signal
+
+    from agents.run_files import RunLockedError, refuse_if_locked
+
+    try:
+        os.kill(int(json.loads((run_dir / "control.json").read_text())["pid"]), signal.SIGTERM)
+    except (OSError, KeyError, ValueError):
+        return
+
+    def let_go() -> bool:
+        try:
+            refuse_if_locked(run_dir)
+        except RunLockedError:
+            return False
+        return True
+    wait(let_go, 60, "the detached run to end")
 
 
 def wait(condition: object, seconds: float, what: str) -> None:
@@ -170,6 +193,62 @@ def history_time(steps: int) -> str:
             f"opened on it and drawn (Textual headless, 120x40) in {drawn:.2f} s more")
 
 
+def attach_time(steps: int) -> str:
+    """The real thing: `ddpg-tui attach` in a 120x40 tmux pane on a live run at step `steps`, timed from the
+    command to the events panel saying it read the whole history (its "attached: N episodes" line).
+
+    The run: a real pendulum run of 2,000 steps whose checkpoint's step counter is moved on to `steps`
+    (the networks and buffer are the real ones), with a metrics.jsonl of `steps` steps written as the
+    trainer writes it, resumed with --detach so that it trains on from there.
+    """
+    from agents.checkpoint import load_checkpoint, save_checkpoint
+    from agents.events import EpisodeEnd, EvalResult, UpdateStats
+    from agents.run_files import RunFiles
+
+    with tempfile.TemporaryDirectory() as folder:
+        run_dir = Path(folder) / "run"
+        subprocess.run([ddpg_tui(), "train", "--preset", "pendulum", "--steps", "2000", "--headless",
+                        "--set", "threads=1", "--run-dir", str(run_dir)], check=True, capture_output=True)
+        files = RunFiles(run_dir)
+        payload = load_checkpoint(files.latest)
+        payload["counters"]["step"] = steps
+        save_checkpoint(files.latest, payload)
+        rows = []
+        episodes = 0
+        for step in range(200, steps + 1, 200):
+            episodes += 1
+            rows += [EpisodeEnd(step, episodes, -150.0 - step % 7, 200), UpdateStats(step, step, 1.0, 2.0, -3.0)]
+            if step % 2000 == 0:
+                rows.append(EvalResult(step, -150.0, 10.0, (-150.0,) * 10, False, (200,) * 10))
+        files.metrics_path.unlink()
+        for row in rows:
+            files.record(row)
+        files.close()
+        subprocess.run([ddpg_tui(), "train", "--resume", str(run_dir), "--steps", str(steps + 200_000),
+                        "--detach"], check=True, capture_output=True)
+        session = f"bench-attach-{int(time.time()) % 100000}"
+        try:
+            wait(lambda: (run_dir / "control.json").exists(), 120, "the resumed run's channel")
+            started = time.perf_counter()
+            tmux("new-session", "-d", "-s", session, *SIZE, f"{ddpg_tui()} attach {run_dir}")
+            # The count includes the episodes the resumed run wrote before the client came: at least ours.
+            said = re.compile(r"attached: ([\d,]+) episodes")
+            while not (found := said.search(subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                                           capture_output=True, text=True).stdout)):
+                if time.perf_counter() - started > 60:
+                    raise SystemExit("the attached dashboard never showed the history")
+                time.sleep(0.02)
+            shown = time.perf_counter() - started
+            if int(found.group(1).replace(",", "")) < episodes:
+                raise SystemExit(f"the attached dashboard read only {found.group(1)} of {episodes:,} episodes")
+        finally:
+            kill_session(session)
+            stop_detached(run_dir)
+    return (f"`ddpg-tui attach` on a live run at step {steps:,} ({episodes:,} episodes, {len(rows):,} rows of "
+            f"history): the events panel said it had read all of it {shown:.2f} s after the command "
+            f"(tmux 120x40, the process's start-up included)")
+
+
 def append(line: str) -> None:
     print(line, flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -191,6 +270,7 @@ def main() -> None:
     label = f" [{args.label}]" if args.label else ""
     if args.history_only:
         append(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}{label}: {history_time(args.history_steps)}")
+        append(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}{label}: {attach_time(args.history_steps)}")
         return
     modes = args.modes.split(",")
     append(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}{label}: {args.rounds} rounds of {modes}, pendulum preset, "
