@@ -187,3 +187,21 @@ async def test_sigterm_saves_every_member_and_exits_143(tmp_path: Path) -> None:
     assert outcome.state == TrainerState.STOPPED
     assert member_steps(tmp_path / "pop") == [outcome.step] * len(SEEDS)
     assert app.exit_code == 143
+
+
+async def test_a_resumed_population_trains_on_in_the_dashboard_with_its_curves_so_far(tmp_path: Path) -> None:
+    from agents.population import PopulationTrainer
+
+    run_dir = tmp_path / "pop"
+    members = tuple(run_dir / f"seed-{seed}" for seed in SEEDS)
+    PopulationTrainer(TINY.replace(total_steps=200), list(SEEDS), list(members)).run()
+    app = DDPGApp(PopulationRequest(None, SEEDS, run_dir, members, total_steps=400))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = population_screen(app)
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.FINISHED)
+        await pilot.pause()
+        # The episode that ended at step 200 comes from metrics.jsonl, the one at 400 from the resumed run.
+        assert [list(steps) for steps, _ in screen.query_one("#population-returns").data.members] == \
+            [[200, 400]] * len(SEEDS)
+        assert any("resumed 3 members" in line[3] for line in screen.last_snapshot.log)
+    assert member_steps(run_dir) == [400] * len(SEEDS)
