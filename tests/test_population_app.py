@@ -111,9 +111,11 @@ async def test_every_member_is_drawn_with_the_median_band_and_a_row_of_its_own(t
         table = screen.query_one(MemberTable)
         assert table.row_count == len(SEEDS)
         for row, member in enumerate(members):
-            seed, episodes, _, last_eval, _ = table.get_row_at(row)
+            seed, episodes, last_return, last_eval = table.get_row_at(row)
             assert (seed, episodes) == (str(member.seed), "3")
-            assert str(last_eval) == f"{member.evals[-1].mean:,.1f}"
+            assert (str(last_return), str(last_eval)) == (f"{member.episode_returns[-1]:.1f}",
+                                                          f"{member.evals[-1].mean:.1f}")
+        assert table.border_title == "Members (eval @600)"
         status = visible_text(screen.query_one(PopulationStatus))
         assert "finished" in status and "600 / 600" in status and "3 seeds: 0, 1, 2" in status
         assert f"median {np.median(means[:, -1]):,.1f} @600" in status
@@ -137,6 +139,12 @@ async def test_p_e_and_s_reach_every_member_and_are_confirmed_by_the_trainer(tmp
         await wait_until(pilot, lambda: all(len(m.evals) == 1 for m in screen.last_snapshot.members))
         assert {m.evals[0].step for m in screen.last_snapshot.members} == {paused_at}
         await wait_until(pilot, lambda: any(line[3].startswith("eval median") for line in screen.last_snapshot.log))
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.PAUSED)
+        # Straight back to the pause: one pause in the log and in every member's metrics.jsonl.
+        assert [line[3] for line in screen.last_snapshot.log].count("paused") == 1
+        for seed in SEEDS:
+            rows = (tmp_path / "pop" / f"seed-{seed}" / "metrics.jsonl").read_text().splitlines()
+            assert sum('"kind": "pause"' in row for row in rows) == 1
 
         press(app, "p")
         await wait_until(pilot, lambda: screen.last_snapshot.progress.step > paused_at)

@@ -76,6 +76,7 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
     PopulationDashboardScreen #members {
         height: auto;
         max-height: 12;
+        overflow-x: hidden;
     }
     PopulationDashboardScreen.-tiny #population-evals {
         display: none;

@@ -48,9 +48,13 @@ class PopulationStatus(Static):
 
 
 class MemberTable(DataTable, can_focus=False):
-    """One row per member: its seed, episodes, last episode return, and its last and best evaluation."""
+    """One row per member: its seed, episodes, last episode return and last evaluation.
 
-    COLUMNS = ("seed", "eps", "return", "eval", "best")
+    Four narrow columns, numbers without thousands separators: the side panel is 30 columns
+    wide at 80x24, and a fifth column or "-1,316.4" pushed the table into a sideways scroll.
+    """
+
+    COLUMNS = ("seed", "eps", "return", "eval")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="none", zebra_stripes=True, show_row_labels=False, **kwargs)
@@ -65,10 +69,11 @@ class MemberTable(DataTable, can_focus=False):
         if key == self._shown:
             return
         self._shown = key
+        last_step = max((m.last_eval.step for m in snapshot.members if m.last_eval), default=None)
+        self.border_title = "Members" if last_step is None else f"Members (eval @{last_step:,})"
         self.clear()
         for member in snapshot.members:
-            last, best = member.last_eval, member.best_eval
-            self.add_row(str(member.seed), f"{len(member.episode_returns):,}",
-                         f"{member.episode_returns[-1]:,.1f}" if member.episode_returns else "-",
-                         Text(f"{last.mean:,.1f}", justify="right") if last else "-",
-                         Text(f"{best.mean:,.1f}", justify="right") if best else "-")
+            last = member.last_eval
+            self.add_row(str(member.seed), str(len(member.episode_returns)),
+                         Text(f"{member.episode_returns[-1]:.1f}" if member.episode_returns else "-", justify="right"),
+                         Text(f"{last.mean:.1f}" if last else "-", justify="right"))
