@@ -75,10 +75,10 @@ def eval_curves(snapshot: PopulationSnapshot) -> list[Curve]:
     return [([e.step for e in m.evals], [e.mean for e in m.evals]) for m in snapshot.members]
 
 
-# What each plot shows: its title, and the members' curves it takes from a snapshot.
-KINDS: dict[str, tuple[str, Callable[[PopulationSnapshot], list[Curve]]]] = {
-    "episodes": ("Episode return (mean of 10)", episode_curves),
-    "evals": ("Evaluation return (noise off)", eval_curves),
+# What each plot shows: its title (long, and short for narrow plots), and the members' curves it takes from a snapshot.
+KINDS: dict[str, tuple[tuple[str, str], Callable[[PopulationSnapshot], list[Curve]]]] = {
+    "episodes": (("Episode return (mean of 10)", "Return, mean of 10"), episode_curves),
+    "evals": (("Evaluation return (noise off)", "Eval return"), eval_curves),
 }
 
 
@@ -90,21 +90,25 @@ class PopulationPlot(TitledPlot):
 
     def __init__(self, kind: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.title, self._curves = KINDS[kind]
+        self.titles, self._curves = KINDS[kind]
         self.kind = kind
         self.data = PlotData()
         self._drawn: tuple[int, ...] = ()
 
     def legend(self, width: int) -> str:
-        """The title and the legend, in the longest wording that fits `width` columns."""
-        for members, median, band in (("each seed", "median", "interquartile range"),
-                                      ("seeds", "median", "IQR"), ("seed", "med", "IQR")):
-            plain = f"{self.title}  ⣀⣀ {members}  ⣀⣀ {median}  ⣀⣀ {band}"
+        """The title and the legend, in the longest wording that fits `width` columns (about 44 at 80x24)."""
+        long_title, short_title = self.titles
+        for title, members, median, band, gap in (
+                (long_title, "each seed", "median", "interquartile range", "  "),
+                (long_title, "seeds", "median", "IQR", "  "),
+                (short_title, "seeds", "median", "IQR", " "),
+                (short_title, "seed", "med", "IQR", " ")):
+            plain = f"{title}{gap}⣀⣀ {members}{gap}⣀⣀ {median}{gap}⣀⣀ {band}"
             if len(plain) <= width - 2:
                 break
         colour = "#{:02x}{:02x}{:02x}".format
-        return (f"{self.title}  [{colour(*self.MEMBER)}]⣀⣀ {members}[/]  [bold {colour(*self.MEDIAN)}]⣀⣀ "
-                f"{median}[/]  [{colour(*self.QUARTILE)}]⣀⣀ {band}[/]")
+        return (f"{title}{gap}[{colour(*self.MEMBER)}]⣀⣀ {members}[/]{gap}[bold {colour(*self.MEDIAN)}]⣀⣀ "
+                f"{median}[/]{gap}[{colour(*self.QUARTILE)}]⣀⣀ {band}[/]")
 
     def on_resize(self, event: events.Resize) -> None:
         # Textual calls TitledPlot.on_resize as well, which redraws.
