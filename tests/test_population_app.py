@@ -25,6 +25,7 @@ from agents.config import DDPGConfig
 from agents.events import TrainerState
 from ddpg_tui.population import PopulationRequest
 from ddpg_tui.ui.app import DDPGApp
+from ddpg_tui.ui.screens.modals import screen_keys
 from ddpg_tui.ui.screens.population import PopulationDashboardScreen, PopulationQuitScreen
 from ddpg_tui.ui.widgets.plots import moving_average
 from ddpg_tui.ui.widgets.population_panels import MemberTable, PopulationStatus
@@ -123,6 +124,17 @@ async def test_every_member_is_drawn_with_the_median_band_and_a_row_of_its_own(t
 
 
 # The keys --------------------------------------------------------------------------------------
+
+
+async def test_the_keys_and_the_palette_offer_only_what_works_on_a_population(tmp_path: Path) -> None:
+    async with training(tmp_path / "pop") as (app, _, screen):
+        keys = dict(screen_keys(screen))
+        assert keys["p"] == "Pause every member" and "e" in keys and "s" in keys and "q" in keys
+        assert "h" not in keys and "w" not in keys  # no live changes and no agent panel for a population yet
+        titles = [command.title for command in app.get_system_commands(screen)]
+        assert "Save a checkpoint" in titles and "Change live hyperparameters" not in titles
+        assert titles.count("Quit") == 1
+
 
 
 async def test_p_e_and_s_reach_every_member_and_are_confirmed_by_the_trainer(tmp_path: Path) -> None:

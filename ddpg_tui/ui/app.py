@@ -182,6 +182,7 @@ class DDPGApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from ddpg_tui.ui.screens.dashboard import DashboardScreen
+        from ddpg_tui.ui.screens.population import PopulationDashboardScreen
 
         for command in super().get_system_commands(screen):
             if command.title == "Quit":  # Textual's would exit with the trainer still running
@@ -196,8 +197,9 @@ class DDPGApp(App):
             yield SystemCommand("Evaluate now", f"e: {episodes} with the exploration noise off, then training "
                                 "goes on", screen.action_evaluate)
             yield SystemCommand("Save a checkpoint", "s: writes checkpoints/latest.pt", screen.action_save)
-            yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau and more, applied "
-                                "between two steps", screen.action_edit_live)
+            if not isinstance(screen, PopulationDashboardScreen):  # a population has no live changes yet
+                yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau and more, applied "
+                                    "between two steps", screen.action_edit_live)
             yield SystemCommand("Show the event log on the whole screen", "l, and l or esc to come back",
                                 screen.action_toggle_log)
 
