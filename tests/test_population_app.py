@@ -225,3 +225,17 @@ async def test_a_resumed_population_trains_on_in_the_dashboard_with_its_curves_s
             [[200, 400]] * len(SEEDS)
         assert any("resumed 3 members" in line[3] for line in screen.last_snapshot.log)
     assert member_steps(run_dir) == [400] * len(SEEDS)
+
+
+
+async def test_a_population_that_cannot_start_says_why_and_the_app_stays_up(tmp_path: Path) -> None:
+    app = DDPGApp(PopulationRequest(TINY.replace(env_id="Pendulm-v1"), SEEDS, tmp_path / "pop"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = population_screen(app)
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.ERROR)
+        assert "Pendulm-v1" in screen.last_snapshot.message
+        assert "Pendulm-v1" in visible_text(screen.query_one(PopulationStatus))
+        assert screen.session.controls.closed  # nothing will read a key's command: refused, and said so
+        press(app, "q")  # nothing runs: no question, straight out
+        await wait_for_exit(app, pilot)
+    assert app.exit_code == 1

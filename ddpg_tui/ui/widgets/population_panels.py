@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import DataTable, Static
@@ -22,8 +23,6 @@ class PopulationStatus(Static):
         table.add_column(style="dim", no_wrap=True, min_width=LABEL_WIDTH)
         table.add_column(no_wrap=True, overflow="ellipsis")
         table.add_row("state", Text(snapshot.state.value, style=STATE_STYLES.get(snapshot.state, "")))
-        if snapshot.message and snapshot.state == TrainerState.ERROR:
-            table.add_row("", Text(snapshot.message, style="red", overflow="fold"))
         n = len(snapshot.members)
         table.add_row("members", f"{n} seeds: {', '.join(str(m.seed) for m in snapshot.members)}")
         p = snapshot.progress
@@ -44,7 +43,11 @@ class PopulationStatus(Static):
             table.add_row("IQR", f"{q1:,.1f} to {q3:,.1f}")
         else:
             table.add_row("eval", "-")
-        self.update(table)
+        if snapshot.message and snapshot.state == TrainerState.ERROR:
+            # Below the grid, whose columns never wrap: the reason is read in full, however long.
+            self.update(Group(table, Text(snapshot.message, style="red")))
+        else:
+            self.update(table)
 
 
 class MemberTable(DataTable, can_focus=False):
