@@ -115,11 +115,12 @@ class PopulationPlot(TitledPlot):
         self.border_title = self.legend(event.size.width)
 
     def show(self, snapshot: PopulationSnapshot) -> None:
-        curves = self._curves(snapshot)
-        key = tuple(len(steps) for steps, _ in curves)
+        # Told apart by their lengths before any curve is built: the moving averages are the costly part.
+        key = tuple(len(m.episode_steps) if self.kind == "episodes" else len(m.evals) for m in snapshot.members)
         if key == self._drawn:
             return
         self._drawn = key
+        curves = self._curves(snapshot)
         self.data = PlotData(tuple((tuple(s), tuple(v)) for s, v in curves), band_over_members(curves))
         self.redraw()
 
