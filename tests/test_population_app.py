@@ -117,9 +117,9 @@ async def test_every_member_is_drawn_with_the_median_band_and_a_row_of_its_own(t
             assert (str(last_return), str(last_eval)) == (f"{member.episode_returns[-1]:.1f}",
                                                           f"{member.evals[-1].mean:.1f}")
         assert table.border_title == "Members (eval @600)"
-        status = visible_text(screen.query_one(PopulationStatus))
-        assert "finished" in status and "600 / 600" in status and "3 seeds: 0, 1, 2" in status
-        assert f"median {np.median(means[:, -1]):,.1f} @600" in status
+        expected = ("finished", "600 / 600", "3 seeds: 0, 1, 2", f"median {np.median(means[:, -1]):,.1f} @600")
+        status = screen.query_one(PopulationStatus)
+        await wait_until(pilot, lambda: all(text in visible_text(status) for text in expected), timeout=5)
     assert member_steps(tmp_path / "pop") == [600] * len(SEEDS)
 
 
@@ -187,6 +187,18 @@ async def test_q_then_y_saves_every_member_at_the_stop_step(tmp_path: Path) -> N
     assert "resume:   ddpg-tui train --resume" in screen.session.closing_lines()[-1]
 
 
+async def test_ctrl_c_asks_and_a_second_ctrl_c_saves_every_member_and_quits(tmp_path: Path) -> None:
+    async with training(tmp_path / "pop") as (app, pilot, screen):
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
+        press(app, "ctrl+c")
+        await wait_until(pilot, lambda: isinstance(app.screen, PopulationQuitScreen), timeout=5)
+        press(app, "ctrl+c")
+        await wait_for_exit(app, pilot)
+    outcome = screen.session.outcome
+    assert outcome.state == TrainerState.STOPPED
+    assert member_steps(tmp_path / "pop") == [outcome.step] * len(SEEDS)
+
+
 async def test_q_then_n_quits_without_saving_any_member(tmp_path: Path) -> None:
     async with training(tmp_path / "pop") as (app, pilot, screen):
         await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
@@ -234,7 +246,8 @@ async def test_a_population_that_cannot_start_says_why_and_the_app_stays_up(tmp_
         screen = population_screen(app)
         await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.ERROR)
         assert "Pendulm-v1" in screen.last_snapshot.message
-        assert "Pendulm-v1" in visible_text(screen.query_one(PopulationStatus))
+        # The status grows by the reason's line once it is laid out again.
+        await wait_until(pilot, lambda: "Pendulm-v1" in visible_text(screen.query_one(PopulationStatus)), timeout=5)
         assert screen.session.controls.closed  # nothing will read a key's command: refused, and said so
         press(app, "q")  # nothing runs: no question, straight out
         await wait_for_exit(app, pilot)
