@@ -1,4 +1,4 @@
-"""`ddpg-tui train --seeds`: a population trained headless, each member an ordinary run folder."""
+"""`ddpg-tui train --seeds`: a population headless (or handed to the app), each member an ordinary run folder."""
 
 from __future__ import annotations
 
