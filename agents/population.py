@@ -342,9 +342,7 @@ class PopulationTrainer:
         self._set_state(TrainerState.PAUSED)
 
     def _evaluate_requested(self, paused: bool) -> None:
-        self._evaluate()
-        if paused:
-            self._set_state(TrainerState.PAUSED)
+        self._evaluate()  # it returns to PAUSED itself if it was paused
 
     def _save_requested(self) -> None:
         self._flush_update_stats()
@@ -441,6 +439,7 @@ class PopulationTrainer:
 
     def _evaluate(self) -> None:
         self._flush_update_stats()
+        previous = self.state
         self._set_state(TrainerState.EVALUATING)
         episodes = self.config.eval_episodes
         returns = np.zeros((len(self.members), episodes))
@@ -458,7 +457,10 @@ class PopulationTrainer:
             self._emit(k, event)
             if is_best:
                 self._save(k, "best")
-        self._set_state(self._running_state())
+        # Back to where it was, as Trainer._evaluate: an evaluation asked for while paused passing through
+        # "training" on its way back would record a second pause, and the dashboard's p would flicker.
+        self._set_state(previous if previous not in (TrainerState.EVALUATING, TrainerState.STARTING)
+                        else self._running_state())
 
     def _evaluation_episode(self, episode: int) -> tuple[np.ndarray, np.ndarray]:
         """agents.evaluation.evaluate's episode `episode` for every member, seeded as its own run's:

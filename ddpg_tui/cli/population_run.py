@@ -32,17 +32,14 @@ from agents.events import (
     TrainerState,
     TrainingError,
 )
-from agents.population import PopulationOutcome, PopulationTrainer
+from agents.population import PopulationTrainer
 from agents.run_files import RunLockedError, existing_run, refuse_if_locked
 from ddpg_tui.cli.headless import ProgressView, check_writable
+from ddpg_tui.population import closing_lines, member_dirs, quartiles
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, TrainingRequest, UsageError
 from ddpg_tui.ui import lifecycle
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def member_dirs(run_dir: Path, seeds: tuple[int, ...]) -> list[Path]:
-    return [run_dir / f"seed-{seed}" for seed in seeds]
 
 
 def refuse_taken_members(run_dir: Path, seeds: tuple[int, ...]) -> None:
@@ -53,11 +50,6 @@ def refuse_taken_members(run_dir: Path, seeds: tuple[int, ...]) -> None:
         if held is not None:
             raise UsageError(f"{folder} already holds a run (step {held[0]:,}); resume it with --resume {folder}, "
                              "or choose another --run-dir")
-
-
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return float(median), float(q1), float(q3)
 
 
 class PopulationView:
@@ -94,21 +86,6 @@ class PopulationView:
         self.bar.show("eval", f"median {median:,.1f}")
         self.console.print(f"step {step:>9,}  eval median {median:,.1f} (IQR {q1:,.1f} to {q3:,.1f}) over "
                            f"{len(means)} seeds", highlight=False)
-
-
-def closing_lines(outcome: PopulationOutcome, seeds: tuple[int, ...], run_dir: Path) -> list[str]:
-    lines = []
-    finals = [(seed, ev) for seed, ev in zip(seeds, outcome.last_evals, strict=True) if ev is not None]
-    if finals:
-        median, q1, q3 = quartiles([ev.mean for _, ev in finals])
-        lines.append(f"last eval median {median:,.1f} (IQR {q1:,.1f} to {q3:,.1f}) over {len(finals)} seeds: "
-                     + ", ".join(f"seed {seed} {ev.mean:,.1f}" for seed, ev in finals))
-    lines.append(f"run folders {run_dir}/seed-{{{','.join(map(str, seeds))}}} ({outcome.state.value} at step "
-                 f"{outcome.step:,})")
-    lines.append(f"  compare:  ddpg-tui compare {' '.join(str(d) for d in member_dirs(run_dir, seeds))}")
-    more = "" if outcome.step < outcome.total_steps else f" --steps {outcome.total_steps * 2}"
-    lines.append(f"  resume:   ddpg-tui train --resume {run_dir} --headless{more}")
-    return lines
 
 
 def run_population_headless(request: TrainingRequest, seeds: tuple[int, ...]) -> int:

@@ -29,6 +29,7 @@ from textual.screen import Screen
 
 from agents.config import DDPGConfig
 from agents.events import TrainerState
+from ddpg_tui.population import PopulationRequest
 from ddpg_tui.request import (
     EXIT_FAILED,
     EXIT_OK,
@@ -44,6 +45,7 @@ from ddpg_tui.ui import lifecycle
 # only when a dashboard opens: the picker comes up without them, in well under a second.
 if TYPE_CHECKING:
     from ddpg_tui.sweeps.request import SweepRequest
+    from ddpg_tui.ui.population_session import PopulationSession
     from ddpg_tui.ui.screens.dashboard import DashboardScreen, Session
     from ddpg_tui.ui.screens.sweep import LaunchingSweep, SweepScreen
     from ddpg_tui.ui.session import TrainingSession
@@ -66,16 +68,17 @@ class DDPGApp(App):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-tiny"), (70, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-tall")]
 
-    def __init__(self, request: TrainingRequest | None = None, runs_root: Path = Path("runs"),
+    def __init__(self, request: TrainingRequest | PopulationRequest | None = None, runs_root: Path = Path("runs"),
                  session: Session | None = None, driver_class: type[Driver] | None = None) -> None:
-        """`request` opens straight on a training dashboard; `session` shows a given
-        session instead (screenshots and tests feed fixed data this way). `driver_class`
+        """`request` opens straight on a training dashboard (a population's, for a PopulationRequest);
+        `session` shows a given session instead (screenshots and tests feed fixed data this way). `driver_class`
         is Textual's (None: the terminal's); `ddpg-tui serve` passes its web driver."""
         super().__init__(driver_class=driver_class)
         self.request = request
         self.runs_root = runs_root
         self.session = session
-        self.training_session: TrainingSession | None = None  # the run this app started, if any
+        # The run (or population) this app started, if any: a signal's fallback stops it through its controls.
+        self.training_session: TrainingSession | PopulationSession | None = None
         self.sweep: LaunchingSweep | None = None  # the sweep this app started from the form, if any
         self.received_signal: signal.Signals | None = None
         self._signal_loop: asyncio.AbstractEventLoop | None = None
@@ -93,6 +96,8 @@ class DDPGApp(App):
             from ddpg_tui.ui.screens.picker import PickerScreen
 
             self.push_screen(PickerScreen())
+        elif isinstance(self.request, PopulationRequest):
+            self.open_population(self.request)
         else:
             self.open_dashboard(self.request)
 
@@ -177,6 +182,7 @@ class DDPGApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from ddpg_tui.ui.screens.dashboard import DashboardScreen
+        from ddpg_tui.ui.screens.population import PopulationDashboardScreen
 
         for command in super().get_system_commands(screen):
             if command.title == "Quit":  # Textual's would exit with the trainer still running
@@ -191,8 +197,9 @@ class DDPGApp(App):
             yield SystemCommand("Evaluate now", f"e: {episodes} with the exploration noise off, then training "
                                 "goes on", screen.action_evaluate)
             yield SystemCommand("Save a checkpoint", "s: writes checkpoints/latest.pt", screen.action_save)
-            yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau and more, applied "
-                                "between two steps", screen.action_edit_live)
+            if not isinstance(screen, PopulationDashboardScreen):  # a population has no live changes yet
+                yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau and more, applied "
+                                    "between two steps", screen.action_edit_live)
             yield SystemCommand("Show the event log on the whole screen", "l, and l or esc to come back",
                                 screen.action_toggle_log)
 
@@ -239,6 +246,14 @@ class DDPGApp(App):
 
         self.training_session = TrainingSession(request)
         self.push_screen(DashboardScreen(self.training_session, request.config))
+
+    def open_population(self, request: PopulationRequest) -> None:
+        from ddpg_tui.ui.population_session import PopulationSession
+        from ddpg_tui.ui.screens.population import PopulationDashboardScreen
+
+        session = PopulationSession(request)
+        self.training_session = session
+        self.push_screen(PopulationDashboardScreen(session))
 
 
 LOOP_ANSWER_TIMEOUT = 1.0  # seconds: an event loop that takes longer to run a callback is taken for wedged
@@ -337,7 +352,7 @@ def run_attached(run_dir: Path) -> int:
     return app.exit_code
 
 
-def run_app(request: TrainingRequest | None, runs_root: Path = Path("runs"),
+def run_app(request: TrainingRequest | PopulationRequest | None, runs_root: Path = Path("runs"),
             driver_class: type[Driver] | None = None) -> int:
     app = DDPGApp(request, runs_root, driver_class=driver_class)
     with signals_quit(app):
@@ -346,7 +361,11 @@ def run_app(request: TrainingRequest | None, runs_root: Path = Path("runs"),
     if session is not None and session.handover:
         print_closing_lines(session.handover.splitlines())  # the run goes on; how to attach to it
     elif session is not None and session.outcome is not None:
-        print_closing_lines(closing_lines(session.outcome))
+        from ddpg_tui.ui.population_session import PopulationSession
+
+        # A population's outcome says its members' folders; a run's, its checkpoint.
+        print_closing_lines(session.closing_lines() if isinstance(session, PopulationSession)
+                            else closing_lines(session.outcome))
     if app.sweep is not None:
         print_closing_lines(app.sweep.closing_lines())
     # The process ends next. Python's last garbage collections would walk every object torch

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agents.config import DDPGConfig, validate_field
 from ddpg_tui.cli.commands import int_option
+from ddpg_tui.population import PopulationRequest
 from ddpg_tui.request import TrainingRequest, UsageError
 from presets import DEFAULT_PRESET, is_preset_file, load_preset, load_preset_file, preset_file_label
 
@@ -22,7 +23,7 @@ examples:
   ddpg-tui train --preset pendulum --detach     train in the background; 'ddpg-tui attach' to watch
   ddpg-tui train --env MountainCarContinuous-v0 --set noise=ou --set noise_sigma=0.5 --headless
   ddpg-tui train --resume runs/pendulum-20261124-120000 --headless --steps 40000
-  ddpg-tui train --preset pendulum --seeds 0-7 --headless   8 seeds as one population, in one process
+  ddpg-tui train --preset pendulum --seeds 0-7   8 seeds as one population, in one process, in the dashboard
 """
 
 # Without a terminal the app writes escape codes into the log and waits for a key that never comes.
@@ -52,8 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", metavar="SEEDS",
                         help="train these seeds as one population in one process (0-7, or 0,2,5): the members' "
                         "networks are updated in one batched step, several times faster than one after another "
-                        "for small networks; each writes RUN_DIR/seed-K, an ordinary run folder. Headless only "
-                        "for now; the population uses threads=1 unless --set threads=N")
+                        "for small networks; each writes RUN_DIR/seed-K, an ordinary run folder. The dashboard "
+                        "shows every seed's curve and their median with its interquartile band, and p, e, s and "
+                        "q work on all seeds at once (or add --headless); the population uses threads=1 unless "
+                        "--set threads=N")
     parser.add_argument("--run-dir", type=Path, metavar="DIR",
                         help="folder for config, metrics and checkpoints (default: runs/<preset>-<time>)")
     parser.add_argument("--headless", action="store_true", help="no app: a progress bar in this terminal")
@@ -95,14 +98,18 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and population_members(Path(args.resume)):
         from ddpg_tui.cli.population_run import resume_population_headless
 
-        if not args.headless:
-            raise UsageError("a population trains headless for now (the dashboard shows one run); add --headless")
+        if args.detach:
+            raise UsageError("a population does not run in the background yet; run it under tmux or nohup")
         if args.overrides or args.seed is not None or args.run_dir or args.preset or args.seeds or args.env:
             raise UsageError("--resume keeps the population's hyperparameters, seeds and folders; only --steps "
                              "may change")
         if args.steps is not None:
             validate_field("total_steps", args.steps)
-        return resume_population_headless(Path(args.resume), population_members(Path(args.resume)), args.steps)
+        members = population_members(Path(args.resume))
+        if not args.headless:
+            return population_in_app(PopulationRequest(None, tuple(int(m.name[5:]) for m in members),
+                                                       Path(args.resume), tuple(members), args.steps))
+        return resume_population_headless(Path(args.resume), members, args.steps)
     seeds = population_seeds(args)
     try:
         request = resolve_training_request(args)
@@ -116,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         except (UsageError, RunLockedError) as error:
             request.discard_unused_run_dir()
             raise UsageError(str(error)) from None
+        if not args.headless:
+            return population_in_app(PopulationRequest(request.config, seeds, request.run_dir,
+                                                       claimed_run_dir=request.claimed_run_dir))
         return run_population_headless(request, seeds)
     if args.detach:
         from ddpg_tui.cli.detach import start_detached
@@ -134,6 +144,23 @@ def run(args: argparse.Namespace) -> int:
     return run_headless(request)
 
 
+def population_in_app(request: PopulationRequest) -> int:
+    """The population in the app's dashboard, trained in its worker thread as a single run is."""
+    from agents.run_files import RunLockedError, refuse_if_locked
+
+    if not sys.stdout.isatty():
+        request.discard_unused_run_dir()
+        raise UsageError(NO_TERMINAL)
+    try:
+        for member in request.members:  # before the screen opens: one line, as headless says it
+            refuse_if_locked(member)
+    except RunLockedError as error:
+        raise UsageError(str(error)) from None
+    from ddpg_tui.ui.app import run_app
+
+    return run_app(request)
+
+
 def population_members(folder: Path) -> list[Path]:
     """The member folders of a population (`train --seeds` writes FOLDER/seed-K), or [] for anything else."""
     if not folder.is_dir() or (folder / "config.toml").exists():
@@ -143,7 +170,7 @@ def population_members(folder: Path) -> list[Path]:
 
 
 def population_seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
-    """`--seeds`, checked: a population is a new headless run of one config."""
+    """`--seeds`, checked: a population is a new run of one config, in the dashboard or headless."""
     if args.seeds is None:
         return None
     from ddpg_tui.sweeps.space import SweepSpaceError, parse_seeds
@@ -154,8 +181,6 @@ def population_seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
         raise UsageError("--seeds and --seed: give one (--seeds 0-4 trains five seeds)")
     if args.detach:
         raise UsageError("--seeds does not run in the background yet; run it headless under tmux or nohup")
-    if not args.headless:
-        raise UsageError("--seeds trains headless for now (the dashboard shows one run); add --headless")
     try:
         seeds = parse_seeds(args.seeds)
     except SweepSpaceError as error:

@@ -1,0 +1,158 @@
+"""The live dashboard of a population (`train --seeds`): every member's curves, their median band, a row each.
+
+It is a DashboardScreen for everything but what it draws: the worker that trains, the way
+p, e and s only ask the controls and the next snapshot shows what the trainer did, and
+every way out (q, Ctrl+C, SIGTERM, SIGHUP) are the single run's, so the app's quit routes
+find it as they find any dashboard. The keys steer the whole population: its one set of
+controls pauses, evaluates, saves or stops every member at once.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Header, Label, Static
+
+from agents.events import TrainerState
+from ddpg_tui.ui.population_session import PopulationSession, PopulationSnapshot
+from ddpg_tui.ui.screens.dashboard import DashboardScreen
+from ddpg_tui.ui.widgets.panels import EventLog
+from ddpg_tui.ui.widgets.population_panels import MemberTable, PopulationStatus
+from ddpg_tui.ui.widgets.population_plot import PopulationPlot
+
+PLOT_EVERY = 4  # plots at most once a second, as the single-run dashboard's
+
+
+class PopulationQuitScreen(ModalScreen[str]):
+    """The single run's quit question without "keep training in the background": dismisses with
+    "save", "discard" or "cancel". A population has no control channel to attach to, so no
+    background process could take it over; `ddpg-tui train --resume RUN` carries it on instead."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose('cancel')", "Cancel"),
+                                             Binding("y", "choose('save')", "Save and quit"),
+                                             Binding("n", "choose('discard')", "Quit without saving")]
+    DEFAULT_CSS = """
+    PopulationQuitScreen {
+        align: center middle;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-dialog", classes="dialog"):
+            yield Label("The population is training. Save every member's checkpoint before quitting?",
+                        classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save and quit (y)", id="save", variant="primary")
+                yield Button("Quit without saving (n)", id="discard", variant="error")
+                yield Button("Cancel (esc)", id="cancel")
+            # A Static wraps where a Label would be cut at 80 columns.
+            yield Static("A population cannot keep training in the background yet; carry it on later with "
+                         "ddpg-tui train --resume RUN_DIR", classes="dialog-hint", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#save", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
+    DEFAULT_CSS = """
+    PopulationDashboardScreen #population-returns {
+        height: 3fr;
+    }
+    PopulationDashboardScreen #population-evals {
+        height: 2fr;
+    }
+    PopulationDashboardScreen #members {
+        height: auto;
+        max-height: 12;
+        overflow-x: hidden;
+    }
+    PopulationDashboardScreen.-tiny #population-evals {
+        display: none;
+    }
+    """
+    # Only the keys that work on a population: no live changes (h) and no agent panel (w) for one yet.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pause", "Pause", tooltip="Pause every member"),
+        Binding("p", "resume", "Resume", tooltip="Resume every member"),
+        Binding("space", "toggle_pause", "Pause / resume", show=False, tooltip="Pause or resume every member"),
+        Binding("e", "evaluate", "Eval", tooltip="Evaluate every member now, with the exploration noise off"),
+        Binding("s", "save", "Save", tooltip="Save every member's checkpoint (RUN/seed-K/checkpoints/latest.pt)"),
+        Binding("l", "toggle_log", "Events", tooltip="The event log on the whole screen, and back"),
+        Binding("q", "quit_session", "Quit", tooltip="Quit (asks first while training runs)"),
+    ]
+
+    def __init__(self, session: PopulationSession) -> None:
+        super().__init__(session, session.config)
+        self.session: PopulationSession = session
+        self.last_snapshot: PopulationSnapshot = PopulationSnapshot()  # type: ignore[assignment]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        # The ids the single-run dashboard's layout rules and its on_mount use (titles for #status and #log).
+        with Horizontal(id="dashboard"):
+            with Vertical(id="plots"):
+                yield PopulationPlot("episodes", id="population-returns")
+                yield PopulationPlot("evals", id="population-evals")
+            with Vertical(id="side"):
+                yield PopulationStatus(id="status", classes="panel")
+                yield MemberTable(id="members", classes="panel")
+                yield EventLog(id="log", classes="panel")
+        yield Static("", id="too-small", markup=False)
+        yield Footer(compact=True)
+
+    # No on_mount here: Textual calls every class's own on_mount, and DashboardScreen's already starts the
+    # worker and the timer (which calls this class's refresh_from_session). A second one would train twice.
+
+    def refresh_from_session(self) -> None:
+        if self.session.version == self.last_snapshot.version and self._ticks \
+                and self._plotted_version == self.last_snapshot.version:
+            return
+        snapshot = self.session.snapshot()
+        self._ticks += 1
+        self.last_snapshot = snapshot  # type: ignore[assignment]
+        self.query_one(PopulationStatus).show(snapshot)
+        self.query_one(MemberTable).show(snapshot)
+        self.query_one(EventLog).show(snapshot)  # type: ignore[arg-type]  # it reads only `log`
+        if self._ticks % PLOT_EVERY == 1 or not snapshot.active:
+            self._plotted_version = snapshot.version
+            for plot in self.query(PopulationPlot):
+                plot.show(snapshot)
+        self.sub_title = f"{snapshot.env_id}  {len(snapshot.members)} seeds  {snapshot.state.value}"
+        if snapshot.state != TrainerState.EVALUATING and self._paused != (snapshot.state == TrainerState.PAUSED):
+            self._paused = snapshot.state == TrainerState.PAUSED
+            self.refresh_bindings()
+        if snapshot.toasted_saves != self._toasted_saves:
+            self._toasted_saves = snapshot.toasted_saves
+            self.notify(f"saved {snapshot.last_saved}", title="Checkpoints")
+        if snapshot.state == TrainerState.ERROR and snapshot.message and not self._error_shown:
+            self._error_shown = True
+            self.notify(snapshot.message, title="Training stopped", severity="error", timeout=10)
+
+    def action_edit_live(self) -> None:
+        # Still offered by the command palette, which lists a dashboard's actions.
+        self.notify("live changes are not applied to a population yet; train a single seed to change "
+                    "hyperparameters live", severity="warning")
+
+    def action_toggle_agent(self) -> None:
+        self.notify("a population has no agent panel yet; watch a member with ddpg-tui watch RUN/seed-K",
+                    severity="warning")
+
+    def action_quit_session(self) -> None:
+        """The single run's quit, asking with the population's question (no background hand-over)."""
+        if self._quitting or self._confirm is not None or not self.last_snapshot.active:
+            super().action_quit_session()  # stopping already, asked twice (save and quit), or nothing runs
+            return
+        self._confirm = PopulationQuitScreen()  # type: ignore[assignment]
+        self.app.push_screen(self._confirm, self._quit_chosen)
