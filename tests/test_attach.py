@@ -155,9 +155,10 @@ def test_attach_list_shows_each_live_run_with_its_step_speed_and_state(tiny_conf
             time.sleep(0.05)
         assert main(["attach", "--list"]) == 0
         header, line = capsys.readouterr().out.splitlines()
-        assert header.split() == ["run", "step", "steps/s", "state", "pid", "clients"]
+        assert header.split() == ["run", "step", "steps/s", "state", "pid", "attached"]
         cells = line.split()
         assert cells[0] == "runs/live" and cells[1] == f"{run.trainer.step:,}/1,000,000" and cells[3] == "paused"
+        assert cells[5] == "0", "the listing's own connection is no attached client"
     finally:
         run.controls.stop(save=False)
         run.thread.join(60)

@@ -45,11 +45,11 @@ def list_live_runs() -> int:
             continue  # it ended while we asked
         total = f"{status['total_steps']:,}" if status.get("total_steps") else "?"
         rows.append((str(run_dir), f"{status['step']:,}/{total}", f"{status['steps_per_second']:,.0f}",
-                     status["state"], str(status["pid"]), str(status["clients"])))
+                     status["state"], str(status["pid"]), str(max(0, status["clients"] - 1))))  # less this one
     if not rows:
         print(f"no live run under {RUNS_ROOT}/")
         return 0
-    header = ("run", "step", "steps/s", "state", "pid", "clients")
+    header = ("run", "step", "steps/s", "state", "pid", "attached")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
