@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -142,3 +144,42 @@ def test_a_stopped_tpe_sweep_with_asha_resumes_its_searcher_and_finishes_the_bud
     assert len({json.dumps(o, sort_keys=True) for _, o in after}) == 5, "a fresh sampler would propose the first again"
     states = {r.variant: r.state for r in result.snapshot.trials}
     assert len(states) == 5 and set(states.values()) <= {"finished", "early-stopped"}, states
+
+
+class _Planted:
+    """Unpickling this makes a folder: the proof that a pickle was read."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_the_searchers_state_is_signed_and_a_planted_one_is_refused_before_tune_reads_it(
+        one_cpu: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddpg_tui.sweeps.driver import SweepRun
+    from ddpg_tui.sweeps.trust import SIGNATURE_FILE, SweepTrustError, verify_state
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    run = tpe_run(tmp_path, "signed", bandit(total_steps=100), samples=2, seeds=(0,))
+    assert run.fit().state == "finished"
+    run.close()
+    tune_dir = run.sweep_dir / "tune"
+    searcher_files = sorted(tune_dir.glob("searcher-state-*.pkl")) + sorted(tune_dir.glob("search_gen_state-*.json"))
+    assert len(searcher_files) == 2
+    assert {p.name for p in searcher_files} <= set(json.loads((run.sweep_dir / SIGNATURE_FILE).read_text()))
+    verify_state(run.sweep_dir)  # as Tune left them: accepted
+
+    marker = tmp_path / "unpickled"
+    resumed = SweepRun(load_spec(run.sweep_dir), run.sweep_dir, connect(None, None), resume=True)
+    try:
+        for planted in searcher_files:
+            original = planted.read_bytes()
+            planted.write_bytes(pickle.dumps(_Planted(marker)))
+            with pytest.raises(SweepTrustError, match=rf"{planted.name} does not match its signature.*--trust-folder"):
+                resumed.tuner()
+            assert not marker.exists(), "the planted searcher state was unpickled before the check"
+            planted.write_bytes(original)
+    finally:
+        resumed.close()
