@@ -230,7 +230,8 @@ def headline(snapshot: SweepSnapshot) -> str:
     counts = snapshot.counts()
     done = sum(counts.get(s, 0) for s in ("finished", "stopped", "early-stopped", "error"))
     minutes, seconds = divmod(int(snapshot.elapsed), 60)
-    text = (f"sweep {snapshot.name}: {snapshot.state}, {done}/{len(snapshot.trials)} trials done, "
+    total = max(len(snapshot.trials), snapshot.expected_runs)  # TPE's configs appear only as they are proposed
+    text = (f"sweep {snapshot.name}: {snapshot.state}, {done}/{total} trials done, "
             f"{minutes}:{seconds:02d}")
     return text + (f" ({snapshot.message})" if snapshot.message else "")
 
