@@ -130,8 +130,9 @@ class SweepSpec:
             name=data["name"], label=data["label"], base=DDPGConfig.from_mapping(data["config"]),
             grid={k: tuple(validate_field(k, v) for v in vs) for k, vs in data["grid"].items()},
             # Each argument checked as --set checks it, which also makes a choice's lists tuples again.
-            samples=tuple(SampleSpec(s["key"], s["distribution"],
-                                     tuple(validate_field(s["key"], a) for a in s["arguments"])) for s in data["samples"]),
+            samples=tuple(SampleSpec(s["key"], s["distribution"], tuple(validate_field(s["key"], a)
+                                                                         for a in s["arguments"]))
+                          for s in data["samples"]),
             sample_count=data["sample_count"], sample_seed=data["sample_seed"],
             drawn=tuple({k: validate_field(k, v) for k, v in d.items()} for d in data["drawn"]),
             seeds=tuple(data["seeds"]), scheduler=data["scheduler"], threshold=data["threshold"],
