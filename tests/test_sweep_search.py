@@ -33,8 +33,10 @@ def test_optunas_space_keeps_our_bounds_and_holds_list_choices_as_their_text() -
     assert space["batch_size"] == IntDistribution(16, 64), "randint(a,b) includes b, as in random search"
     assert space["hidden_sizes"] == CategoricalDistribution(("16x16", "32x32"))
     assert space["critic_lr"] == FloatDistribution(1e-4, 1e-2, log=True)
-    values = decode(SAMPLES, {"batch_size": 64, "hidden_sizes": "32x32", "critic_lr": 0.001})
-    assert values == {"batch_size": 64, "hidden_sizes": (32, 32), "critic_lr": 0.001}
+    values = decode(SAMPLES, {"batch_size": 64, "hidden_sizes": "32x32", "critic_lr": 0.0006466422717414558})
+    assert values == {"batch_size": 64, "hidden_sizes": (32, 32), "critic_lr": 0.0006466}, "short, readable floats"
+    edge = (parse_sample("gamma=uniform(0.9,0.99995)"),)
+    assert decode(edge, {"gamma": 0.999951}) == {"gamma": 0.999951}, "never rounded out of its bounds"
 
 
 class _Proposer:

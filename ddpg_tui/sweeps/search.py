@@ -6,7 +6,8 @@ Tune asks for them. What this adds to `OptunaSearch`:
 
 - the space is built here from our `SampleSpec`s, so bounds mean what they mean for random
   search (`randint(a,b)` includes b) and a `choice` may hold values Optuna cannot store
-  (lists such as `hidden_sizes=[64,64]`: Optuna keeps their text, `64x64`);
+  (lists such as `hidden_sizes=[64,64]`: Optuna keeps their text, `64x64`); a proposed float
+  keeps four significant digits, so its folder name stays short and is the value trained;
 - `NumberedSearch` gives each proposal its number, in the order proposed, and puts it in the
   trial's config as random search does with a draw's index: two proposals with the same
   values (TPE may propose a `choice` twice) still get folders of their own, `s<n>,key=value`;
@@ -80,8 +81,18 @@ def decode(samples: Sequence[SampleSpec], values: dict[str, Any]) -> dict[str, A
         value = values[spec.key]
         if spec.distribution == "choice":
             value = {format_value(a): a for a in spec.arguments}[value]
-        result[spec.key] = validate_field(spec.key, value.item() if hasattr(value, "item") else value)
+        value = value.item() if hasattr(value, "item") else value
+        if isinstance(value, float):
+            value = _short(value, *spec.arguments)
+        result[spec.key] = validate_field(spec.key, value)
     return result
+
+
+def _short(value: float, low: float, high: float) -> float:
+    """Four significant digits, inside the bounds: the config's folder reads `actor_lr=0.0006466`, not seventeen
+    digits, and the value trained is the one its name shows. TPE's density cannot tell the fifth digit apart."""
+    rounded = float(f"{value:.4g}")
+    return rounded if low <= rounded <= high else value
 
 
 class NumberedSearch(Searcher):
