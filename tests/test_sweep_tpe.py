@@ -108,6 +108,14 @@ def test_the_same_tpe_sweep_with_one_trial_at_a_time_proposes_the_same_configs_i
     summary = (tmp_path / "first" / "summary.md").read_text()
     assert all(f"`{label}`" in summary for label in labels)
     assert "--search tpe --samples 4" in summary and "4 configs × 2 seeds" in summary
+    # What TPE learned from each proposal is that config's median over its seeds, the number the summary ranks by.
+    from ddpg_tui.sweeps.board import standing
+
+    searcher_state = sorted((tmp_path / "first" / "tune").glob("searcher-state-*.pkl"))[-1]
+    study = pickle.loads(searcher_state.read_bytes())["_ot_study"]  # our own sweep's file: safe to unpickle
+    by_config = outcomes["first"].snapshot.by_variant()
+    medians = {int(label.split(",")[0][1:]): standing(label, rows).median for label, rows in by_config.items()}
+    assert [t.value for t in study.trials] == pytest.approx([medians[i] for i in range(4)])
     best = (tmp_path / "first" / "best.toml").read_text()
     assert "actor_lr" in best and "batch_size" in best
     assert len(read_sweep(tmp_path / "first").series) == 4
