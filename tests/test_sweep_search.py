@@ -73,6 +73,22 @@ def test_proposals_are_numbered_in_order_so_equal_values_get_folders_of_their_ow
     assert restored.suggest("c")[SAMPLE_KEY]["index"] == 2
 
 
+def test_tpe_follows_the_sample_seed_and_proposes_only_when_a_slot_is_free() -> None:
+    from ddpg_tui.sweeps.search import tpe_search
+
+    def first_two(seed: int) -> list[dict]:
+        search = tpe_search(SAMPLES, budget=8, seed=seed, at_once=2)
+        return [search.suggest(f"t{seed}-{n}") for n in range(2)]
+    assert first_two(0) == first_two(0)
+    assert first_two(0) != first_two(1), "the sampler is seeded with --sample-seed"
+
+    one_at_a_time = tpe_search(SAMPLES, budget=8, seed=0, at_once=1)
+    assert one_at_a_time.suggest("a") is not None
+    assert one_at_a_time.suggest("b") is None, "nothing more is proposed while the only slot's config runs"
+    one_at_a_time.on_trial_complete("a", {"median_eval": 1.0})
+    assert one_at_a_time.suggest("b")[SAMPLE_KEY]["index"] == 1
+
+
 def test_a_few_random_configs_before_tpe_models_anything() -> None:
     from ddpg_tui.sweeps.search import startup_trials
 

@@ -86,8 +86,9 @@ def test_the_same_tpe_sweep_with_one_trial_at_a_time_proposes_the_same_configs_i
     from ddpg_tui.sweeps.history import read_sweep
 
     outcomes = {}
-    for name, sample_seed in (("first", 0), ("again", 0), ("other-seed", 1)):
-        run = tpe_run(tmp_path, name, bandit(), sample_seed=sample_seed)
+    # A budget of 4 starts with 2 random configs (search.startup_trials), so the last 2 are TPE's, from results.
+    for name in ("first", "again"):
+        run = tpe_run(tmp_path, name, bandit())
         outcomes[name] = run.fit()
         run.close()
         assert outcomes[name].state == "finished", outcomes[name].message
@@ -95,7 +96,6 @@ def test_the_same_tpe_sweep_with_one_trial_at_a_time_proposes_the_same_configs_i
     first = proposals(tmp_path / "first")
     assert [index for index, _ in first] == [0, 1, 2, 3], "each proposal numbered, in the order proposed"
     assert proposals(tmp_path / "again") == first
-    assert proposals(tmp_path / "other-seed") != first, "the sampler follows --sample-seed"
     assert len({json.dumps(o, sort_keys=True) for _, o in first}) == 4
 
     # Every proposal trained every seed in its one trial, and the summary, best.toml and compare know it.
