@@ -39,6 +39,12 @@ def assert_one_line(result: subprocess.CompletedProcess, message: str) -> None:
     (["--name", "../x"], "--name '../x': use letters, digits"),
     (["--resume", "runs/nowhere"], "--resume: runs/nowhere is not a sweep folder (it has no sweep.json)"),
     (["--preset", "nope"], "unknown preset 'nope'; available:"),
+    (["--search", "tpe"], "--search tpe searches the space of --sample; give at least one --sample"),
+    (["--search", "tpe", "--sample", "tau=loguniform(1e-3,5e-2)", "--grid", "gamma=0.98,0.99"],
+     "--search tpe cannot be combined with --grid: TPE chooses every searched value; give gamma to --sample"),
+    (["--search", "bayes"], "argument --search: invalid choice: 'bayes'"),
+    (["--resume", "runs/x", "--search", "tpe"], "--resume keeps the sweep's configs, seeds and settings; --search "
+                                                "cannot change"),
 ])
 def test_bad_sweep_input_is_one_line_and_exit_2_before_ray_loads(tmp_path: Path, args: list[str],
                                                                   message: str) -> None:
@@ -69,6 +75,13 @@ def test_without_ray_the_error_names_the_extra(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+def test_tpe_without_optuna_names_the_extra_before_ray_starts(tmp_path: Path) -> None:
+    result = sweep(["sweep", "--seeds", "0", "--search", "tpe", "--sample", "tau=loguniform(1e-3,5e-2)", "--headless"],
+                   tmp_path, prelude="import sys; sys.modules['optuna'] = None; ")
+    assert_one_line(result, "--search tpe runs Optuna, which is not installed: pip install 'ddpg-tui[ray]'")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_address_that_does_not_answer_is_one_line_within_30_seconds(tmp_path: Path) -> None:
     started = time.monotonic()
     result = sweep(["sweep", "--seeds", "0", "--address", "127.0.0.1:9", "--headless"], tmp_path)
@@ -93,5 +106,8 @@ def test_sweep_help_lists_the_issue_flags() -> None:
     result = subprocess.run([sys.executable, "-m", "ddpg_tui", "sweep", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT)
     for flag in ("--seeds", "--grid", "--sample", "--samples", "--set", "--steps", "--jobs", "--address",
-                 "--scheduler", "--name", "--headless", "--resume", "--reeval", "--gpus-per-trial"):
+                 "--scheduler", "--name", "--headless", "--resume", "--reeval", "--gpus-per-trial", "--search"):
         assert flag in result.stdout
+    text = " ".join(result.stdout.split())
+    assert "With --jobs 1 the same command proposes the same configs in the same order" in text
+    assert "with trials running at once, TPE's proposals depend on which trials end first" in text

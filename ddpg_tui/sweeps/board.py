@@ -182,6 +182,8 @@ class SweepSnapshot:
     trials: tuple[TrialRow, ...] = ()
     variants: tuple[str, ...] = ()  # in the sweep's order: a variant keeps its colour
     elapsed: float = 0.0
+    # The seed runs the sweep will make: TPE's configs arrive as they are proposed, so `trials` may hold fewer.
+    expected_runs: int = 0
 
     def by_variant(self) -> dict[str, list[TrialRow]]:
         groups: dict[str, list[TrialRow]] = {v: [] for v in self.variants}
@@ -207,9 +209,10 @@ class SweepBoard:
     """The driver's fold of every trial's reports; thread-safe, never blocks a caller for long."""
 
     def __init__(self, name: str = "", sweep_dir: str = "", env_id: str = "", threshold: float | None = None,
-                 trials: Iterable[tuple[str, str, int]] = (), total_steps: int = 0) -> None:
+                 trials: Iterable[tuple[str, str, int]] = (), total_steps: int = 0, expected_runs: int = 0) -> None:
         self._lock = threading.Lock()
         self._name, self._sweep_dir, self._env_id, self._threshold = name, sweep_dir, env_id, threshold
+        self._expected_runs = expected_runs
         self._trials: dict[str, _Trial] = {}
         self._variants: list[str] = []
         self._state, self._message = "starting", ""
@@ -223,7 +226,8 @@ class SweepBoard:
     @classmethod
     def for_sweep(cls, spec: SweepSpec, sweep_dir: str) -> SweepBoard:
         """Every trial of a `SweepSpec`, pending, before anything has run."""
-        return cls(spec.name, sweep_dir, spec.base.env_id, spec.threshold, spec.trials(), spec.base.total_steps)
+        return cls(spec.name, sweep_dir, spec.base.env_id, spec.threshold, spec.trials(), spec.base.total_steps,
+                   spec.config_count * len(spec.seeds))
 
     # The driver's side ------------------------------------------------------------------
 
@@ -292,7 +296,7 @@ class SweepBoard:
                 version=self.version, name=self._name, sweep_dir=self._sweep_dir, env_id=self._env_id,
                 threshold=self._threshold, state=self._state, message=self._message,
                 trials=tuple(t.row for t in self._trials.values()), variants=tuple(self._variants),
-                elapsed=end - self._started)
+                elapsed=end - self._started, expected_runs=self._expected_runs)
 
 
 # Ranking: configs at equal steps ----------------------------------------------------------------

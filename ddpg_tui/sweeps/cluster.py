@@ -202,7 +202,7 @@ def cpus_per_trial(spec: SweepSpec, cluster: Cluster, jobs: int | None) -> tuple
     """
     budget = min(jobs, cluster.cpus) if jobs else cluster.cpus
     budget = max(1, budget)
-    count = len(spec.variants())
+    count = spec.config_count
     per_trial = spec.base.threads or (
         min(MAX_THREADS_PER_TRIAL, max(1, budget // count)) if count < budget else 1)
     per_trial = max(1, min(per_trial, cluster.largest_node_cpus or per_trial))

@@ -42,8 +42,9 @@ from ddpg_tui.sweeps.board import (
     SweepSnapshot,
 )
 from ddpg_tui.sweeps.cluster import Cluster, cpus_per_trial
+from ddpg_tui.sweeps.proposed import read_proposed, write_proposed
 from ddpg_tui.sweeps.reeval import reevaluate_all
-from ddpg_tui.sweeps.space import config_folder, config_of_run, param_space, trial_name, variant_of
+from ddpg_tui.sweeps.space import Variant, config_folder, config_of_run, param_space, trial_name, variant_of
 from ddpg_tui.sweeps.spec import NAMESPACE, TUNE_DIR, SweepError, SweepSpec
 from ddpg_tui.sweeps.summary import write_summary
 from ddpg_tui.sweeps.trial import TrialPlan, config_trainable
@@ -190,6 +191,8 @@ class SweepRun:
         self._interrupting = False
         self._signer: StateSigner | None = None
         self.reeval_problems: list[str] = []
+        # --search tpe: the configs proposed so far, by label (a resume starts from those its folder kept).
+        self._proposed: dict[str, Variant] = {v.label: v for v in read_proposed(self.sweep_dir)}
 
     # Controls (any thread) ---------------------------------------------------------------------
 
@@ -227,6 +230,7 @@ class SweepRun:
             return
         self._restored_seen = True
         for trial in trials:
+            self._note_proposal(trial)
             if trial.last_result:
                 self.on_result(trial, trial.last_result)
             if trial.status == "TERMINATED":
@@ -276,10 +280,24 @@ class SweepRun:
                                        f"(the median over its seeds there)")
 
     def on_trial_status(self, trial: Any, state: str, message: str = "", new_attempt: bool = False) -> None:
-        variant = variant_of(trial.config, self.grid_keys)
+        variant = self._note_proposal(trial)
         for seed in self.spec.seeds:
             self.board.trial_state(trial_name(variant.label, seed), state, message, variant=variant.label, seed=seed,
                                    new_attempt=new_attempt)
+
+    def _note_proposal(self, trial: Any) -> Variant:
+        """The trial's config; a searcher's new proposal is written to proposed.json as its trial starts."""
+        variant = variant_of(trial.config, self.grid_keys)
+        if self.spec.search == "tpe" and variant.label not in self._proposed:
+            self._proposed[variant.label] = variant
+            write_proposed(self.sweep_dir, self._proposed.values())
+        return variant
+
+    def variants(self) -> list[Variant]:
+        """The sweep's configs: known in advance for grid and random search, the proposals so far for TPE."""
+        if self.spec.search != "tpe":
+            return self.spec.variants()
+        return sorted(self._proposed.values(), key=lambda v: v.sample if v.sample is not None else -1)
 
     def sign_state(self) -> None:
         """Sign Tune's state files as they are now (they were just written), for a later --resume to check."""
@@ -299,6 +317,14 @@ class SweepRun:
             # Finished trials stay finished; unfinished and failed ones start again from their checkpoints.
             return tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
         namer = functools.partial(_trial_folder_name, grid_keys=self.grid_keys)
+        search_alg, num_samples, at_once = None, 1, None if self.cluster.started_here else self.concurrent
+        if self.spec.search == "tpe":
+            from ddpg_tui.sweeps.search import tpe_search
+
+            # The searcher's own limiter bounds the trials at once (Tune would wrap it in a second one), and a
+            # restore brings it back unchanged, as it does Tune's limit on a joined cluster.
+            search_alg = tpe_search(self.spec.samples, self.spec.sample_count, self.spec.sample_seed, self.concurrent)
+            num_samples, at_once = self.spec.sample_count, None
         scheduler = None
         if self.spec.scheduler == "asha":
             from ray.tune.schedulers import ASHAScheduler
@@ -310,12 +336,13 @@ class SweepRun:
                                       grace_period=max(first_eval, cfg.total_steps // 4), reduction_factor=2)
         return tune.Tuner(
             trainable,
-            param_space=param_space(self.spec.grid, self.spec.drawn),
+            # TPE's searcher holds its space itself: Tune refuses a second one in param_space.
+            param_space={} if search_alg is not None else param_space(self.spec.grid, self.spec.drawn),
             # A local instance has exactly --jobs CPUs, which bound the trials at once by themselves. Tune's own
             # limit is kept for a joined cluster only: a restore brings it back unchanged (by design, see
             # ray-project/ray#30223), so with it a resume given more --jobs would run as few trials as before.
-            tune_config=tune.TuneConfig(scheduler=scheduler,
-                                        max_concurrent_trials=None if self.cluster.started_here else self.concurrent,
+            tune_config=tune.TuneConfig(scheduler=scheduler, search_alg=search_alg, num_samples=num_samples,
+                                        max_concurrent_trials=at_once,
                                         reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer),
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=str(self.sweep_dir), verbose=0, callbacks=[SweepCallback(self.spec.name)],
@@ -353,7 +380,7 @@ class SweepRun:
             reevals = self.reevaluate(reeval_progress)
         snapshot = self.board.snapshot()
         csv_path, md_path, text = write_summary(
-            self.sweep_dir, f"Sweep {self.spec.name}", self.spec.facts(), snapshot.trials, self.spec.variants(),
+            self.sweep_dir, f"Sweep {self.spec.name}", self.spec.facts(), snapshot.trials, self.variants(),
             self.spec.keys, self.spec.threshold, reevals, self.spec.reeval if reevals else 0)
         message = "\n".join([*self.reeval_problems, *([message] if message else [])])
         self.board.set_state(state, message)

@@ -18,6 +18,7 @@ from typing import Any
 
 from agents.run_files import effective_config
 from ddpg_tui.sweeps.board import TrialRow, median_curve
+from ddpg_tui.sweeps.proposed import sweep_variants
 from ddpg_tui.sweeps.space import format_value, trial_name
 from ddpg_tui.sweeps.spec import SPEC_FILE, SweepError, load_spec
 from ddpg_tui.sweeps.summary import quartiles
@@ -136,7 +137,7 @@ def read_sweep(sweep_dir: Path) -> RunRecord:
         raise RunReadError(str(error).removeprefix("--resume: ")) from None
     base = spec.base.to_dict()
     series, rows_all, finals = [], [], []
-    for variant in spec.variants():
+    for variant in sweep_variants(spec, sweep_dir):
         rows = [_trial_row(sweep_dir / trial_name(variant.label, seed), variant.label, seed) for seed in spec.seeds
                 if (sweep_dir / trial_name(variant.label, seed)).is_dir()]
         if not rows:

@@ -44,11 +44,17 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
                       sample_seed: int = 0, scheduler: str | None = None, name: str | None = None,
                       jobs: int | None = None, address: str | None = None, headless: bool = False,
                       reeval: int | None = None, root: Path = Path("runs") / "sweeps",
-                      gpus_per_trial: float | None = None) -> SweepRequest:
+                      gpus_per_trial: float | None = None, search: str = "random") -> SweepRequest:
     """The checks a new sweep needs once its configs are known (the command line's and the app's form's)."""
     from ddpg_tui.sweeps.space import count_runs
     from ddpg_tui.sweeps.spec import SweepSpec
 
+    if search == "tpe" and not samples:
+        raise UsageError("--search tpe searches the space of --sample; give at least one --sample KEY=DIST(A,B)")
+    if search == "tpe" and grid:
+        # A grid is every value on every config; TPE chooses each value itself, from the results so far.
+        raise UsageError("--search tpe cannot be combined with --grid: TPE chooses every searched value; "
+                         f"give {next(iter(grid))} to --sample as KEY=choice(a,b) instead")
     if scheduler == "asha" and not base.eval_every:
         raise UsageError("--scheduler asha compares evaluations during training; set eval_every > 0")
     if not base.save_every:
@@ -70,7 +76,7 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
     validate_field("seed", seeds[0])
     spec = SweepSpec(name=name, label=label, base=base, grid=grid, samples=samples, sample_count=sample_count,
                      sample_seed=sample_seed, seeds=seeds, scheduler=scheduler, threshold=threshold,
-                     reeval=reeval or 0)
+                     reeval=reeval or 0, search=search)
     return SweepRequest(spec, sweep_dir, False, jobs, address, headless, reeval, gpus_per_trial=gpus_per_trial)
 
 
@@ -91,6 +97,10 @@ def start_sweep(request: SweepRequest) -> SweepRun:
             check_resumable(request.sweep_dir)
         spec = load_spec(request.sweep_dir) if request.resume else request.spec
         assert spec is not None
+        if spec.search == "tpe":
+            from ddpg_tui.sweeps.search import require_optuna
+
+            require_optuna()
         if request.resume:
             spec = trusted_spec(spec, request)
         if request.reeval is not None:
@@ -102,9 +112,10 @@ def start_sweep(request: SweepRequest) -> SweepRun:
                                   cluster.largest_node_gpus)
         cluster = replace(cluster, gpus_per_trial=decided.gpus)
         made_here = None
-        if not request.resume:
+        if not request.resume and spec.search == "random":
             # Drawn here, once: sweep.json keeps them, so --resume runs the same configs.
             spec = replace(spec, drawn=tuple(draw_samples(spec.samples, spec.sample_count, spec.sample_seed)))
+        if not request.resume:
             made_here = create_sweep_folder(request.sweep_dir.parent, request.sweep_dir.name)
         if request.address is not None:
             try:

@@ -1,7 +1,8 @@
 """Sweeps: does a change help, across seeds? Many runs of the same Trainer, scheduled by Ray Tune.
 
     runs/sweeps/NAME/
-      sweep.json            what was asked: base config, grid, drawn samples, seeds, scheduler
+      sweep.json            what was asked: base config, grid, drawn samples, seeds, scheduler, search
+      proposed.json         --search tpe: the configs TPE proposed so far, in order (`proposed.py`)
       <config>/             one Tune trial per config: its seeds train in turn in one process
         seed<k>/            one ordinary run folder per seed: config.toml, metrics.jsonl,
                             checkpoints/ -- `ddpg-tui eval` and `train --resume` work on it
@@ -16,6 +17,7 @@ The rooms:
 - `cluster.py`: connecting to Ray, checking a joined cluster's nodes, CPUs and GPUs per trial;
 - `reeval.py`: --reeval's fresh evaluation of each trial's checkpoint, as Ray tasks;
 - `space.py`: --grid, --sample, --seeds, and Tune's search space;
+- `search.py`: --search tpe, Optuna's TPE through Tune's OptunaSearch; `proposed.py`: the configs it proposed;
 - `trial.py`: the Tune trainable, a config's seeds as `Trainer`s taking turns (`seed_turns.py`);
 - `driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
 - `board.py`: the driver's picture of all trials, which every front-end draws;
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ SPEC_FILE = "sweep.json"
 TUNE_DIR = "tune"
 NAMESPACE = "ddpg-tui"
 SPEC_VERSION = 2  # 2: one Tune trial per config, seeds in <config>/seed<k>/
+SEARCHES = ("random", "tpe")  # --search: random draws made in advance, or Optuna's TPE proposing as results come
 
 
 class SweepError(ValueError):
@@ -64,6 +68,7 @@ class SweepSpec:
     scheduler: str | None = None  # None or "asha"
     threshold: float | None = None  # the preset's solved return
     reeval: int = 0  # episodes of the fresh re-evaluation at the end (0: none)
+    search: str = "random"  # how --sample's space is searched: one of SEARCHES
 
     @property
     def keys(self) -> list[str]:
@@ -71,7 +76,13 @@ class SweepSpec:
         return [*self.grid, *(s.key for s in self.samples)]
 
     def variants(self) -> list[Variant]:
-        return variants(self.grid, self.drawn)
+        """The configs known before the sweep starts: none for TPE, whose proposals `proposed.py` keeps."""
+        return [] if self.search == "tpe" else variants(self.grid, self.drawn)
+
+    @property
+    def config_count(self) -> int:
+        """The configs the sweep will train: the grid's × the samples (TPE's budget is its --samples)."""
+        return math.prod(len(v) for v in self.grid.values()) * max(1, self.sample_count)
 
     def trials(self) -> list[tuple[str, str, int]]:
         """(run name, variant label, seed) of every seed run, variant-major; the run name is its folder
@@ -81,14 +92,17 @@ class SweepSpec:
     def facts(self) -> list[str]:
         searched = [f"--grid {k}={','.join(format_value(v) for v in vs)}" for k, vs in self.grid.items()]
         searched += [f"--sample {s.text()}" for s in self.samples]
-        if self.samples:
+        if self.samples and self.search == "tpe":
+            searched.append(f"--search tpe --samples {self.sample_count} (Optuna's TPE, seeded with "
+                            f"{self.sample_seed}, on the median over each config's seeds)")
+        elif self.samples:
             searched.append(f"--samples {self.sample_count} (drawn with seed {self.sample_seed})")
         seeds = self.seeds
         seed_text = (f"{seeds[0]}-{seeds[-1]}" if list(seeds) == list(range(seeds[0], seeds[-1] + 1))
                      else ",".join(map(str, seeds)))
         return [f"{self.label} ({self.base.env_id}), {self.base.total_steps:,} steps a trial",
-                f"{_count(len(self.variants()), 'config')} × {_count(len(self.seeds), 'seed')} ({seed_text}) = "
-                f"{_count(len(self.trials()), 'run')}, one Tune trial per config (its seeds in turn)",
+                f"{_count(self.config_count, 'config')} × {_count(len(self.seeds), 'seed')} ({seed_text}) = "
+                f"{_count(self.config_count * len(self.seeds), 'run')}, one Tune trial per config (its seeds in turn)",
                 "searched: " + (" ".join(searched) or "nothing (the base config on every seed)"),
                 f"scheduler: {self.scheduler or 'none (every config runs to the end)'}"
                 + (" on the median over each config's seeds" if self.scheduler else "")]
@@ -104,7 +118,7 @@ class SweepSpec:
             "sample_count": self.sample_count, "sample_seed": self.sample_seed,
             "drawn": [{k: _plain(v) for k, v in d.items()} for d in self.drawn],
             "seeds": list(self.seeds), "scheduler": self.scheduler, "threshold": self.threshold,
-            "reeval": self.reeval,
+            "reeval": self.reeval, "search": self.search,
         }, indent=2) + "\n"
 
     @classmethod
@@ -115,11 +129,20 @@ class SweepSpec:
         return cls(
             name=data["name"], label=data["label"], base=DDPGConfig.from_mapping(data["config"]),
             grid={k: tuple(validate_field(k, v) for v in vs) for k, vs in data["grid"].items()},
-            samples=tuple(SampleSpec(s["key"], s["distribution"], tuple(s["arguments"])) for s in data["samples"]),
+            # Each argument checked as --set checks it, which also makes a choice's lists tuples again.
+            samples=tuple(SampleSpec(s["key"], s["distribution"], tuple(validate_field(s["key"], a)
+                                                                         for a in s["arguments"]))
+                          for s in data["samples"]),
             sample_count=data["sample_count"], sample_seed=data["sample_seed"],
             drawn=tuple({k: validate_field(k, v) for k, v in d.items()} for d in data["drawn"]),
             seeds=tuple(data["seeds"]), scheduler=data["scheduler"], threshold=data["threshold"],
-            reeval=data["reeval"])
+            reeval=data["reeval"], search=_search(data.get("search", "random")))
+
+
+def _search(value: object) -> str:
+    if value not in SEARCHES:
+        raise ValueError(f"search {value!r} is not one of {', '.join(SEARCHES)}")
+    return str(value)
 
 
 def _count(n: int, noun: str) -> str:

@@ -37,6 +37,8 @@ examples:
   ddpg-tui sweep --preset lunar-lander-continuous --seeds 0-4 \\
       --grid actor_lr=1e-3,3e-4 --grid lr_schedule=constant,linear --headless
   ddpg-tui sweep --preset pendulum --seeds 0-2 --sample critic_lr=loguniform(1e-4,1e-2) --samples 8
+  ddpg-tui sweep --preset pendulum --seeds 0-2 --sample tau=loguniform(1e-3,5e-2) --samples 8 \\
+      --search tpe --scheduler asha
   ddpg-tui sweep --preset pendulum --grid tau=0.005,0.02 --scheduler asha --reeval 100
   ddpg-tui sweep --preset pendulum --grid gamma=0.98,0.99 --address auto    (join a running Ray cluster)
   ddpg-tui sweep --resume runs/sweeps/pendulum-20261126-120000                 (finished configs are kept)
@@ -60,9 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", action="append", default=[], metavar="KEY=DIST(A,B)",
                         help="draw a hyperparameter at random: uniform(a,b), loguniform(a,b), randint(a,b), "
                         "lograndint(a,b) (both bounds included) or choice(x,y,...)")
-    parser.add_argument("--samples", type=int, metavar="N", help="random configs to draw with --sample (default: 4)")
+    parser.add_argument("--samples", type=int, metavar="N",
+                        help="configs to draw with --sample, or for --search tpe to propose (default: 4)")
     parser.add_argument("--sample-seed", type=int, default=0, metavar="S",
-                        help="seed of the draw, so the same command draws the same configs (default: 0)")
+                        help="seed of the draw (or of TPE), so the same command draws the same configs (default: 0)")
+    parser.add_argument("--search", choices=("random", "tpe"), default=None,
+                        help="how --sample's space is searched: random draws every config before the sweep starts "
+                        "(default); tpe is Optuna's TPE, proposing each config from the median over its seeds of "
+                        "those that ended before it (not with --grid). With --jobs 1 the same command proposes the "
+                        "same configs in the same order; with trials running at once, TPE's proposals depend on "
+                        "which trials end first, and a resume keeps the first run's trials at once"),
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a hyperparameter in every trial, as in 'ddpg-tui train'")
     parser.add_argument("--steps", type=int, metavar="N", help="environment steps per trial (= --set total_steps=N)")
@@ -119,7 +128,8 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
         given = [flag for flag, value in (("--preset", args.preset), ("--grid", args.grid),
                                           ("--sample", args.sample), ("--set", args.overrides),
                                           ("--steps", args.steps), ("--name", args.name),
-                                          ("--scheduler", args.scheduler), ("--samples", args.samples)) if value]
+                                          ("--scheduler", args.scheduler), ("--samples", args.samples),
+                                          ("--search", args.search)) if value]
         if given:
             raise UsageError(f"--resume keeps the sweep's configs, seeds and settings; {given[0]} cannot change "
                              "(only --env, --jobs, --address, --gpus-per-trial, --reeval, --trust-folder and "
@@ -162,7 +172,7 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
     return new_sweep_request(base, label, threshold, seeds, grid, samples=samples, sample_count=sample_count,
                              sample_seed=args.sample_seed, scheduler=args.scheduler, name=args.name,
                              jobs=args.jobs, address=args.address, headless=args.headless, reeval=args.reeval,
-                             root=root, gpus_per_trial=args.gpus_per_trial)
+                             root=root, gpus_per_trial=args.gpus_per_trial, search=args.search or "random")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,7 +230,8 @@ def headline(snapshot: SweepSnapshot) -> str:
     counts = snapshot.counts()
     done = sum(counts.get(s, 0) for s in ("finished", "stopped", "early-stopped", "error"))
     minutes, seconds = divmod(int(snapshot.elapsed), 60)
-    text = (f"sweep {snapshot.name}: {snapshot.state}, {done}/{len(snapshot.trials)} trials done, "
+    total = max(len(snapshot.trials), snapshot.expected_runs)  # TPE's configs appear only as they are proposed
+    text = (f"sweep {snapshot.name}: {snapshot.state}, {done}/{total} trials done, "
             f"{minutes}:{seconds:02d}")
     return text + (f" ({snapshot.message})" if snapshot.message else "")
 
@@ -256,7 +267,7 @@ def run_headless_sweep(run_: SweepRun) -> int:
     outcome: list[SweepResult] = []
     worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    console.print(f"sweep {run_.spec.name}: {plural(len(run_.spec.variants()), 'config')} × "
+    console.print(f"sweep {run_.spec.name}: {plural(run_.spec.config_count, 'config')} × "
                   f"{plural(len(run_.spec.seeds), 'seed')}, one trial per config (its seeds in turn), "
                   f"{run_.per_trial} CPU(s) and torch thread(s) each, up to {run_.concurrent} at once "
                   f"on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
