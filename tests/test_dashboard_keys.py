@@ -263,3 +263,32 @@ async def test_the_status_panel_asks_for_a_layout_only_when_its_height_changes(
         assert layouts[2] is True, layouts
         await pilot.pause()
         assert status.size.height == height + 1
+
+
+async def test_a_run_that_trains_fast_gets_its_text_redrawn_half_as_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small nets at hundreds of steps/s leave the trainer mostly Python: every redraw is GIL time it waits for.
+    import ddpg_tui.ui.screens.dashboard as dashboard
+
+    monkeypatch.setattr(dashboard, "REFRESH_HZ", 0.01)  # the test drives the ticks
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        drawn: list[int] = []
+        monkeypatch.setattr(screen, "refresh_from_session", lambda: drawn.append(1))
+        snapshot = fixed_snapshot()
+        progress = snapshot.progress
+        assert progress is not None
+        for steps_per_second, draws in ((161.0, 4), (dashboard.FAST_STEPS_PER_SECOND + 200, 2)):
+            screen.last_snapshot = replace(snapshot, progress=replace(progress, steps_per_second=steps_per_second))
+            drawn.clear()
+            for _ in range(4):
+                screen.on_tick()
+            assert len(drawn) == draws, steps_per_second
+        screen.last_snapshot = replace(snapshot, state=TrainerState.PAUSED,  # paused: no training to spare
+                                       progress=replace(progress, steps_per_second=dashboard.FAST_STEPS_PER_SECOND + 200))
+        drawn.clear()
+        for _ in range(4):
+            screen.on_tick()
+        assert len(drawn) == 4

@@ -27,13 +27,16 @@ from ddpg_tui.ui.widgets.agent_panel import AgentPanel
 from ddpg_tui.ui.widgets.panels import EventLog, StatusPanel
 from ddpg_tui.ui.widgets.plots import LossPlot, RewardPlot
 
-# Text panels twice a second (a frame of them costs the UI thread ~12 ms), and at once after a key: what the
-# trainer confirms between two steps shows ANSWER_SECONDS later, not at the next tick.
+# What drawing costs training is GIL time: while the UI thread draws, the trainer's thread waits. On small
+# nets that train fast (pendulum's 64x64 at ~500 steps/s on one thread) the trainer is mostly Python, and
+# each redraw showed in its steps/s: text panels at 2 Hz and plots every 2 s kept 0.89 of headless, both
+# every 2 s 0.96 (benchmarks/live_run_cost.py). So the text panels redraw twice a second, once a second
+# while a run trains faster than FAST_STEPS_PER_SECOND, and at once after a key: what the trainer
+# confirms between two steps shows ANSWER_SECONDS later, not at the next tick. The plots (a plotext
+# figure rebuilt holds the GIL for ~25 ms) redraw at every PLOT_EVERY-th drawing of the text.
 REFRESH_HZ = 2
+FAST_STEPS_PER_SECOND = 300.0
 ANSWER_SECONDS = 0.1
-# Plots at most every 2 s while training: rebuilding the plotext figures holds the GIL for ~25 ms, time
-# the trainer's thread waits for. Pendulum's 64x64 nets train at ~500 steps/s on one thread, so its
-# worker is mostly Python and the UI's share of the GIL shows in steps/s (benchmarks/live_run_cost.py).
 PLOT_EVERY = 4
 # The smallest terminal the dashboard lays out in: the footer's seven keys take 57 columns (p Resume),
 # and below 18 rows the events panel has no line left. Smaller, one line says so instead.
@@ -81,7 +84,8 @@ class DashboardScreen(Screen):
         self.config = config
         self.worker: Worker | None = None
         self.last_snapshot = Snapshot()
-        self._ticks = 0
+        self._ticks = 0  # drawings
+        self._timer_ticks = 0
         self._plotted_version = -1  # the snapshot version the plots last showed
         self._toasted_saves = 0
         self._error_shown = False
@@ -110,7 +114,7 @@ class DashboardScreen(Screen):
         for panel, title in (("#status", "Status"), ("#log", "Events")):
             self.query_one(panel).border_title = title
         self.worker = self.train()
-        self.set_interval(1 / REFRESH_HZ, self.refresh_from_session)
+        self.set_interval(1 / REFRESH_HZ, self.on_tick)
         self.refresh_from_session()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -125,6 +129,16 @@ class DashboardScreen(Screen):
     def train(self) -> Any:
         # The whole run happens here; it reports only through the session's sink.
         return self.session.run()
+
+    def on_tick(self) -> None:
+        """The timer's turn: while a run trains fast, only every other one draws."""
+        self._timer_ticks += 1
+        snapshot = self.last_snapshot
+        fast = snapshot.state == TrainerState.TRAINING and snapshot.progress is not None \
+            and snapshot.progress.steps_per_second >= FAST_STEPS_PER_SECOND
+        if fast and self._timer_ticks % 2:
+            return
+        self.refresh_from_session()
 
     def refresh_from_session(self) -> None:
         if self.session.version == self.last_snapshot.version and self._ticks \

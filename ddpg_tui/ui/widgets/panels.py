@@ -9,7 +9,6 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -86,39 +85,43 @@ class StatusPanel(Static):
     def show(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         value_width = max(self.content_size.width - LABEL_WIDTH - 1, 8)
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="dim", no_wrap=True, min_width=LABEL_WIDTH)
-        table.add_column(no_wrap=True, overflow="ellipsis")
-        state = Text(snapshot.state.value, style=STATE_STYLES.get(snapshot.state, ""))
-        table.add_row("state", state)
+        rows: list[tuple[str, str | Text]] = [("state", Text(snapshot.state.value,
+                                                             style=STATE_STYLES.get(snapshot.state, "")))]
         if snapshot.message and snapshot.state == TrainerState.ERROR:
-            table.add_row("", Text(snapshot.message, style="red", overflow="fold"))
+            rows += [("", Text(line, style="red")) for line in textwrap.wrap(snapshot.message, value_width)]
         p = snapshot.progress
         if p is not None:
             remaining = (p.total_steps - p.step) / p.steps_per_second if p.steps_per_second else None
-            table.add_row("step", f"{p.step:,} / {p.total_steps:,}")
-            table.add_row("episode", f"{p.episode:,}")
-            table.add_row("steps/s", f"{p.steps_per_second:,.0f}" if p.steps_per_second else "-")
+            rows.append(("step", f"{p.step:,} / {p.total_steps:,}"))
+            rows.append(("episode", f"{p.episode:,}"))
+            rows.append(("steps/s", f"{p.steps_per_second:,.0f}" if p.steps_per_second else "-"))
             eta = duration(remaining) if remaining is not None and snapshot.active else "-"
-            table.add_row("elapsed", f"{duration(p.elapsed)}  eta {eta}")
+            rows.append(("elapsed", f"{duration(p.elapsed)}  eta {eta}"))
         last = snapshot.evals[-1] if snapshot.evals else None
         best = snapshot.best_eval
-        table.add_row("eval", f"{last.mean:,.1f} ± {last.std:,.0f} @{last.step:,}" if last else "-")
-        table.add_row("best", f"{best.mean:,.1f} ± {best.std:,.0f} @{best.step:,}" if best else "-")
+        rows.append(("eval", f"{last.mean:,.1f} ± {last.std:,.0f} @{last.step:,}" if last else "-"))
+        rows.append(("best", f"{best.mean:,.1f} ± {best.std:,.0f} @{best.step:,}" if best else "-"))
         if p is not None and snapshot.sigma_history:
             sigma = f"σ {p.noise_sigma:.3f} "
-            table.add_row("noise", Text.assemble(sigma, (sparkline(snapshot.sigma_history,
-                                                                    value_width - len(sigma)), "cyan")))
+            rows.append(("noise", Text.assemble(sigma, (sparkline(snapshot.sigma_history,
+                                                                   value_width - len(sigma)), "cyan"))))
         if p is not None and p.buffer_capacity:
             fill = f"{short_count(p.buffer_size)} / {short_count(p.buffer_capacity)} "
             percent = f" {p.buffer_size / p.buffer_capacity:.0%}"
             room = max(value_width - len(fill) - len(percent), 3)
-            table.add_row("buffer", Text.assemble(fill, bar(p.buffer_size / p.buffer_capacity, room), percent))
+            rows.append(("buffer", Text.assemble(fill, bar(p.buffer_size / p.buffer_capacity, room), percent)))
+        # Plain lines of Text, not a rich Table: laying a table out took most of each tick's drawing, and
+        # the labels have one fixed width anyway. A value too long for the panel ends in an ellipsis.
+        lines = []
+        for label, value in rows:
+            text = value if isinstance(value, Text) else Text(value)
+            text.truncate(value_width, overflow="ellipsis")
+            lines.append(Text.assemble((label.ljust(LABEL_WIDTH), "dim"), " ", text))
         # A layout pass re-renders every widget on the screen, the plots' plotext figures included: at 4 Hz that
         # was most of the UI thread's time, taken from training (the GIL). Only a change of height needs one.
-        resized = table.row_count != self._rows
-        self._rows = table.row_count
-        self.update(table, layout=resized)
+        resized = len(lines) != self._rows
+        self._rows = len(lines)
+        self.update(Text("\n").join(lines), layout=resized)
 
 
 class EventLog(ScrollView, can_focus=True):
