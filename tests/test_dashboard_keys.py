@@ -286,8 +286,8 @@ async def test_a_run_that_trains_fast_gets_its_text_redrawn_half_as_often(monkey
             for _ in range(4):
                 screen.on_tick()
             assert len(drawn) == draws, steps_per_second
-        screen.last_snapshot = replace(snapshot, state=TrainerState.PAUSED,  # paused: no training to spare
-                                       progress=replace(progress, steps_per_second=dashboard.FAST_STEPS_PER_SECOND + 200))
+        fast = replace(progress, steps_per_second=dashboard.FAST_STEPS_PER_SECOND + 200)
+        screen.last_snapshot = replace(snapshot, state=TrainerState.PAUSED, progress=fast)  # no training to spare
         drawn.clear()
         for _ in range(4):
             screen.on_tick()
