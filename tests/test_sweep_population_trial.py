@@ -134,3 +134,22 @@ def test_members_saved_at_different_steps_carry_on_in_turns_from_their_own_saves
     seeds = tune.metrics[-1]["seed_reports"]
     assert [(s["state"], s["step"], s["resumed_from"]) for s in seeds] == [("finished", 600, 200),
                                                                            ("finished", 600, 400)]
+
+
+def test_seeds_together_is_asked_on_the_command_line_and_kept_in_sweep_json_for_resume(tmp_path: Path) -> None:
+    import argparse
+
+    from ddpg_tui.cli.commands.sweep import add_arguments, resolve_sweep_request
+    from ddpg_tui.sweeps.spec import SweepSpec
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = ["--preset", "pendulum", "--seeds", "0-1", "--headless"]
+    plain = resolve_sweep_request(parser.parse_args(args), root=tmp_path)
+    together = resolve_sweep_request(parser.parse_args([*args, "--seeds-together"]), root=tmp_path)
+    assert (plain.spec.seeds_together, together.spec.seeds_together) == (False, True)
+    assert "one Tune trial per config (its seeds as one population)" in together.spec.facts()[1]
+    assert SweepSpec.from_json(together.spec.to_json()).seeds_together is True  # --resume trains them so again
+    older = json.loads(plain.spec.to_json())
+    del older["seeds_together"]  # sweep.json of a sweep made before the option: its seeds in turns
+    assert SweepSpec.from_json(json.dumps(older)).seeds_together is False

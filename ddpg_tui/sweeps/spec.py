@@ -64,6 +64,7 @@ class SweepSpec:
     scheduler: str | None = None  # None or "asha"
     threshold: float | None = None  # the preset's solved return
     reeval: int = 0  # episodes of the fresh re-evaluation at the end (0: none)
+    seeds_together: bool = False  # --seeds-together: a config's seeds train as one population (population_trial.py)
 
     @property
     def keys(self) -> list[str]:
@@ -88,7 +89,8 @@ class SweepSpec:
                      else ",".join(map(str, seeds)))
         return [f"{self.label} ({self.base.env_id}), {self.base.total_steps:,} steps a trial",
                 f"{_count(len(self.variants()), 'config')} × {_count(len(self.seeds), 'seed')} ({seed_text}) = "
-                f"{_count(len(self.trials()), 'run')}, one Tune trial per config (its seeds in turn)",
+                f"{_count(len(self.trials()), 'run')}, one Tune trial per config ("
+                f"{'its seeds as one population' if self.seeds_together else 'its seeds in turn'})",
                 "searched: " + (" ".join(searched) or "nothing (the base config on every seed)"),
                 f"scheduler: {self.scheduler or 'none (every config runs to the end)'}"
                 + (" on the median over each config's seeds" if self.scheduler else "")]
@@ -104,7 +106,7 @@ class SweepSpec:
             "sample_count": self.sample_count, "sample_seed": self.sample_seed,
             "drawn": [{k: _plain(v) for k, v in d.items()} for d in self.drawn],
             "seeds": list(self.seeds), "scheduler": self.scheduler, "threshold": self.threshold,
-            "reeval": self.reeval,
+            "reeval": self.reeval, "seeds_together": self.seeds_together,
         }, indent=2) + "\n"
 
     @classmethod
@@ -119,7 +121,7 @@ class SweepSpec:
             sample_count=data["sample_count"], sample_seed=data["sample_seed"],
             drawn=tuple({k: validate_field(k, v) for k, v in d.items()} for d in data["drawn"]),
             seeds=tuple(data["seeds"]), scheduler=data["scheduler"], threshold=data["threshold"],
-            reeval=data["reeval"])
+            reeval=data["reeval"], seeds_together=bool(data.get("seeds_together", False)))
 
 
 def _count(n: int, noun: str) -> str:
