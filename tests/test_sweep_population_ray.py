@@ -1,0 +1,105 @@
+"""`sweep --seeds-together` on a real Ray (the two-node cluster of test_sweep_ray): a config's seeds as one
+population in its trial, judged by ASHA as a whole, stopped and resumed as a whole."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import pytest
+from test_sweep_ray import (
+    checkpoint_step,
+    cluster,  # noqa: F401 - the two-node Ray cluster, a fixture of this module too
+    eval_rows,
+    new_run,
+    tiny,
+    wait_for,
+)
+from test_sweep_ray import pytestmark as ray_marks
+
+from ddpg_tui.sweeps.driver import SweepRun
+from ddpg_tui.sweeps.space import config_folder
+
+pytestmark = [*ray_marks, pytest.mark.usefixtures("cluster")]
+
+
+def test_a_sweep_with_seeds_together_trains_each_config_as_one_population_trial(tmp_path: Path) -> None:
+    run = new_run(tmp_path, "together", tiny(total_steps=400), grid={"actor_lr": (1e-3, 3e-4)}, seeds=(0, 1),
+                  seeds_together=True)
+    result = run.fit()
+    run.close()
+
+    assert result.state == "finished", result.message
+    configs = {config_folder(v.label) for v in run.spec.variants()}
+    assert {p.name for p in (run.sweep_dir / "tune").iterdir() if p.is_dir()} == configs, "one Tune trial a config"
+    rows = result.snapshot.trials
+    assert sorted((r.variant, r.seed, r.state, r.step) for r in rows) == sorted(
+        (v, s, "finished", 400) for v in ("actor_lr=0.001", "actor_lr=0.0003") for s in (0, 1))
+    for row in rows:
+        assert [e["step"] for e in eval_rows(run.sweep_dir / row.name)] == [200, 400]
+        assert checkpoint_step(run.sweep_dir / row.name / "checkpoints" / "latest.pt") == 400
+    # One population per config: its members share one training clock (seeds in turns each have their own).
+    for variant in {r.variant for r in rows}:
+        seconds = {r.train_seconds for r in rows if r.variant == variant}
+        assert len(seconds) == 1 and seconds.pop() > 0, f"{variant}'s seeds were not one population"
+    text = (run.sweep_dir / "summary.md").read_text()
+    assert "| 1 | `actor_lr=" in text and "| 2 | `actor_lr=" in text
+    assert "its seeds as one population" in text
+
+
+def test_asha_stops_a_whole_population_config_on_the_median_over_its_seeds(tmp_path: Path) -> None:
+    # The rigged env of test_sweep_ray's ASHA test: the good config has one bad seed, each frozen one a lucky seed.
+    from test_sweep_rigged_env import ENV_ID
+
+    base = tiny(env_id=ENV_ID, total_steps=400, learning_starts=50, eval_every=50, save_every=100,
+                buffer_size=1000, critic_lr=1e-2)
+    good, frozen = "actor_lr=0.01", ("actor_lr=1e-07", "actor_lr=2e-07")
+    seeds = (0, 1, 2)
+    run = new_run(tmp_path, "asha-together", base, grid={"actor_lr": (1e-2, 1e-7, 2e-7)}, seeds=seeds,
+                  scheduler="asha", seeds_together=True)
+    result = run.fit()
+    run.close()
+
+    rows = {(r.variant, r.seed): r for r in result.snapshot.trials}
+    states = {variant: {rows[(variant, seed)].state for seed in seeds} for variant in (good, *frozen)}
+    assert states[good] == {"finished"}, states
+    assert all(len(s) == 1 for s in states.values()), f"a config's seeds were split: {states}"
+    stopped = [variant for variant in frozen if states[variant] == {"early-stopped"}]
+    assert stopped, states
+    for seed in seeds:  # every member saved on its way out, at the one step the population had reached
+        row = rows[(stopped[0], seed)]
+        assert row.step < 400 and not math.isnan(row.eval_mean)
+    steps = {checkpoint_step(run.sweep_dir / rows[(stopped[0], s)].name / "checkpoints" / "latest.pt") for s in seeds}
+    assert len(steps) == 1 and 0 < steps.pop() < 400
+
+
+def test_a_stopped_population_sweep_resumes_its_members_where_they_saved(tmp_path: Path) -> None:
+    from ddpg_tui.sweeps.cluster import connect
+    from ddpg_tui.sweeps.spec import load_spec
+
+    run = new_run(tmp_path, "together-resume", tiny(total_steps=4000, eval_every=1000, save_every=1000),
+                  seeds=(0, 1), seeds_together=True)
+    outcome: list = []
+    driver = threading.Thread(target=lambda: outcome.append(run.fit()), daemon=True)
+    driver.start()
+    wait_for(lambda: sum(r.state == "training" and r.step >= 400 for r in run.board.snapshot().trials) == 2, 120,
+             "both members training")
+    run.stop_sweep()
+    driver.join(180)
+    run.close()
+    assert outcome and outcome[0].state == "paused", outcome and outcome[0].message
+    paused = {r.name: r for r in outcome[0].snapshot.trials}
+    assert {r.state for r in paused.values()} == {"paused"}
+    at = {checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt") for name in paused}
+    assert len(at) == 1 and (stopped_at := at.pop()) < 4000, "every member saved, at one step"
+
+    resumed = SweepRun(load_spec(run.sweep_dir), run.sweep_dir, connect(None, None), resume=True, progress_every=0.3)
+    result = resumed.fit()
+    resumed.close()
+    assert result.state == "finished", result.message
+    for row in result.snapshot.trials:
+        assert (row.state, row.step, row.resumed_from) == ("finished", 4000, stopped_at)
+        assert [e["step"] for e in eval_rows(run.sweep_dir / row.name)] == [1000, 2000, 3000, 4000]
+    seconds = {r.train_seconds for r in result.snapshot.trials}
+    assert len(seconds) == 1, "resumed as one population, not in turns"
