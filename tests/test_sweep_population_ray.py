@@ -74,32 +74,52 @@ def test_asha_stops_a_whole_population_config_on_the_median_over_its_seeds(tmp_p
     assert len(steps) == 1 and 0 < steps.pop() < 400
 
 
-def test_a_stopped_population_sweep_resumes_its_members_where_they_saved(tmp_path: Path) -> None:
+def test_s_stops_one_population_config_and_a_stopped_sweep_resumes_the_others_members_where_they_saved(
+        tmp_path: Path) -> None:
     from ddpg_tui.sweeps.cluster import connect
     from ddpg_tui.sweeps.spec import load_spec
+    from ddpg_tui.sweeps.trial import STOPPED_FILE
 
-    run = new_run(tmp_path, "together-resume", tiny(total_steps=4000, eval_every=1000, save_every=1000),
-                  seeds=(0, 1), seeds_together=True)
+    run = new_run(tmp_path, "together-resume", tiny(total_steps=6000, eval_every=1000, save_every=1000),
+                  grid={"actor_lr": (1e-3, 3e-4)}, seeds=(0, 1), seeds_together=True)
     outcome: list = []
     driver = threading.Thread(target=lambda: outcome.append(run.fit()), daemon=True)
     driver.start()
-    wait_for(lambda: sum(r.state == "training" and r.step >= 400 for r in run.board.snapshot().trials) == 2, 120,
-             "both members training")
+
+    def training(variant: str | None = None) -> list:
+        return [r for r in run.board.snapshot().trials
+                if r.state == "training" and r.step >= 400 and variant in (None, r.variant)]
+    wait_for(lambda: len(training()) == 4, 120, "both configs' members training")
+    stopped_config, other_config = "actor_lr=0.001", "actor_lr=0.0003"
+    assert run.stop_trial(f"{stopped_config}/seed0")  # `s` on one seed's row stops its whole config
+    wait_for(lambda: {r.state for r in run.board.snapshot().trials if r.variant == stopped_config} == {"stopped"},
+             60, "the stopped config's members to save and end")
+    assert (run.sweep_dir / stopped_config / STOPPED_FILE).exists()
     run.stop_sweep()
     driver.join(180)
     run.close()
     assert outcome and outcome[0].state == "paused", outcome and outcome[0].message
-    paused = {r.name: r for r in outcome[0].snapshot.trials}
-    assert {r.state for r in paused.values()} == {"paused"}
-    at = {checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt") for name in paused}
-    assert len(at) == 1 and (stopped_at := at.pop()) < 4000, "every member saved, at one step"
+    rows = {r.name: r for r in outcome[0].snapshot.trials}
+
+    def saved_steps(variant: str) -> set[int]:
+        return {checkpoint_step(run.sweep_dir / name / "checkpoints" / "latest.pt")
+                for name, r in rows.items() if r.variant == variant}
+    assert len(saved_steps(stopped_config)) == 1, "the stopped config saved every member, at one step"
+    assert {r.state for r in rows.values() if r.variant == other_config} == {"paused"}
+    (paused_at,) = saved_steps(other_config)
+    assert paused_at < 6000
+    stopped_metrics = {n: (run.sweep_dir / n / "metrics.jsonl").read_bytes() for n, r in rows.items()
+                       if r.variant == stopped_config}
 
     resumed = SweepRun(load_spec(run.sweep_dir), run.sweep_dir, connect(None, None), resume=True, progress_every=0.3)
     result = resumed.fit()
     resumed.close()
     assert result.state == "finished", result.message
-    for row in result.snapshot.trials:
-        assert (row.state, row.step, row.resumed_from) == ("finished", 4000, stopped_at)
-        assert [e["step"] for e in eval_rows(run.sweep_dir / row.name)] == [1000, 2000, 3000, 4000]
-    seconds = {r.train_seconds for r in result.snapshot.trials}
-    assert len(seconds) == 1, "resumed as one population, not in turns"
+    after = [r for r in result.snapshot.trials if r.variant == other_config]
+    for row in after:
+        assert (row.state, row.step, row.resumed_from) == ("finished", 6000, paused_at)
+        assert [e["step"] for e in eval_rows(run.sweep_dir / row.name)] == [1000, 2000, 3000, 4000, 5000, 6000]
+    assert len({r.train_seconds for r in after}) == 1, "resumed as one population, not in turns"
+    for name, metrics in stopped_metrics.items():
+        assert (run.sweep_dir / name / "metrics.jsonl").read_bytes() == metrics, f"{name} was trained on"
+        assert next(r for r in result.snapshot.trials if r.name == name).state == "stopped"
