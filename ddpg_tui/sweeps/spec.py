@@ -17,6 +17,7 @@ The rooms:
 - `reeval.py`: --reeval's fresh evaluation of each trial's checkpoint, as Ray tasks;
 - `space.py`: --grid, --sample, --seeds, and Tune's search space;
 - `trial.py`: the Tune trainable, a config's seeds as `Trainer`s taking turns (`seed_turns.py`);
+- `population_trial.py`: with --seeds-together, a config's seeds as one population in its trial;
 - `driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
 - `board.py`: the driver's picture of all trials, which every front-end draws;
 - `summary.py`: summary.csv and summary.md;
