@@ -123,3 +123,41 @@ def test_s_stops_one_population_config_and_a_stopped_sweep_resumes_the_others_me
     for name, metrics in stopped_metrics.items():
         assert (run.sweep_dir / name / "metrics.jsonl").read_bytes() == metrics, f"{name} was trained on"
         assert next(r for r in result.snapshot.trials if r.name == name).state == "stopped"
+
+
+def test_a_killed_population_trial_is_retried_and_resumes_every_member_from_the_marker(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    run = new_run(tmp_path, "together-killed", tiny(total_steps=6000, eval_every=1000, save_every=1000),
+                  seeds=(0, 1), seeds_together=True)
+    names = [name for name, _, _ in run.spec.trials()]
+    killed: list[tuple[int, int]] = []
+
+    def kill_after_a_save() -> None:
+        def ready() -> bool:
+            row = run.board.row(names[0])
+            return row is not None and row.pid > 0 and row.step >= 2200
+        wait_for(ready, 120, "the population to pass step 2200")
+        row = run.board.row(names[0])
+        killed.append((row.pid, row.step))
+        os.kill(row.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_after_a_save, daemon=True)
+    killer.start()
+    result = run.fit()
+    run.close()
+    killer.join(5)
+
+    assert killed, "the worker was never killed"
+    rows = [r for r in result.snapshot.trials if r.name in names]
+    assert len(rows) == 2, (names, [(r.name, r.state) for r in result.snapshot.trials], result.message)
+    resumed_from = {r.resumed_from for r in rows}
+    assert len(resumed_from) == 1, resumed_from
+    at = min(resumed_from)
+    assert 2000 <= at <= killed[0][1] and at % 1000 == 0, (at, killed)
+    for row in rows:
+        assert (row.state, row.step, row.attempts) == ("finished", 6000, 2) and row.pid != killed[0][0]
+        assert [e["step"] for e in eval_rows(run.sweep_dir / row.name)] == [1000, 2000, 3000, 4000, 5000, 6000]
+        assert checkpoint_step(run.sweep_dir / row.name / "checkpoints" / "latest.pt") == 6000
+    assert len({r.train_seconds for r in rows}) == 1, "retried as one population, not in turns"
