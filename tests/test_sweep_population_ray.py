@@ -161,3 +161,25 @@ def test_a_killed_population_trial_is_retried_and_resumes_every_member_from_the_
         assert [e["step"] for e in eval_rows(run.sweep_dir / row.name)] == [1000, 2000, 3000, 4000, 5000, 6000]
         assert checkpoint_step(run.sweep_dir / row.name / "checkpoints" / "latest.pt") == 6000
     assert len({r.train_seconds for r in rows}) == 1, "retried as one population, not in turns"
+
+
+def test_the_command_lines_seeds_together_reaches_the_trials_and_is_written_to_sweep_json(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    import json
+    import os
+    import subprocess
+
+    from test_sweep_ray import ROOT, sweep_command
+
+    command, settings = sweep_command(save_every=500)
+    address = request.getfixturevalue("cluster").address
+    done = subprocess.run([*command, "sweep", "--env", "Pendulum-v1", "--seeds", "0-1", "--steps", "1000", *settings,
+                           "--seeds-together", "--name", "cli", "--address", address, "--headless"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sweep_dir = tmp_path / "runs" / "sweeps" / "cli"
+    assert json.loads((sweep_dir / "sweep.json").read_text())["seeds_together"] is True
+    assert "its seeds as one population" in (sweep_dir / "summary.md").read_text()
+    summary = (sweep_dir / "summary.csv").read_text().splitlines()
+    assert len(summary) == 3 and all(",finished,1000,1000," in line for line in summary[1:]), summary
