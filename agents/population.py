@@ -213,18 +213,19 @@ class PopulationTrainer:
 
     @classmethod
     def resume(cls, run_dirs: list[Path], total_steps: int | None = None, sink: MemberSink | None = None,
-               threads: int = 1, controls: Controls | None = None) -> PopulationTrainer:
+               threads: int = 1, controls: Controls | None = None, env_id: str | None = None) -> PopulationTrainer:
         """The population whose members' folders are `run_dirs`, where their latest checkpoints left it.
 
         The members must share one config but the seed and have been saved at the same step (a
-        population saves them together); raises CheckpointError otherwise.
+        population saves them together); raises CheckpointError otherwise. `env_id`, as a Trainer's,
+        replaces the checkpoints' env id (one the caller trusts, such as a sweep's own).
         """
         saved = []
         for run_dir in run_dirs:
             path = run_dir / "checkpoints" / "latest.pt"
             payload = load_checkpoint(path)
             require_keys(payload, path, FOR_RESUME)
-            saved.append((path, payload, resumed_config(payload, path, total_steps, None)))
+            saved.append((path, payload, resumed_config(payload, path, total_steps, env_id)))
         first_path, _, config = saved[0]
         for path, _payload, other in saved[1:]:
             if other.replace(seed=config.seed) != config:

@@ -38,7 +38,7 @@ class CounterEnv(gym.Env):
 # (the quick subset in the README); single tests elsewhere carry @pytest.mark.slow themselves.
 SLOW_FILES = {"test_sweep_ray.py", "test_hangup.py", "test_app_pty.py", "test_signals.py", "test_sweep_trust.py",
               "test_cli.py", "test_app_startup.py", "test_env_trust.py",
-              "test_sweep_cluster_nodes.py", "test_sweep_tpe.py",
+              "test_sweep_cluster_nodes.py", "test_sweep_tpe.py", "test_sweep_population_ray.py",
               "test_serve_browser.py", "test_served_app.py", "test_detach.py", "test_population_hangup.py"}
 
 

@@ -42,6 +42,7 @@ from ddpg_tui.sweeps.board import (
     SweepSnapshot,
 )
 from ddpg_tui.sweeps.cluster import Cluster, cpus_per_trial
+from ddpg_tui.sweeps.population_trial import population_trainable
 from ddpg_tui.sweeps.proposed import read_proposed, write_proposed
 from ddpg_tui.sweeps.reeval import reevaluate_all
 from ddpg_tui.sweeps.space import Variant, config_folder, config_of_run, param_space, trial_name, variant_of
@@ -308,7 +309,8 @@ class SweepRun:
     # Running --------------------------------------------------------------------------------------
 
     def tuner(self) -> tune.Tuner:
-        trainable = tune.with_resources(config_trainable(self.plan),
+        make = population_trainable if self.spec.seeds_together else config_trainable
+        trainable = tune.with_resources(make(self.plan),
                                        {"cpu": self.per_trial, "gpu": self.cluster.gpus_per_trial})
         tune_dir = self.sweep_dir / TUNE_DIR
         if self.resume and tune.Tuner.can_restore(str(tune_dir)):

@@ -44,7 +44,8 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
                       sample_seed: int = 0, scheduler: str | None = None, name: str | None = None,
                       jobs: int | None = None, address: str | None = None, headless: bool = False,
                       reeval: int | None = None, root: Path = Path("runs") / "sweeps",
-                      gpus_per_trial: float | None = None, search: str = "random") -> SweepRequest:
+                      gpus_per_trial: float | None = None, search: str = "random",
+                      seeds_together: bool = False) -> SweepRequest:
     """The checks a new sweep needs once its configs are known (the command line's and the app's form's)."""
     from ddpg_tui.sweeps.space import count_runs
     from ddpg_tui.sweeps.spec import SweepSpec
@@ -76,7 +77,7 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
     validate_field("seed", seeds[0])
     spec = SweepSpec(name=name, label=label, base=base, grid=grid, samples=samples, sample_count=sample_count,
                      sample_seed=sample_seed, seeds=seeds, scheduler=scheduler, threshold=threshold,
-                     reeval=reeval or 0, search=search)
+                     reeval=reeval or 0, search=search, seeds_together=seeds_together)
     return SweepRequest(spec, sweep_dir, False, jobs, address, headless, reeval, gpus_per_trial=gpus_per_trial)
 
 

@@ -6,6 +6,7 @@ together as stacked networks in one process): on 256-wide nets its batched updat
 than training the same seeds one after another (0.78× on LunarLander), and the presets a sweep
 starts from use such nets. Turns also keep each seed the very run `train --seed k` makes, in its
 own run folder, so eval, watch, compare, export and train --resume work on it.
+`sweep --seeds-together` picks the population instead, for small nets (`population_trial.py`).
 
 Why a thread per seed: `Trainer.run()` trains to its end. Parked in its own event sink at an
 evaluation, a trainer waits at that step with nothing in the Trainer changed (the wait falls

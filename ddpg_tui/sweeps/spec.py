@@ -19,6 +19,7 @@ The rooms:
 - `space.py`: --grid, --sample, --seeds, and Tune's search space;
 - `search.py`: --search tpe, Optuna's TPE through Tune's OptunaSearch; `proposed.py`: the configs it proposed;
 - `trial.py`: the Tune trainable, a config's seeds as `Trainer`s taking turns (`seed_turns.py`);
+- `population_trial.py`: with --seeds-together, a config's seeds as one population in its trial;
 - `driver.py`: the Tuner, the driver-side callback, stopping trials and the sweep;
 - `board.py`: the driver's picture of all trials, which every front-end draws;
 - `summary.py`: summary.csv and summary.md;
@@ -69,6 +70,7 @@ class SweepSpec:
     threshold: float | None = None  # the preset's solved return
     reeval: int = 0  # episodes of the fresh re-evaluation at the end (0: none)
     search: str = "random"  # how --sample's space is searched: one of SEARCHES
+    seeds_together: bool = False  # --seeds-together: a config's seeds train as one population (population_trial.py)
 
     @property
     def keys(self) -> list[str]:
@@ -102,7 +104,8 @@ class SweepSpec:
                      else ",".join(map(str, seeds)))
         return [f"{self.label} ({self.base.env_id}), {self.base.total_steps:,} steps a trial",
                 f"{_count(self.config_count, 'config')} × {_count(len(self.seeds), 'seed')} ({seed_text}) = "
-                f"{_count(self.config_count * len(self.seeds), 'run')}, one Tune trial per config (its seeds in turn)",
+                f"{_count(self.config_count * len(self.seeds), 'run')}, one Tune trial per config ("
+                f"{'its seeds as one population' if self.seeds_together else 'its seeds in turn'})",
                 "searched: " + (" ".join(searched) or "nothing (the base config on every seed)"),
                 f"scheduler: {self.scheduler or 'none (every config runs to the end)'}"
                 + (" on the median over each config's seeds" if self.scheduler else "")]
@@ -118,7 +121,7 @@ class SweepSpec:
             "sample_count": self.sample_count, "sample_seed": self.sample_seed,
             "drawn": [{k: _plain(v) for k, v in d.items()} for d in self.drawn],
             "seeds": list(self.seeds), "scheduler": self.scheduler, "threshold": self.threshold,
-            "reeval": self.reeval, "search": self.search,
+            "reeval": self.reeval, "search": self.search, "seeds_together": self.seeds_together,
         }, indent=2) + "\n"
 
     @classmethod
@@ -136,7 +139,8 @@ class SweepSpec:
             sample_count=data["sample_count"], sample_seed=data["sample_seed"],
             drawn=tuple({k: validate_field(k, v) for k, v in d.items()} for d in data["drawn"]),
             seeds=tuple(data["seeds"]), scheduler=data["scheduler"], threshold=data["threshold"],
-            reeval=data["reeval"], search=_search(data.get("search", "random")))
+            reeval=data["reeval"], search=_search(data.get("search", "random")),
+            seeds_together=bool(data.get("seeds_together", False)))
 
 
 def _search(value: object) -> str:

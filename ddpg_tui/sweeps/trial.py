@@ -82,12 +82,15 @@ class FolderBehindError(Exception):
 _SEEDS_ENDED = threading.Event()
 
 
-def config_trainable(plan: TrialPlan) -> type:
-    """`train_trial` as Tune's function trainable, whose stop and reuse wait (bounded) for the seeds' saves."""
+def config_trainable(plan: TrialPlan, function: Callable[..., None] | None = None) -> type:
+    """`train_trial` (or `function`, of the same signature) as Tune's function trainable, whose stop and reuse
+    wait (bounded) for the seeds' saves."""
     from ray import tune
     from ray.tune.trainable import wrap_function
 
-    class ConfigTrainable(wrap_function(tune.with_parameters(train_trial, plan=plan))):  # type: ignore[misc]
+    body = function if function is not None else train_trial
+
+    class ConfigTrainable(wrap_function(tune.with_parameters(body, plan=plan))):  # type: ignore[misc]
         def cleanup(self) -> None:
             super().cleanup()  # wakes the trial's thread from its report: it saves every seed and ends
             wait_for_seeds_to_end()
@@ -109,6 +112,11 @@ def wait_for_seeds_to_end() -> bool:
 
 def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     """Tune's function trainable for one config (pass it through `tune.with_parameters(train_trial, plan=...)`)."""
+    run_trial(config, plan, ConfigTrial)
+
+
+def run_trial(config: dict[str, Any], plan: TrialPlan, kind: type[ConfigTrial]) -> None:
+    """One trial of `kind` (ConfigTrial, or a subclass that trains the seeds another way) inside Tune."""
     import ray
     from ray import tune
 
@@ -117,8 +125,8 @@ def train_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     context = ray.get_runtime_context()
     cpus = context.get_assigned_resources().get("CPU", 1.0)
     threads = plan.threads or max(1, int(cpus))
-    trial = ConfigTrial(variant, plan, tune.report, tune.Checkpoint.from_directory, attempt=uuid.uuid4().hex[:8],
-                        node=context.get_node_id()[:8])
+    trial = kind(variant, plan, tune.report, tune.Checkpoint.from_directory, attempt=uuid.uuid4().hex[:8],
+                 node=context.get_node_id()[:8])
     try:
         trial.run(read_marker(tune.get_checkpoint()), threads, _controls_actor(plan))
     finally:
@@ -161,6 +169,17 @@ class ConfigTrial:
         if controls is not None and _poll(controls, self.name) == "pause":
             self._wait_paused(controls)  # the sweep is being stopped: start nothing new
             return
+        requested = self._train(marker, threads, controls)
+        if requested == "stop":
+            with contextlib.suppress(OSError):
+                (self.config_dir / STOPPED_FILE).write_text(json.dumps({"stopped": True}) + "\n", encoding="utf-8")
+        self._set_final_states(requested)
+        self.send()
+        if requested == "pause":
+            self._wait_paused(controls)
+
+    def _train(self, marker: dict[int, tuple[int, str]], threads: int, controls: Any) -> str:
+        """Train every seed to its end; "stop" or "pause" if the driver asked for that first."""
         requested = ""
         try:
             for seed in self.seeds:  # one after another: each Trainer seeds torch's generator as it builds
@@ -170,13 +189,7 @@ class ConfigTrial:
         finally:
             # Also when Tune stops the trial (ASHA: its report raises SystemExit): every seed saves and ends.
             self._end_every_seed()
-        if requested == "stop":
-            with contextlib.suppress(OSError):
-                (self.config_dir / STOPPED_FILE).write_text(json.dumps({"stopped": True}) + "\n", encoding="utf-8")
-        self._set_final_states(requested)
-        self.send()
-        if requested == "pause":
-            self._wait_paused(controls)
+        return requested
 
     def _build(self, seed: SeedRun, marked: tuple[int, str] | None, threads: int) -> None:
         from agents.checkpoint import CheckpointError
