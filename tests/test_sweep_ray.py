@@ -217,6 +217,12 @@ def test_stopping_a_trial_and_then_the_sweep_saves_each_and_resume_carries_on_th
     stopped_step = rows[stopped.name].step
     assert checkpoint_step(run.sweep_dir / stopped.name / "checkpoints" / "latest.pt") == stopped_step
     stopped_metrics = (run.sweep_dir / stopped.name / "metrics.jsonl").read_bytes()
+    # Stopped through Tune's own interruption: Tune wrote its state one last time, after the trial's paused
+    # report (a raise from the callback skipped that write, leaving what Tune had saved seconds before).
+    (state_file,) = (run.sweep_dir / "tune").glob("experiment_state-*.json")
+    saved = {json.loads(trial)["status"]: json.loads(runtime)["last_result"]["seed_reports"]
+             for trial, runtime in json.loads(state_file.read_text())["trial_data"]}
+    assert [(r["state"], r["step"]) for r in saved["RUNNING"]] == [("paused", paused.step)], saved
 
     resumed = SweepRun(load_spec(run.sweep_dir), run.sweep_dir, connect(None, None), resume=True, progress_every=0.3)
     result = resumed.fit()

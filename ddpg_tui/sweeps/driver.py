@@ -6,9 +6,13 @@ What this adds:
 - a driver-side `tune.Callback` that folds every trial's reports into a `SweepBoard`;
 - a small controls actor that trials poll, so that a front-end can stop one trial, or stop
   the whole sweep with each running trial saving first (Tune itself can only kill them);
-- the end of a stopped sweep: once every running trial has saved and said it is paused,
-  the callback raises `SweepInterrupted` inside Tune's loop. The trials are then still
-  unfinished in Tune's experiment state, which is what `sweep --resume` carries on.
+- the end of a stopped sweep: once every running trial has saved and said it is paused, the
+  callback sets the event Tune's own loop checks after every step (what its SIGINT handler
+  sets; Tune installs that handler only when `fit` runs in the main thread, and the app runs it
+  in a worker). Tune then ends its loop as on Ctrl+C: it writes its experiment state one last
+  time, searcher included, with the trials still unfinished, which is what `sweep --resume`
+  carries on. (With a Ray whose Tune has no such event, the callback raises `SweepInterrupted`
+  instead, which skips that last write.)
 
 Import this module only to run a sweep: it imports Ray.
 """
@@ -19,7 +23,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +60,27 @@ STOP_TIMEOUT = 120.0  # seconds to wait for running trials to save when the swee
 
 
 class SweepInterrupted(Exception):
-    """Raised inside Tune's loop to end a stopped sweep with its trials left unfinished."""
+    """Raised inside Tune's loop to end a stopped sweep when Tune's own interruption is not there."""
+
+
+@contextlib.contextmanager
+def tune_interruption(event: threading.Event) -> Iterator[bool]:
+    """While it lasts, the Tune runs this process starts end early when `event` is set, as on Ctrl+C.
+
+    `tune.run` asks `_setup_signal_catching()` for the event its loop checks; this hands it ours. Yields
+    False (and changes nothing) when this Ray's Tune has no such function.
+    """
+    import ray.tune.tune as tune_run
+
+    original = getattr(tune_run, "_setup_signal_catching", None)
+    if original is None:
+        yield False
+        return
+    tune_run._setup_signal_catching = lambda: event
+    try:
+        yield True
+    finally:
+        tune_run._setup_signal_catching = original
 
 
 # The controls actor -------------------------------------------------------------------------------
@@ -190,6 +214,8 @@ class SweepRun:
         self._paused_at: dict[str, float] = {}
         self._restored_seen = False
         self._interrupting = False
+        self._tune_interrupt = threading.Event()  # Tune's own loop ends once this is set (tune_interruption)
+        self._interrupts_through_tune = False
         self._signer: StateSigner | None = None
         self.reeval_problems: list[str] = []
         # --search tpe: the configs proposed so far, by label (a resume starts from those its folder kept).
@@ -250,8 +276,10 @@ class SweepRun:
         # No settling time for Tune's state: the run folders, not Tune's record of them, say where each seed is.
         if self._abort or all_saved or time.monotonic() - since > STOP_TIMEOUT:
             self._interrupting = True
-            self._controls.end.remote()  # seen by the paused trials only after this raise has ended Tune's loop
-            raise SweepInterrupted()
+            self._controls.end.remote()  # the paused trials poll once a second: Tune's loop has ended by then
+            if not self._interrupts_through_tune:
+                raise SweepInterrupted()
+            self._tune_interrupt.set()
 
     def _seed_runs(self, trial: Any) -> list[str]:
         label = variant_of(trial.config, self.grid_keys).label
@@ -366,7 +394,11 @@ class SweepRun:
             self.board.set_state("starting")
             tuner = self.tuner()
             self.sign_state()  # tuner.pkl is written by now
-            tuner.fit()
+            with tune_interruption(self._tune_interrupt) as through_tune:
+                self._interrupts_through_tune = through_tune
+                tuner.fit()
+            if self._tune_interrupt.is_set():
+                raise SweepInterrupted()
         except SweepInterrupted:
             state = "paused"
             message = f"stopped; carry it on with: ddpg-tui sweep --resume {self.sweep_dir}"
