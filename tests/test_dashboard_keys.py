@@ -292,3 +292,26 @@ async def test_a_run_that_trains_fast_gets_its_text_redrawn_half_as_often(monkey
         for _ in range(4):
             screen.on_tick()
         assert len(drawn) == 4
+
+
+async def test_a_history_folded_after_the_screen_opened_is_drawn_at_once_not_at_the_next_tick(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Attaching to a long run: the worker folds metrics.jsonl just after the screen mounts. Drawn only at
+    # the next tick, it showed up to a second later on a fast run (#27: the history within 1 s).
+    import ddpg_tui.ui.screens.dashboard as dashboard
+    from ddpg_tui.ui.widgets.plots import RewardPlot
+
+    monkeypatch.setattr(dashboard, "REFRESH_HZ", 0.01)  # no tick during the test
+    app = fixed_app()
+    session = app.session
+    assert isinstance(session, FixedSession)
+    full = fixed_snapshot()
+    session._snapshot = replace(full, version=1, episode_steps=(), episode_returns=(), evals=(), log=())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        plot = app.screen.query_one(RewardPlot)
+        assert plot._drawn[0] == 0
+        session._snapshot = replace(full, version=2)  # the history, folded by the worker
+        await pilot.pause(0.4)
+        assert plot._drawn[0] == len(full.episode_steps) > 0
+        assert "ep 60 R -148.0" in visible_text(app.screen.query_one(EventLog))

@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, ClassVar, Protocol
 
 from textual import events, work
@@ -37,6 +38,7 @@ from ddpg_tui.ui.widgets.plots import LossPlot, RewardPlot
 REFRESH_HZ = 2
 FAST_STEPS_PER_SECOND = 300.0
 ANSWER_SECONDS = 0.1
+STARTING_SECONDS = 3.0  # after the screen opens, it redraws every ANSWER_SECONDS while anything changes
 PLOT_EVERY = 4
 # The smallest terminal the dashboard lays out in: the footer's seven keys take 57 columns (p Resume),
 # and below 18 rows the events panel has no line left. Smaller, one line says so instead.
@@ -86,6 +88,7 @@ class DashboardScreen(Screen):
         self.last_snapshot = Snapshot()
         self._ticks = 0  # drawings
         self._timer_ticks = 0
+        self._opened = time.monotonic()
         self._plotted_version = -1  # the snapshot version the plots last showed
         self._toasted_saves = 0
         self._error_shown = False
@@ -115,6 +118,9 @@ class DashboardScreen(Screen):
             self.query_one(panel).border_title = title
         self.worker = self.train()
         self.set_interval(1 / REFRESH_HZ, self.on_tick)
+        # The history of a resumed or attached run is folded in the worker soon after this: show it as soon as
+        # it is there, not at the next tick (up to a second later on a fast run).
+        self.set_interval(ANSWER_SECONDS, self.refresh_from_session, repeat=round(STARTING_SECONDS / ANSWER_SECONDS))
         self.refresh_from_session()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -151,7 +157,8 @@ class DashboardScreen(Screen):
         self.query_one(EventLog).show(snapshot)
         self.query_one(AgentPanel).show(snapshot.recording, evaluations=len(snapshot.evals), active=snapshot.active,
                                         run_dir=snapshot.run_dir)
-        if self._ticks % PLOT_EVERY == 1 or not snapshot.active:
+        starting = time.monotonic() - self._opened < STARTING_SECONDS
+        if self._ticks % PLOT_EVERY == 1 or not snapshot.active or starting:
             # Also when no event comes after (a paused run, a history loaded after the first tick): the
             # plots catch up at their next turn instead of waiting for the next event.
             self._plotted_version = snapshot.version
