@@ -29,8 +29,8 @@ NAME = "sweep"
 HELP = "train configs × seeds on Ray Tune and rank the configs"
 DESCRIPTION = ("Does a change help, across seeds? Train every config of a grid (or random samples) on every seed, "
                "each seed an ordinary run folder under runs/sweeps/NAME/<config>/, one Ray Tune trial per config "
-               "(its seeds in turn), on this machine or a cluster; then rank the configs by the median over seeds "
-               "at equal steps (summary.md, summary.csv). "
+               "(its seeds in turn, or with --seeds-together as one population), on this machine or a cluster; "
+               "then rank the configs by the median over seeds at equal steps (summary.md, summary.csv). "
                "Opens the sweep screen unless --headless.")
 EXAMPLES = """\
 examples:
@@ -279,7 +279,8 @@ def run_headless_sweep(run_: SweepRun) -> int:
     worker = threading.Thread(target=lambda: outcome.append(run_.fit()), name="sweep-driver", daemon=True)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     console.print(f"sweep {run_.spec.name}: {plural(run_.spec.config_count, 'config')} × "
-                  f"{plural(len(run_.spec.seeds), 'seed')}, one trial per config (its seeds in turn), "
+                  f"{plural(len(run_.spec.seeds), 'seed')}, one trial per config "
+                  f"({'its seeds as one population' if run_.spec.seeds_together else 'its seeds in turn'}), "
                   f"{run_.per_trial} CPU(s) and torch thread(s) each, up to {run_.concurrent} at once "
                   f"on {run_.cluster.nodes} node(s) → {run_.sweep_dir}",
                   soft_wrap=True)
