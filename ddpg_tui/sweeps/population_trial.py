@@ -9,10 +9,11 @@ instead of `Trainer`s taking turns, one `PopulationTrainer` trains every seed in
 own while the trial's thread (the one Tune's `report` must be called from) watches its members'
 events and reports.
 
-Why opt-in, not automatic for small nets: the only measurements (benchmarks/README.md, "Many
-seeds in one process") are 2.27× / 1.91× on pendulum's 64×64 nets with 8 members and 0.78× /
-0.55× on lunar-lander's 256×256 with 4, both on a shared machine; a sweep's usual 3 seeds, or
-128-wide nets, were never measured, so no width threshold can be justified yet.
+Why opt-in: a member agrees with the run `train --seed k` makes only to float rounding (the batched
+products), while turns reproduce it bit for bit. Measured on a quiet machine (benchmarks/README.md,
+"Many seeds in one process"): 2.72× / 2.66× the steps/s of the seeds one after another on pendulum's
+64×64 nets with 8 members, 1.18× / 1.18× on lunar-lander's 256×256 with 4; a sweep's usual 3 seeds
+were not measured.
 
 A population resumes only when its members were saved at one step (agents/population.py). A
 periodic save waits for each member's episode end, so on envs whose episodes differ in length a

@@ -1,12 +1,12 @@
 """A config's seeds taking turns in one process: each seed an ordinary `Trainer` in a thread of its own,
 which trains only while it holds the turn and hands it back at each evaluation.
 
-Why turns, and not the population trainer (`agents/population.py`, which trains a config's seeds
-together as stacked networks in one process): on 256-wide nets its batched updates were slower
-than training the same seeds one after another (0.78× on LunarLander), and the presets a sweep
-starts from use such nets. Turns also keep each seed the very run `train --seed k` makes, in its
-own run folder, so eval, watch, compare, export and train --resume work on it.
-`sweep --seeds-together` picks the population instead, for small nets (`population_trial.py`).
+Why turns by default, and not the population trainer (`agents/population.py`, which trains a
+config's seeds together as stacked networks in one process): turns keep each seed the very run
+`train --seed k` makes, bit for bit, while a population member agrees with it only to float
+rounding, which grows over a run. `sweep --seeds-together` picks the population instead
+(`population_trial.py`): on a quiet machine 2.7× the steps/s on pendulum's 64×64 nets with 8
+seeds and 1.18× on lunar-lander's 256×256 with 4 (benchmarks/README.md).
 
 Why a thread per seed: `Trainer.run()` trains to its end. Parked in its own event sink at an
 evaluation, a trainer waits at that step with nothing in the Trainer changed (the wait falls

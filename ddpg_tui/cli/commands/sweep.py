@@ -94,9 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds-together", action="store_true",
                         help="train each config's seeds as one population in its trial (networks stacked, one "
                         "batched update; as train --seeds) instead of in turns; same folders, ranking and ASHA. "
-                        "For small nets: measured 2.27x (and 1.91x) the env-steps/s of turns on pendulum's 64x64 "
-                        "with 8 seeds, but 0.78x (slower) on lunar-lander's 256x256 with 4 (benchmarks/README.md). "
-                        "CPU only")
+                        "Measured on a quiet machine: 2.7x the env-steps/s of turns on pendulum's 64x64 with 8 "
+                        "seeds, 1.18x on lunar-lander's 256x256 with 4 (benchmarks/README.md). Its seeds are not "
+                        "bit-identical to train --seed k's runs (batched float rounding). CPU only")
     parser.add_argument("--name", metavar="NAME", help="the sweep's folder under runs/sweeps/ (default: preset-time)")
     parser.add_argument("--reeval", type=int, default=None, metavar="N",
                         help="at the end, evaluate every seed that holds a checkpoint on N fresh episodes, stopped "
