@@ -175,6 +175,8 @@ async def test_q_then_y_saves_every_member_at_the_stop_step(tmp_path: Path) -> N
         press(app, "q")
         await wait_until(pilot, lambda: isinstance(app.screen, PopulationQuitScreen), timeout=5)
         assert not screen.session.controls.stop_requested  # asking stops nothing
+        said = " ".join(str(label.render()) for label in app.screen.query("#quit-dialog Label, #quit-dialog Static"))
+        assert "Save every member's checkpoint" in said and "b: keep training" not in said
         press(app, "b")  # the single run's "keep training in the background" is not offered
         await pilot.pause(0.3)
         assert isinstance(app.screen, PopulationQuitScreen) and not screen.session.controls.stop_requested

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Label, Static
 
 from agents.config import LIVE_FIELDS, DDPGConfig
@@ -67,15 +68,19 @@ class ConfirmQuitScreen(ModalScreen[str]):
                                              Binding("n", "choose('discard')", "Quit without saving"),
                                              Binding("b", "choose('background')", "Keep training in the background")]
 
+    QUESTION = "Training is running. Save a checkpoint before quitting?"
+
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog"):
-            yield Label("Training is running. Save a checkpoint before quitting?", classes="dialog-title")
+            yield Label(self.QUESTION, classes="dialog-title")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save and quit (y)", id="save", variant="primary")
                 yield Button("Quit without saving (n)", id="discard", variant="error")
                 yield Button("Cancel (esc)", id="cancel")
-            yield Label("b: keep training in the background (attach again with ddpg-tui attach)",
-                        classes="dialog-hint")
+            yield self.hint()
+
+    def hint(self) -> Widget:
+        return Label("b: keep training in the background (attach again with ddpg-tui attach)", classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#save", Button).focus()

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Header, Label, Static
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static
 
 from agents.events import TrainerState
 from ddpg_tui.ui.population_session import PopulationSession, PopulationSnapshot
 from ddpg_tui.ui.screens.dashboard import DashboardScreen
+from ddpg_tui.ui.screens.modals import ConfirmQuitScreen
 from ddpg_tui.ui.widgets.panels import EventLog
 from ddpg_tui.ui.widgets.population_panels import MemberTable, PopulationStatus
 from ddpg_tui.ui.widgets.population_plot import PopulationPlot
@@ -28,7 +28,7 @@ from ddpg_tui.ui.widgets.population_plot import PopulationPlot
 PLOT_EVERY = 4  # plots at most once a second, as the single-run dashboard's
 
 
-class PopulationQuitScreen(ModalScreen[str]):
+class PopulationQuitScreen(ConfirmQuitScreen, inherit_bindings=False):
     """The single run's quit question without "keep training in the background": dismisses with
     "save", "discard" or "cancel". A population has no control channel to attach to, so no
     background process could take it over; `ddpg-tui train --resume RUN` carries it on instead."""
@@ -41,28 +41,12 @@ class PopulationQuitScreen(ModalScreen[str]):
         align: center middle;
     }
     """
+    QUESTION = "The population is training. Save every member's checkpoint before quitting?"
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="quit-dialog", classes="dialog"):
-            yield Label("The population is training. Save every member's checkpoint before quitting?",
-                        classes="dialog-title")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Save and quit (y)", id="save", variant="primary")
-                yield Button("Quit without saving (n)", id="discard", variant="error")
-                yield Button("Cancel (esc)", id="cancel")
-            # A Static wraps where a Label would be cut at 80 columns.
-            yield Static("A population cannot keep training in the background yet; carry it on later with "
-                         "ddpg-tui train --resume RUN_DIR", classes="dialog-hint", markup=False)
-
-    def on_mount(self) -> None:
-        self.query_one("#save", Button).focus()
-
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
-
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
+    def hint(self) -> Widget:
+        # A Static wraps where a Label would be cut at 80 columns.
+        return Static("A population cannot keep training in the background yet; carry it on later with "
+                      "ddpg-tui train --resume RUN_DIR", classes="dialog-hint", markup=False)
 
 
 class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
