@@ -125,14 +125,14 @@ def test_a_stopped_tpe_sweep_with_asha_resumes_its_searcher_and_finishes_the_bud
         one_cpu: None, tmp_path: Path) -> None:
     from ddpg_tui.sweeps.driver import SweepRun
 
-    run = tpe_run(tmp_path, "resumed", bandit(total_steps=4000, eval_every=500, save_every=500), samples=5,
+    run = tpe_run(tmp_path, "resumed", bandit(total_steps=1200, eval_every=150, save_every=150), samples=5,
                   seeds=(0,), scheduler="asha")
     outcome: list = []
     driver = threading.Thread(target=lambda: outcome.append(run.fit()), daemon=True)
     driver.start()
 
     def second_training() -> bool:
-        return any(r.variant.startswith("s1,") and r.state == "training" and r.step >= 600
+        return any(r.variant.startswith("s1,") and r.state == "training" and r.step >= 150
                    for r in run.board.snapshot().trials)
     wait_for(second_training, 240, "the second proposal to train")
     run.stop_sweep()
