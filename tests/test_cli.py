@@ -37,7 +37,8 @@ def test_the_table_covers_the_bad_inputs_the_issue_lists() -> None:
                    "gama=", "--set gamma ", "corrupt.pt", "other-env.pt", "nowhere.pt", "not-a-folder",
                    "--resume runs/finished-run", "evil.pt", "module-env.pt", "no-counters.pt", "no_such_module:",
                    "--preset nowhere.toml", "--preset not-toml.toml", "--preset bad-field.toml",
-                   "--preset module-env.toml"):
+                   "--preset module-env.toml", "export runs/no-checkpoint", "export tampered.pt",
+                   "-o not-a-folder/policy.onnx"):
         assert needle in commands + " ", needle
 
 
@@ -63,6 +64,9 @@ def test_bad_input_gets_one_line_and_an_exit_code(fixture_dir: Path, command: st
     assert lines[0].startswith("ddpg-tui: error: ")
     assert message in lines[0], f"{message!r} not in {lines[0]!r}"
     assert not re.search(r"File \".*\", line \d+", result.stderr)
+    if command.startswith("ddpg-tui export"):
+        # A refused export leaves nothing half-written: no policy file and no temporary beside one.
+        assert not [p for p in fixture_dir.rglob("*") if p.suffix in (".onnx", ".tmp")]
 
 
 def test_help_lists_every_hyperparameter_and_an_example() -> None:

@@ -139,8 +139,9 @@ def test_onnxruntime_alone_scores_what_eval_scores(run_dir: Path, exported) -> N
     assert np.max(np.abs(np.asarray(returns) - np.asarray(expected["returns"]))) <= 1e-3
 
 
-def test_the_docs_example_runs_without_torch(exported) -> None:
-    text = (ROOT / "docs" / "onnx.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("page", ["README.md", "docs/onnx.md"])
+def test_the_docs_example_runs_without_torch(exported, page: str) -> None:
+    text = (ROOT / page).read_text(encoding="utf-8")
     block = text.split("<!-- section: onnx-example -->")[1].split("<!-- end: onnx-example -->")[0]
     code = block.split("```python\n")[1].split("```")[0]
     assert len(code.strip().splitlines()) <= 12
