@@ -16,7 +16,8 @@ from agents.events import ConfigChanged
 from agents.run_files import effective_config, existing_run, recorded_requests
 from agents.trainer import Trainer
 from ddpg_tui.request import TrainingRequest
-from ddpg_tui.sweeps.history import compare_rows, read_any
+from ddpg_tui.sweeps.history import FieldValue, compare_rows, read_any
+from ddpg_tui.ui.run_text import differences_text
 from ddpg_tui.ui.session import TrainingSession, read_history
 
 CURVES = ("episode", "update", "eval")
@@ -119,7 +120,8 @@ def test_compare_shows_the_effective_value_and_the_step_it_changed_at(config: DD
     records = [read_any(tmp_path / "a"), read_any(tmp_path / "b")]
     _, differences = compare_rows(records)
     # a ends at 0.0005, b at 0.001; and a's value says it was changed live.
-    assert dict(differences)["actor_lr"] == ["0.0005 (changed live at step 250)", "0.001"]
+    assert dict(differences)["actor_lr"] == [FieldValue(0.0005, changed_at=250), FieldValue(0.001)]
+    assert dict(differences_text(differences))["actor_lr"] == ["0.0005 (changed live at step 250)", "0.001"]
     print_comparison(records)
     assert "0.0005 (changed live at step 250)" in capsys.readouterr().out
 
@@ -128,7 +130,7 @@ def test_a_field_changed_live_is_listed_even_where_the_runs_end_equal(config: DD
     run_a(config, tmp_path / "a")
     Trainer(config.replace(actor_lr=5e-4), None, tmp_path / "b").run()
     _, differences = compare_rows([read_any(tmp_path / "a"), read_any(tmp_path / "b")])
-    assert dict(differences)["actor_lr"] == ["0.0005 (changed live at step 250)", "0.0005"]
+    assert dict(differences_text(differences))["actor_lr"] == ["0.0005 (changed live at step 250)", "0.0005"]
 
 
 def test_the_resumed_dashboard_lists_the_recorded_changes_in_its_events(config: DDPGConfig, tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from ddpg_tui.sweeps.history import RunRecord, Series, compare_rows
+from ddpg_tui.sweeps.history import FieldValue, RunRecord, Series, compare_rows
+from ddpg_tui.ui.run_text import differences_text
 from ddpg_tui.ui.screens.runs import CompareScreen, RunsApp, RunsScreen
 
 BASE = {"env_id": "Pendulum-v1", "total_steps": 20000, "actor_lr": 0.001, "lr_schedule": "constant",
@@ -69,7 +70,10 @@ def test_comparing_lists_every_series_and_only_the_fields_that_differ() -> None:
     lines, differences = compare_rows(records[:2])
     assert [s.label for s in lines] == ["lr-demo: actor_lr=0.001", "lr-demo: actor_lr=0.0003",
                                         "pendulum-20261117-090000"]
-    assert differences == [("actor_lr", ["0.001", "0.0003", "0.001"]), ("gamma", ["0.98", "0.98", "0.99"])]
+    assert differences == [("actor_lr", [FieldValue(0.001), FieldValue(0.0003), FieldValue(0.001)]),
+                           ("gamma", [FieldValue(0.98), FieldValue(0.98), FieldValue(0.99)])]
+    assert differences_text(differences) == [("actor_lr", ["0.001", "0.0003", "0.001"]),
+                                             ("gamma", ["0.98", "0.98", "0.99"])]
 
 
 async def test_the_list_is_newest_first_and_space_then_c_compares_the_selected() -> None:

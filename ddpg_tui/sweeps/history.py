@@ -180,7 +180,17 @@ def list_runs(root: Path = Path("runs")) -> list[RunRecord]:
     return sorted(records, key=lambda r: r.modified, reverse=True)
 
 
-def compare_rows(records: Sequence[RunRecord]) -> tuple[list[Series], list[tuple[str, list[str]]]]:
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    """One series' value of a field that differs: the value in effect at its last step, and the step of its last
+    live change. The words for it ("-", "changed live at step N") are the front-ends' (ddpg_tui.ui.run_text)."""
+
+    value: Any = None
+    present: bool = True  # False: this series' config has no such field (an older run, another env's config)
+    changed_at: int | None = None  # None: never changed live
+
+
+def compare_rows(records: Sequence[RunRecord]) -> tuple[list[Series], list[tuple[str, list[FieldValue]]]]:
     """Every series of the chosen runs and sweeps, and the config fields that differ between them."""
     series = [s for record in records for s in record.series]
     return series, differing_fields(series)
@@ -190,7 +200,7 @@ def final_of(series: Series) -> float:
     return series.median[-1] if series.median else math.nan
 
 
-def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[str]]]:
+def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[FieldValue]]]:
     """The config fields whose values are not all the same, or that changed live in any series, each
     with its value per series (the value in effect at the run's last step, and the step it was set at)."""
     series = list(series)
@@ -199,11 +209,11 @@ def differing_fields(series: Iterable[Series]) -> list[tuple[str, list[str]]]:
         keys += [k for k in s.config if k not in keys]
     result = []
     for key in keys:
-        values = [format_value(s.config[key]) if key in s.config else "-" for s in series]
-        if len(set(values)) > 1 or any(key in s.changed for s in series):
-            result.append((key, [value + changed_text(s, key) for value, s in zip(values, series, strict=True)]))
+        values = [FieldValue(s.config[key], True, s.changed.get(key)) if key in s.config
+                  else FieldValue(present=False, changed_at=s.changed.get(key)) for s in series]
+        # Compared as the sweep spells them (format_value: 64x64 whether a list or a tuple, 1 and 1.0 alike),
+        # so a field differs exactly when its folder name would.
+        if len({format_value(v.value) if v.present else None for v in values}) > 1 or any(
+                v.changed_at is not None for v in values):
+            result.append((key, values))
     return result
-
-
-def changed_text(series: Series, key: str) -> str:
-    return f" (changed live at step {series.changed[key]:,})" if key in series.changed else ""

@@ -1,7 +1,7 @@
 """How a finished run or sweep reads in a table: the runs screen and `compare --headless` print the same.
 
-The index itself (`ddpg_tui.sweeps.history`) holds numbers; the words and the date format are the
-front-ends', so they live here, beside both rooms, and neither imports the other.
+The index itself (`ddpg_tui.sweeps.history`) holds numbers and values; the words, the date format and how a
+field that differs reads are the front-ends', so they live here, and `compare --headless` imports them from the UI.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import time
 from collections.abc import Sequence
 
 from ddpg_tui.stats import estimate, few_seeds_note, interval_text, probability_of_improvement
-from ddpg_tui.sweeps.history import RunRecord, Series
+from ddpg_tui.sweeps.history import FieldValue, RunRecord, Series
+from ddpg_tui.sweeps.space import format_value
 
 
 def fmt_return(value: float) -> str:
@@ -25,6 +26,19 @@ def date_text(stamp: float) -> str:
 def steps_text(record: RunRecord) -> str:
     trials = f" ×{record.trials}" if record.kind == "sweep" else ""
     return f"{record.steps:,}/{record.total_steps:,}{trials}"
+
+
+def field_text(field: FieldValue) -> str:
+    """One cell of the fields that differ: the value as the sweep spells it ('-' where the series has no such
+    field), and the step it was changed live at, so an equal final value is not mistaken for an unchanged one."""
+    value = format_value(field.value) if field.present else "-"
+    changed = f" (changed live at step {field.changed_at:,})" if field.changed_at is not None else ""
+    return value + changed
+
+
+def differences_text(differences: Sequence[tuple[str, Sequence[FieldValue]]]) -> list[tuple[str, list[str]]]:
+    """`compare_rows`' fields that differ as text: each field with one cell per series."""
+    return [(key, [field_text(value) for value in values]) for key, values in differences]
 
 
 def statistics_cells(series: Series) -> tuple[str, str]:

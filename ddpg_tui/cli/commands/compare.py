@@ -95,11 +95,12 @@ def print_comparison(records: Sequence[RunRecord]) -> None:
     from rich.table import Table
 
     from ddpg_tui.sweeps.history import compare_rows, final_of
+    from ddpg_tui.ui.run_text import differences_text, statistics_cells, statistics_lines
     from ddpg_tui.ui.run_text import fmt_return as fmt
-    from ddpg_tui.ui.run_text import statistics_cells, statistics_lines
 
     console = _console()
-    series, differences = compare_rows(records)
+    series, fields_that_differ = compare_rows(records)
+    differences = differences_text(fields_that_differ)
     runs = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("", "run / config", "seeds", "final eval", "IQM", "IQM 95% CI", "best eval"):
         runs.add_column(column, no_wrap=True, justify="right" if "eval" in column or "IQM" in column else "left")

@@ -26,7 +26,7 @@ from textual.worker import get_current_worker
 
 from ddpg_tui.channel.location import is_live
 from ddpg_tui.sweeps.history import RunRecord, compare_rows, final_of, list_runs, read_any
-from ddpg_tui.ui.run_text import date_text, statistics_cells, statistics_lines, steps_text
+from ddpg_tui.ui.run_text import date_text, differences_text, statistics_cells, statistics_lines, steps_text
 from ddpg_tui.ui.run_text import fmt_return as fmt
 from ddpg_tui.ui.widgets.overlay_plot import OverlayPlot, hex_colour
 
@@ -193,7 +193,8 @@ class CompareScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"comparing {len(self.records)}: " + ", ".join(r.name for r in self.records)
-        series, differences = compare_rows(self.records)
+        series, fields_that_differ = compare_rows(self.records)
+        differences = differences_text(fields_that_differ)
         self.query_one(OverlayPlot).show(series, list(range(len(series))))
         table = self.query_one(DataTable)
         table.add_column("run / config", key="label")
