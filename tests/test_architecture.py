@@ -1,5 +1,6 @@
 """The layers, enforced: the learner (`agents`) knows nothing of the front-ends, the sweeps know nothing
-of the UI, and no two modules of the project import each other, directly or through a cycle.
+of the UI, each layer of docs/architecture.md's flow line imports only those to its left, no two modules
+of the project import each other, directly or through a cycle, and the page's tree names every module.
 
 Imports are read with `ast`, so every import counts: module level, inside functions, and under
 `if TYPE_CHECKING:` (a type-only import is still a dependency a reader has to follow).
@@ -8,6 +9,7 @@ Imports are read with `ast`, so every import counts: module level, inside functi
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -174,3 +176,95 @@ def test_nothing_imports_the_cli_so_it_sits_on_top() -> None:
     offending = sorted(f"{module} -> {target}" for module, targets in graph.items() if not _within(module, entry_points)
                        for target in targets if _within(target, CLI_ROOM))
     assert not offending, offending
+
+
+# docs/architecture.md's flow line, left to right: each layer imports only the layers to its left, besides
+# its own package. `ddpg_tui` itself (its __init__, which holds __version__ alone) is the prefix of no layer.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("agents",),
+    ("presets", "ddpg_tui.request", "ddpg_tui.stats"),
+    ("ddpg_tui.sweeps", "ddpg_tui.media", "ddpg_tui.channel", "ddpg_tui.population", "ddpg_tui.export"),
+    UI_ROOM,
+    CLI_ROOM,
+    ("ddpg_tui.__main__",),  # python -m ddpg_tui: the command itself
+)
+PACKAGE_ROOT = "ddpg_tui"
+
+
+def layer_of(module: str) -> tuple[int, str] | None:
+    """(the layer's index, the package within it) of a project module; None for one no layer names."""
+    for index, packages in enumerate(LAYERS):
+        for package in packages:
+            if _within(module, (package,)):
+                return index, package
+    return None
+
+
+def test_each_layer_imports_only_the_layers_to_its_left() -> None:
+    graph = import_graph()
+    unplaced = sorted(m for m in graph if m != PACKAGE_ROOT and layer_of(m) is None)
+    assert not unplaced, f"no layer for {unplaced}: add it to LAYERS and to the flow line in docs/architecture.md"
+    offending = []
+    for module, targets in graph.items():
+        here = layer_of(module)
+        for target in targets - {PACKAGE_ROOT}:
+            there = layer_of(target)
+            if here and there and (there[0] > here[0] or (there[0] == here[0] and there[1] != here[1])):
+                offending.append(f"{module} -> {target}")
+    assert not offending, sorted(offending)
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+PY_NAME = re.compile(r"\b\w+\.py\b")
+
+
+def architecture_tree(text: str) -> set[str]:
+    """The paths docs/architecture.md's tree names: each entry's name column under its open folders, and the
+    `x.py` a folder's own description lists (screens/, widgets/, commands/ name their modules that way).
+
+    A line indented deeper than its folder's entries continues the description above it.
+    """
+    block = text.split("<!-- section: architecture -->", 1)[1].split("```", 2)[1]
+    named: set[str] = set()
+    folders: list[str] = []  # the open folders, outermost first
+    describing = ""  # the folder whose description a continuation line goes on ("" for a file's)
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if not line.strip():
+            continue
+        if indent > 2 * len(folders):
+            named |= {describing + name for name in PY_NAME.findall(line)} if describing else set()
+            continue
+        del folders[indent // 2:]
+        entry = re.match(r"((?:[\w.]+/?)(?:, [\w.]+/?)*)\s*(.*)", line.strip())
+        assert entry, f"not a tree entry: {line!r}"
+        names, description = entry.group(1).split(", "), entry.group(2)
+        prefix = "".join(folders)
+        if names[0].endswith("/"):
+            folders.append(names[0])
+            describing = prefix + names[0]
+            named |= {describing + name for name in PY_NAME.findall(description)}
+        else:
+            describing = ""
+            named |= {prefix + name for name in names}
+    return named
+
+
+def test_the_architecture_tree_names_every_module_and_no_other() -> None:
+    # A module the page leaves out is one a reader never hears of; a name it keeps after a move sends them nowhere.
+    # A package's __init__.py is its folder's entry.
+    modules = {p.relative_to(ROOT).as_posix() for package in ("agents", "ddpg_tui")
+               for p in (ROOT / package).rglob("*.py") if p.name != "__init__.py"}
+    named = {n for n in architecture_tree(ARCHITECTURE.read_text(encoding="utf-8"))
+             if n.endswith(".py") and n.startswith(("agents/", "ddpg_tui/"))}
+    assert sorted(modules - named) == [], "not in docs/architecture.md's tree"
+    assert sorted(named - modules) == [], "in docs/architecture.md's tree, but no such file"
+
+
+def test_the_tree_reader_finds_files_under_their_folders() -> None:
+    # The check itself must not be blind: entries, shared lines, continuations and a folder's listed modules.
+    text = ("<!-- section: architecture -->\n```\nagents/   the learner\n  a.py, b.py  two\n  c.py      three,\n"
+            "            like d.py (not a file of agents/)\n"
+            "ddpg_tui/\n  ui/    e.py and\n         f.py\n    g.py  x\n```\n")
+    assert architecture_tree(text) == {"agents/a.py", "agents/b.py", "agents/c.py", "ddpg_tui/ui/e.py",
+                                       "ddpg_tui/ui/f.py", "ddpg_tui/ui/g.py"}
