@@ -1,7 +1,7 @@
 """What every front-end shares: the training request, the exit codes, and the closing words.
 
 It imports nothing heavy, so the CLI can build a request before torch is loaded, and
-`cli.py` sits on top of the front-ends instead of being imported by them.
+`cli/main.py` sits on top of the front-ends instead of being imported by them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One module per `ddpg-tui` subcommand.
 
 Each defines NAME, HELP, DESCRIPTION, `add_arguments(parser)` and `run(args) -> int`, and
-imports only light modules at its top: `cli.py` imports every one of them to build the
+imports only light modules at its top: `cli/main.py` imports every one of them to build the
 parser, and `ddpg-tui --help` must answer at once. Heavy imports go inside `run`.
 """
 
