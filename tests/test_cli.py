@@ -158,11 +158,23 @@ def _integer_options() -> list[tuple[str, str]]:
             for action in sub._actions if action.type is int_option]
 
 
+def _plain_int_options() -> list[tuple[str, str]]:
+    import argparse
+
+    from ddpg_tui.cli.main import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [(name, action.option_strings[0]) for name, sub in subparsers.choices.items()
+            for action in sub._actions if action.type is int]
+
+
 def test_every_integer_option_takes_1e4_the_way_set_does() -> None:
     from ddpg_tui.cli.main import build_parser
 
     options = _integer_options()
-    assert {("train", "--steps"), ("train", "--seed"), ("eval", "--episodes"), ("watch", "--episodes")} <= set(options)
+    assert {("train", "--steps"), ("train", "--seed"), ("eval", "--episodes"), ("watch", "--episodes"),
+            ("sweep", "--steps"), ("sweep", "--jobs"), ("sweep", "--samples"), ("sweep", "--reeval")} <= set(options)
+    assert not _plain_int_options(), "an integer option that refuses 1e4"
     parser = build_parser()
     positional = {"eval": ["run"], "watch": ["run"]}
     for command, option in options:

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agents.config import DDPGConfig
+from ddpg_tui.cli.commands import int_option
 from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError, plural
 from ddpg_tui.sweeps.request import SweepRequest, new_sweep_request, start_sweep
 from ddpg_tui.ui import lifecycle
@@ -62,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", action="append", default=[], metavar="KEY=DIST(A,B)",
                         help="draw a hyperparameter at random: uniform(a,b), loguniform(a,b), randint(a,b), "
                         "lograndint(a,b) (both bounds included) or choice(x,y,...)")
-    parser.add_argument("--samples", type=int, metavar="N",
+    parser.add_argument("--samples", type=int_option, metavar="N",
                         help="configs to draw with --sample, or for --search tpe to propose (default: 4)")
-    parser.add_argument("--sample-seed", type=int, default=0, metavar="S",
+    parser.add_argument("--sample-seed", type=int_option, default=0, metavar="S",
                         help="seed of the draw (or of TPE), so the same command draws the same configs (default: 0)")
     parser.add_argument("--search", choices=("random", "tpe"), default=None,
                         help="how --sample's space is searched: random draws every config before the sweep starts "
@@ -74,8 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "which trials end first, and a resume keeps the first run's trials at once"),
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a hyperparameter in every trial, as in 'ddpg-tui train'")
-    parser.add_argument("--steps", type=int, metavar="N", help="environment steps per trial (= --set total_steps=N)")
-    parser.add_argument("--jobs", type=int, metavar="J",
+    parser.add_argument("--steps", type=int_option, metavar="N",
+                        help="environment steps per trial (= --set total_steps=N)")
+    parser.add_argument("--jobs", type=int_option, metavar="J",
                         help="CPUs to use (default: every core here, or the whole cluster with --address); "
                         "torch threads per trial = CPUs / trials at once, at most 4 (--set threads=N asks for N). "
                         "A resume may change it, except on a "
@@ -98,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "seeds, 1.18x on lunar-lander's 256x256 with 4 (benchmarks/README.md). Its seeds are not "
                         "bit-identical to train --seed k's runs (batched float rounding). CPU only")
     parser.add_argument("--name", metavar="NAME", help="the sweep's folder under runs/sweeps/ (default: preset-time)")
-    parser.add_argument("--reeval", type=int, default=None, metavar="N",
+    parser.add_argument("--reeval", type=int_option, default=None, metavar="N",
                         help="at the end, evaluate every seed that holds a checkpoint on N fresh episodes, stopped "
                         "configs included (the summary says which were stopped), e.g. --reeval 100")
     parser.add_argument("--headless", action="store_true", help="no app: a live table in this terminal")
