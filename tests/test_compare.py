@@ -115,3 +115,19 @@ def test_a_run_stopped_before_any_evaluation_shows_the_step_it_reached(tmp_path:
     record = read_any(run_dir)
     assert record.steps == max(row["step"] for row in rows) == 1315  # the stop flushes an update row
     assert steps_text(record) == f"{record.steps:,}/20,000"
+
+
+def test_a_run_reached_through_two_symlinks_is_listed_once(runs: Path, tmp_path: Path) -> None:
+    # The runs screen keys its rows by the resolved folder: a run listed twice ended the app (DuplicateKey).
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "pendulum-a").symlink_to(runs / "pendulum-a")
+    (root / "link").symlink_to(runs / "pendulum-a")
+    assert [r.path.resolve() for r in list_runs(root)] == [(runs / "pendulum-a").resolve()]
+
+
+def test_a_folder_named_twice_on_the_command_line_is_one_row(runs: Path, tmp_path: Path) -> None:
+    from ddpg_tui.ui.screens.runs import with_chosen
+
+    named = [runs / "pendulum-a", runs / "pendulum-a" / ".." / "pendulum-a"]
+    assert len(with_chosen(list_runs(tmp_path / "nothing"), named)) == 1

@@ -172,7 +172,13 @@ def list_runs(root: Path = Path("runs")) -> list[RunRecord]:
     if sweeps.is_dir():
         candidates += [p for p in sweeps.iterdir() if p.is_dir()]
     records = []
-    for path in candidates:
+    seen: set[Path] = set()
+    # A symlink to a run beside the run itself is one run, listed once under its real name (the runs screen
+    # keys its rows by the resolved folder): real folders first, so the link is the one left out.
+    for path in sorted(candidates, key=lambda p: p.is_symlink()):
+        if (real := path.resolve()) in seen:
+            continue
+        seen.add(real)
         try:
             records.append(read_any(path))
         except (RunReadError, OSError, ValueError, KeyError):

@@ -234,7 +234,11 @@ class RunsApp(App):
 def with_chosen(records: list[RunRecord], chosen: Sequence[Path]) -> list[RunRecord]:
     """The runs under runs/, plus those named on the command line that live elsewhere."""
     known = {r.path.resolve() for r in records}
-    extra = [read_any(p) for p in chosen if Path(p).resolve() not in known]
+    extra = []
+    for path in chosen:  # each folder once, however it is named: the table keys its rows by the resolved path
+        if (real := Path(path).resolve()) not in known:
+            known.add(real)
+            extra.append(read_any(path))
     return extra + records
 
 
