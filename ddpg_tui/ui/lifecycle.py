@@ -109,6 +109,17 @@ def keep_handlers_if_signalled(previous: dict[int, Any], received: Sequence[int]
         signal.signal(sig, handler)
 
 
+def end_if_signalled(received: Sequence[int], code: int) -> int:
+    """After a signal, once the save is done and the last lines printed: end now with `code`.
+
+    Nothing is left to do, and the interpreter's teardown (torch's included) took 0.7 s in which
+    a second Ctrl+C could only kill the process. Without a signal, `code` is returned.
+    """
+    if received:
+        end_process(code)
+    return code
+
+
 @dataclass(frozen=True)
 class SavedTerminal:
     """A terminal's settings from before an app changed them: `fd` is the tty, `out` where escapes go."""
