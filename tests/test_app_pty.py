@@ -7,10 +7,12 @@ trains for a million steps, so that only the quit can end it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
 import re
+import select
 import signal
 import struct
 import subprocess
@@ -18,11 +20,16 @@ import sys
 import termios
 import threading
 import time
+import tty
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from agents.checkpoint import load_checkpoint
+from ddpg_tui.ui import app as app_module
+from ddpg_tui.ui import lifecycle
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
@@ -146,3 +153,57 @@ def test_a_closed_terminal_saves_and_exits_129(terminal_app: TerminalApp, tmp_pa
     assert code == 129
     assert seconds < GONE_WITHIN
     assert_saved_before_the_end(tmp_path / "run")
+
+
+def drain(master: int) -> bytes:
+    """What the pty's program has written so far."""
+    data = b""
+    while select.select([master], [], [], 0.2)[0]:
+        data += os.read(master, 65536)
+    return data
+
+
+@pytest.mark.parametrize(("sig", "gives_it_back"), [(signal.SIGTERM, True), (signal.SIGHUP, False)],
+                         ids=["sigterm", "sighup"])
+def test_the_fallback_end_gives_a_live_terminal_back_as_it_found_it(monkeypatch: pytest.MonkeyPatch,
+                                                                    sig: signal.Signals, gives_it_back: bool) -> None:
+    # The path no Pilot test reaches: the event loop has stopped answering, so exit_when_stuck
+    # ends the process itself and Textual never restores the terminal. A real pty stands in for it,
+    # left as an app leaves it (raw, on the alternate screen, cursor hidden, mouse reports on).
+    master, slave = os.openpty()
+    loop = asyncio.new_event_loop()  # never run: a callback put on it is never answered
+    ended: list[int] = []
+    monkeypatch.setattr(lifecycle, "end_process", ended.append)
+    try:
+        saved = lifecycle.save_terminal(slave, slave)
+        assert saved is not None
+        tty.setraw(slave)
+        os.write(slave, b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[?1006h")
+        drain(master)
+        assert termios.tcgetattr(slave) != saved.attrs
+        app: Any = SimpleNamespace(training_session=None, sweep=None, _signal_loop=loop, received_signal=sig,
+                                   exit_code=lifecycle.exit_code(sig))
+        app_module.exit_when_stuck(app, saved)
+        assert ended == [lifecycle.exit_code(sig)]
+        written = drain(master)
+        if gives_it_back:
+            assert termios.tcgetattr(slave) == saved.attrs
+            for sequence in (b"\x1b[?1049l", b"\x1b[?25h", b"\x1b[?1000l", b"\x1b[?1006l"):
+                assert sequence in written
+        else:  # a hung-up terminal is gone: nothing is written to it, nor set on it
+            assert written == b""
+            assert termios.tcgetattr(slave) != saved.attrs
+    finally:
+        loop.close()
+        os.close(slave)
+        os.close(master)
+
+
+def test_save_terminal_is_none_off_a_terminal() -> None:
+    reader, writer = os.pipe()
+    try:
+        assert lifecycle.save_terminal(reader, writer) is None
+        lifecycle.restore_terminal(None, signal.SIGTERM)  # and restoring nothing is harmless
+    finally:
+        os.close(reader)
+        os.close(writer)

@@ -15,6 +15,7 @@ import fcntl
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -31,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
 GONE_WITHIN = 3.0  # seconds after the terminal closes
 TRIES = 5  # the picker's hang came 4 times in 5: five tries catch a race that rare
-SWEEP_TRIES = 2  # a sweep's case starts Ray each time (~17 s); its fault was an order of saves, not a race
 TRAIN = ["--run-dir", "run", "--steps", "1000000", "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100",
          "--set", "batch_size=32", "--set", "eval_every=0", "--set", "threads=1"]
 
@@ -72,8 +72,12 @@ class ControllingTerminal:
                     self._output.extend(data)
 
     @property
+    def output(self) -> bytes:
+        return bytes(self._output)
+
+    @property
     def text(self) -> str:
-        return ANSI.sub("", bytes(self._output).decode("utf-8", "replace"))
+        return ANSI.sub("", self.output.decode("utf-8", "replace"))
 
     def wait_for(self, text: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -141,11 +145,14 @@ def test_closing_the_terminal_mid_training_saves_and_leaves_no_process(tmp_path:
     assert 100 < stop_step(tmp_path / "run") < 1_000_000
 
 
-SWEEP_GONE_WITHIN = 15.0  # seconds: the trials save, and Ray's own services shut down
-SWEEP = ["sweep", "--env", "Pendulum-v1", "--seeds", "0", "--steps", "1000000", "--name", "hangup", "--jobs", "1",
-         "--headless", *[part for setting in ("learning_starts=100", "batch_size=32", "hidden_sizes=[16,16]",
-                                              "eval_every=300", "eval_episodes=1", "save_every=0", "buffer_size=10000",
-                                              "device=cpu") for part in ("--set", setting)]]
+SWEEP_GONE_WITHIN = 15.0  # seconds from the close: the trials save, the driver ends and Ray's services after it
+SWEEP_SCREEN_TRIES = 2  # the sweep screen: an extra case beside the issue's five, and each try starts Ray (~17 s)
+SWEEP_SETTINGS = [part for setting in ("learning_starts=100", "batch_size=32", "hidden_sizes=[16,16]",
+                                       "eval_every=300", "eval_episodes=1", "save_every=0", "buffer_size=10000",
+                                       "device=cpu") for part in ("--set", setting)]
+SWEEP_SCREEN = ["sweep", "--env", "Pendulum-v1", "--seeds", "0", "--steps", "1000000", "--name", "hangup",
+                "--jobs", "1", *SWEEP_SETTINGS]
+SWEEP = [*SWEEP_SCREEN, "--headless"]
 
 
 def session_members(session: int) -> list[str]:
@@ -159,31 +166,75 @@ def session_members(session: int) -> list[str]:
     return left
 
 
+def wait_for_a_trial_eval(sweep: ControllingTerminal, sweep_dir: Path) -> None:
+    """Until a trial has evaluated, so that it has trained past its warm-up and has something to save."""
+    deadline = time.monotonic() + 120
+    while not any('"kind": "eval"' in path.read_text() for path in sweep_dir.glob("*/*/metrics.jsonl")):
+        assert sweep.process.poll() is None, sweep.text[-1500:]
+        assert time.monotonic() < deadline, f"no trial evaluated:\n{sweep.text[-1500:]}"
+        time.sleep(0.1)
+
+
+def assert_sweep_gone(sweep: ControllingTerminal, since: float) -> None:
+    """The driver and every process of its session (Ray's included) gone within one bound from `since`."""
+    deadline = since + SWEEP_GONE_WITHIN
+    try:
+        sweep.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the driver was still running {SWEEP_GONE_WITHIN} s after the stop was asked for")
+    driver_gone = time.monotonic() - since
+    while (left := session_members(sweep.process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"left behind {SWEEP_GONE_WITHIN} s after the stop was asked for: {left}"
+    print(f"driver gone {driver_gone:.1f} s, session {time.monotonic() - since:.1f} s after the stop was asked for")
+
+
+def assert_every_trial_paused_with_its_save(sweep_dir: Path) -> None:
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").read_text().splitlines()))
+    assert [row["state"] for row in rows] == ["paused"]
+    assert 300 <= stop_step(sweep_dir / rows[0]["trial"]) == int(rows[0]["steps"])
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.parametrize("attempt", range(SWEEP_TRIES))
+@pytest.mark.parametrize("attempt", range(TRIES))
 def test_closing_the_terminal_on_a_headless_sweep_saves_every_trial_and_leaves_no_process(
         tmp_path: Path, attempt: int) -> None:
     sweep = ControllingTerminal(SWEEP, tmp_path)
     sweep_dir = tmp_path / "runs" / "sweeps" / "hangup"
     try:
-        deadline = time.monotonic() + 120
-        while not any('"kind": "eval"' in path.read_text() for path in sweep_dir.glob("*/*/metrics.jsonl")):
-            assert sweep.process.poll() is None, sweep.text[-1500:]
-            assert time.monotonic() < deadline, f"no trial evaluated:\n{sweep.text[-1500:]}"
-            time.sleep(0.1)
+        wait_for_a_trial_eval(sweep, sweep_dir)
         sweep.close()
-        try:
-            sweep.process.wait(timeout=SWEEP_GONE_WITHIN)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the driver was still running {SWEEP_GONE_WITHIN} s after the terminal closed")
-        deadline = time.monotonic() + 5  # Ray's services end on their own once the driver has gone
-        while (left := session_members(sweep.process.pid)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not left, f"left behind: {left}"
+        assert_sweep_gone(sweep, time.monotonic())
         assert sweep.process.returncode == 129, sweep.text[-1500:]
     finally:
         sweep.kill()
-    rows = list(csv.DictReader((sweep_dir / "summary.csv").read_text().splitlines()))
-    assert [row["state"] for row in rows] == ["paused"]
-    assert 300 <= stop_step(sweep_dir / rows[0]["trial"]) == int(rows[0]["steps"])
+    assert_every_trial_paused_with_its_save(sweep_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("attempt", range(SWEEP_SCREEN_TRIES))
+@pytest.mark.parametrize(("how", "exit_code"), [("close", 129), ("sigterm", 143), ("ctrl+c", 0)])
+def test_the_sweep_screen_saves_every_trial_and_ends_with_the_signals_code(
+        tmp_path: Path, how: str, exit_code: int, attempt: int) -> None:
+    # `ddpg-tui sweep` without --headless: the same sweep, drawn by the sweep screen's app. Its
+    # Ctrl+C is a key (Textual turns ISIG off), the screen's quit: no signal, so exit 0, as the app's.
+    sweep = ControllingTerminal(SWEEP_SCREEN, tmp_path)
+    sweep_dir = tmp_path / "runs" / "sweeps" / "hangup"
+    try:
+        wait_for_a_trial_eval(sweep, sweep_dir)
+        if how == "close":
+            sweep.close()
+        elif how == "sigterm":
+            sweep.process.send_signal(signal.SIGTERM)
+        else:
+            os.write(sweep.master, b"\x03")
+        assert_sweep_gone(sweep, time.monotonic())
+        assert sweep.process.returncode == exit_code, sweep.text[-1500:]
+        if how != "close":  # the terminal is still there: the app gave it back as it found it
+            time.sleep(0.2)  # the reader's last bytes
+            assert b"\x1b[?1049l" in sweep.output, sweep.text[-1500:]
+    finally:
+        sweep.kill()
+    assert_every_trial_paused_with_its_save(sweep_dir)

@@ -61,3 +61,36 @@ def test_sigterm_saves_every_member_of_a_population(tmp_path: Path) -> None:
              for seed in range(3)}
     assert len(steps) == 1 and steps.pop() > 100  # the members stopped together, at the same step
     assert "saved every member's checkpoint" in stdout
+
+
+@pytest.mark.parametrize("after", ["stopping:", "resume:"], ids=["during-the-save", "right-after-the-save"])
+def test_a_second_ctrl_c_ends_at_once_with_130_and_no_traceback(tmp_path: Path, after: str) -> None:
+    # The second Ctrl+C comes as soon as the line `after` is printed: while the stop saves, or
+    # once the save is done and the last lines are out, while the process winds down. There,
+    # Python's own handler was back and raised KeyboardInterrupt: a traceback, and death by SIGINT (-2).
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ddpg_tui", "train", "--headless", "--run-dir", str(run_dir), "--steps", "1000000",
+         "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
+         "--set", "eval_every=0", "--set", "threads=1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    assert first_line.startswith("training"), first_line + process.communicate()[1]
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    lines = [first_line]
+    for line in process.stdout:
+        lines.append(line)
+        if line.lstrip().startswith(after):
+            process.send_signal(signal.SIGINT)
+            break
+    else:
+        pytest.fail(f"{after!r} never printed:\n{''.join(lines)}")
+    rest, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, "".join(lines) + rest + stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    if after == "resume:":  # the save had finished: it is whole
+        assert load_checkpoint(run_dir / "checkpoints" / "latest.pt")["counters"]["step"] > 100

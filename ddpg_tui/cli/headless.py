@@ -234,13 +234,12 @@ def run_headless(request: TrainingRequest) -> int:
             outcome = trainer.run()
     finally:
         channel.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        lifecycle.keep_handlers_if_signalled(previous, received)
 
     for line in closing_lines(outcome):
         lifecycle.say(lambda text: console.print(text, highlight=False, soft_wrap=True), line)
     if outcome.state == TrainerState.ERROR:
-        return EXIT_FAILED
+        return lifecycle.end_if_signalled(received, EXIT_FAILED)
     if received:
-        return SIGNAL_EXIT_CODES.get(received[0], EXIT_SIGINT)
+        return lifecycle.end_if_signalled(received, SIGNAL_EXIT_CODES.get(received[0], EXIT_SIGINT))
     return EXIT_OK

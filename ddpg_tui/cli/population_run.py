@@ -139,12 +139,11 @@ def _train(population: PopulationTrainer, run_dir: Path, seeds: tuple[int, ...],
         with view.bar.progress:
             outcome = population.run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        lifecycle.keep_handlers_if_signalled(previous, received)
     for line in closing_lines(outcome, seeds, run_dir):
         lifecycle.say(lambda text: console.print(escape(text), highlight=False, soft_wrap=True), line)
     if outcome.state == TrainerState.ERROR:
-        return EXIT_FAILED
+        return lifecycle.end_if_signalled(received, EXIT_FAILED)
     if received:
-        return lifecycle.exit_code(received[0])
+        return lifecycle.end_if_signalled(received, lifecycle.exit_code(received[0]))
     return EXIT_OK

@@ -265,15 +265,18 @@ def signals_quit(app: DDPGApp) -> Iterator[None]:
     """Route SIGTERM, SIGHUP and SIGINT to the app's quit while it runs, then restore the old handlers.
 
     Textual turns off the terminal's ISIG, so Ctrl+C arrives as a key, not as SIGINT; a
-    SIGINT can still come from `kill -INT` (or TEXTUAL_ALLOW_SIGNALS).
+    SIGINT can still come from `kill -INT` (or TEXTUAL_ALLOW_SIGNALS). The terminal's settings
+    are saved before the app changes them, for a fallback end that skips Textual's own restore.
     """
+    terminal = lifecycle.save_terminal()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         lifecycle.on_signal_received(signum)
         first = app.received_signal is None
         app.handle_signal(signum)
         if first:
-            threading.Thread(target=exit_when_stuck, args=(app,), name="exit-after-signal", daemon=True).start()
+            threading.Thread(target=exit_when_stuck, args=(app, terminal), name="exit-after-signal",
+                             daemon=True).start()
 
     def wake() -> None:
         loop = app._signal_loop
@@ -289,7 +292,7 @@ def signals_quit(app: DDPGApp) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def exit_when_stuck(app: DDPGApp) -> None:
+def exit_when_stuck(app: DDPGApp, terminal: lifecycle.SavedTerminal | None = None) -> None:
     """The fallback for a signal the event loop cannot act on.
 
     A closed terminal (SIGHUP) can wedge Textual: its output thread dies on EIO, and the
@@ -297,7 +300,8 @@ def exit_when_stuck(app: DDPGApp) -> None:
     the loop runs any more. This thread needs neither: it stops the trainer itself and
     lets it write its checkpoint. Then, while the loop still answers, the app is exiting
     normally and is left to it; once the loop stops answering, the process is ended here
-    with the signal's exit code.
+    with the signal's exit code. Ended here, the app never gives the terminal back, so
+    unless it hung up, `terminal` (its settings from before the app) is restored first.
     """
     session = app.training_session
     if session is not None:
@@ -320,10 +324,13 @@ def exit_when_stuck(app: DDPGApp) -> None:
             # held in threading._shutdown by a toolkit thread on a dead terminal, so it gets a
             # grace period to end on its own (this daemon thread ends with it), then is ended here.
             time.sleep(lifecycle.EXIT_GRACE)
-            break
+            # Textual gave the terminal back; another ?1049l would put the cursor back over what was printed since.
+            lifecycle.end_process(app.exit_code)
+            return
         if not answered.wait(LOOP_ANSWER_TIMEOUT):
             break
         time.sleep(0.1)
+    lifecycle.restore_terminal(terminal, app.received_signal)  # wedged, or past the cap: the app is still on it
     lifecycle.end_process(app.exit_code)
 
 

@@ -249,9 +249,6 @@ def headline(snapshot: SweepSnapshot) -> str:
     return text + (f" ({snapshot.message})" if snapshot.message else "")
 
 
-SWEEP_STOP_BOUND = 120.0  # seconds for running trials to save and Ray to shut down
-
-
 def run_headless_sweep(run_: SweepRun) -> int:
     """The sweep in this terminal: a live table (or plain lines when piped), then the summary.
 
@@ -271,7 +268,7 @@ def run_headless_sweep(run_: SweepRun) -> int:
         received.append(signum)
         if len(received) == 1:
             run_.stop_sweep()  # before any output, which a dead terminal would fail
-            lifecycle.end_after(lambda: False, lifecycle.exit_code(signum), bound=SWEEP_STOP_BOUND)
+            lifecycle.end_after(lambda: False, lifecycle.exit_code(signum), bound=lifecycle.SWEEP_STOP_BOUND)
             lifecycle.say(lambda text: console.print(text, soft_wrap=True),
                           "stopping: each running trial saves a checkpoint first (Ctrl+C again to stop at once)")
         else:

@@ -171,6 +171,7 @@ class SweepScreen(Screen):
         self._ticks = 0
         self._leave_when_done: Callable[[Any], None] | None = None
         self._rows: list[str] = []
+        self.fit_ended = threading.Event()  # Tune's loop has returned: a signal's watchdog waits for it
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -192,7 +193,10 @@ class SweepScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="sweep")
     def fit(self) -> Any:
         # Tune's whole loop runs here; it reports only through the board.
-        return self.source.fit()
+        try:
+            return self.source.fit()
+        finally:
+            self.fit_ended.set()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
@@ -526,10 +530,18 @@ class SweepApp(App):
         self.run_sweep = run
         self.loop: asyncio.AbstractEventLoop | None = None
         self.train_after: Path | None = None  # b: the best.toml to train once this app has closed
+        self.received_signal: int | None = None  # set by run_sweep_app's handler
 
     def on_mount(self) -> None:
         self.loop = asyncio.get_running_loop()  # for signal handlers, which may only schedule work on it
         self.push_screen(SweepScreen(self.source, run=self.run_sweep))
+        if self.received_signal is not None:  # it came while the app was starting: nothing scheduled the quit
+            self.call_after_refresh(self.action_quit_sweep)
+
+    @property
+    def fit_ended(self) -> bool:
+        screen = self.sweep_screen
+        return screen is not None and screen.fit_ended.is_set()
 
     @property
     def sweep_screen(self) -> SweepScreen | None:
@@ -559,35 +571,62 @@ class SweepApp(App):
         self.exit(screen.result if screen is not None else None)
 
 
+SWEEP_EXIT_GRACE = 10.0  # seconds from the end of Tune's loop for the app to close and Ray to shut down
+
+
 def run_sweep_app(run: Any, print_line: Callable[[str], None] = print,
                   train: Callable[[Path], int] | None = None) -> int:
     """Run the sweep in the app; afterwards print what it left behind, as the headless sweep does.
 
-    `train(path)` trains a preset file; it is called with best.toml when b closed the app for it."""
+    A signal (SIGTERM, SIGHUP when the terminal closes, SIGINT from `kill`) stops the sweep with
+    every running trial saving, closes the app and ends with 128 + the signal; a second one stops
+    it at once. Textual turns ISIG off, so Ctrl+C is a key here (q's quit), not a signal.
+    `train(path)` trains a preset file; it is called with best.toml when b closed the app for it.
+    """
     app = SweepApp(run)
+    terminal = lifecycle.save_terminal()
+    app_returned = threading.Event()  # Textual has given the terminal back itself
+    received: list[int] = []
+
+    def give_terminal_back() -> None:
+        if not app_returned.is_set():
+            lifecycle.restore_terminal(terminal, received[0])
 
     def on_signal(signum: int, frame: Any) -> None:
         lifecycle.on_signal_received(signum)
-        # A signal handler runs between two bytecodes of the loop: only schedule the quit.
+        received.append(signum)
+        app.received_signal = app.received_signal or signum
+        # The stop runs in a thread: the handler may have interrupted this very thread inside
+        # stop_sweep's lock (q pressed an instant before), and a lock taken twice never returns.
+        stop = run.stop_sweep if len(received) == 1 else run.abort
+        threading.Thread(target=stop, name="stop-sweep", daemon=True).start()
+        if len(received) == 1:
+            lifecycle.end_after(lambda: app.fit_ended, lifecycle.exit_code(signum), bound=lifecycle.SWEEP_STOP_BOUND,
+                                grace=SWEEP_EXIT_GRACE, before_end=give_terminal_back)
+        # A signal handler runs between two bytecodes of the loop: only schedule the quit (a second
+        # quit stops at once, as a second q does).
         if app.loop is not None:
-            app.loop.call_soon_threadsafe(app.action_quit_sweep)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the app is on its way out
+                app.loop.call_soon_threadsafe(app.action_quit_sweep)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         app.run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        app_returned.set()
+        lifecycle.keep_handlers_if_signalled(previous, received)
     screen_result = app.return_value
     if screen_result is None:  # the app closed before Tune's loop reported its end
-        print_line(f"the sweep stopped; carry it on with: ddpg-tui sweep --resume {run.sweep_dir}")
-        return 130
-    print_line(screen_result.markdown)
-    print_line(f"summary: {screen_result.summary_md}, {screen_result.summary_csv}")
-    if screen_result.message:
-        print_line(screen_result.message)
+        lifecycle.say(print_line, f"the sweep stopped; carry it on with: ddpg-tui sweep --resume {run.sweep_dir}")
+        return lifecycle.exit_code(received[0]) if received else 130
+    for line in (screen_result.markdown, f"summary: {screen_result.summary_md}, {screen_result.summary_csv}",
+                 *([screen_result.message] if screen_result.message else [])):
+        lifecycle.say(print_line, line)
+    if screen_result.state == "error":
+        return 1
+    if received:
+        return lifecycle.exit_code(received[0])
     if app.train_after is not None and train is not None:
         print_line(f"training the best config: ddpg-tui train --preset {app.train_after}")
         return train(app.train_after)
-    return 1 if screen_result.state == "error" else 0
-
+    return 0
