@@ -18,3 +18,14 @@ def int_option(text: str) -> int:
         return parse_int(text)
     except ValueError:
         raise ArgumentTypeError(f"invalid int value: {text!r} (a whole number, e.g. 20000 or 2e4)") from None
+
+
+def require_terminal(instead: str) -> None:
+    """Refuse an app without a terminal, before anything starts: on a pipe or a log file Textual writes escape
+    codes into it and waits for keys that never come. `instead` says what works without one."""
+    import sys
+
+    from ddpg_tui.request import UsageError
+
+    if not sys.stdout.isatty():
+        raise UsageError(f"the app needs a terminal and stdout is not one; {instead}")

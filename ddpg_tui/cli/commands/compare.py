@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ddpg_tui.cli.commands import require_terminal
 from ddpg_tui.request import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def read_records(paths: Sequence[str]) -> list[RunRecord]:
 def run(args: argparse.Namespace) -> int:
     records = read_records(args.runs)  # a bad folder is one line before anything opens
     if not args.headless:
+        require_terminal("add --headless to print the comparison as a table and a text plot")
         from ddpg_tui.ui.screens.runs import run_runs_app
 
         return run_runs_app(args.root, [r.path for r in records])

@@ -16,7 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agents.config import DDPGConfig
-from ddpg_tui.cli.commands import int_option
+from ddpg_tui.cli.commands import int_option, require_terminal
 from ddpg_tui.request import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError, plural
 from ddpg_tui.sweeps.request import SweepRequest, new_sweep_request, start_sweep
 from ddpg_tui.ui import lifecycle
@@ -190,6 +190,8 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
 
 def run(args: argparse.Namespace) -> int:
     request = resolve_sweep_request(args)
+    if not request.headless:
+        require_terminal("add --headless for a live table of the trials instead")
     run_ = start_sweep(request)
     try:
         if request.headless:

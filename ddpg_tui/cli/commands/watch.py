@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 
-from ddpg_tui.cli.commands import int_option
+from ddpg_tui.cli.commands import int_option, require_terminal
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_OK, UsageError
 
 NAME = "watch"
@@ -64,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"ddpg-tui: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    try:  # after the checkpoint's own errors, which say more about what to fix
+        require_terminal("'ddpg-tui eval --record FILE.gif' draws the episodes into a file instead")
+    except UsageError:
+        loaded.env.close()
+        raise
     from ddpg_tui.ui.screens.watch import Player, WatchApp
     from ddpg_tui.ui.widgets.frames import detect_graphics
 
