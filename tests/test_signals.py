@@ -16,9 +16,8 @@ from agents.checkpoint import load_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_saves_then_exits_with_its_code(tmp_path: Path, sig: signal.Signals, exit_code: int) -> None:
-    run_dir = tmp_path / "run"
+def start_headless_run(run_dir: Path) -> tuple[subprocess.Popen, str]:
+    """A long headless run of a small net, once it has printed its first line."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ddpg_tui", "train", "--headless", "--run-dir", str(run_dir), "--steps", "1000000",
          "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
@@ -29,6 +28,13 @@ def test_signal_saves_then_exits_with_its_code(tmp_path: Path, sig: signal.Signa
     assert process.stdout is not None
     first_line = process.stdout.readline()
     assert first_line.startswith("training"), first_line + process.communicate()[1]
+    return process, first_line
+
+
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_then_exits_with_its_code(tmp_path: Path, sig: signal.Signals, exit_code: int) -> None:
+    run_dir = tmp_path / "run"
+    process, first_line = start_headless_run(run_dir)
     time.sleep(1.0)  # into the loop, past the warm-up
     process.send_signal(sig)
     rest, stderr = process.communicate(timeout=60)
@@ -69,19 +75,11 @@ def test_a_second_ctrl_c_ends_at_once_with_130_and_no_traceback(tmp_path: Path, 
     # once the save is done and the last lines are out, while the process winds down. There,
     # Python's own handler was back and raised KeyboardInterrupt: a traceback, and death by SIGINT (-2).
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ddpg_tui", "train", "--headless", "--run-dir", str(run_dir), "--steps", "1000000",
-         "--set", "hidden_sizes=[16,16]", "--set", "learning_starts=100", "--set", "batch_size=32",
-         "--set", "eval_every=0", "--set", "threads=1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    first_line = process.stdout.readline()
-    assert first_line.startswith("training"), first_line + process.communicate()[1]
+    process, first_line = start_headless_run(run_dir)
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     lines = [first_line]
+    assert process.stdout is not None
     for line in process.stdout:
         lines.append(line)
         if line.lstrip().startswith(after):
