@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from agents.config import ConfigError
-from ddpg_tui.cli.commands import COMMAND_MODULES
+from ddpg_tui.cli.commands import COMMAND_MODULES, require_terminal
 from ddpg_tui.request import EXIT_BAD_INPUT, EXIT_SIGINT, UsageError
 from presets import PresetError
 
@@ -66,9 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         modules = command_modules()
         args = build_parser(modules).parse_args(argv)
         if args.command is None:
-            if not sys.stdout.isatty():
-                raise UsageError("the app needs a terminal and stdout is not one; to train without one, use "
-                                 "'ddpg-tui train --headless'")
+            require_terminal("to train without one, use 'ddpg-tui train --headless'")
             from ddpg_tui.ui.app import run_app
 
             return run_app(None)

@@ -5,6 +5,8 @@ imports only light modules at its top: `cli/main.py` imports every one of them t
 parser, and `ddpg-tui --help` must answer at once. Heavy imports go inside `run`.
 """
 
+from collections.abc import Callable
+
 COMMAND_MODULES = ("train", "attach", "evaluate", "presets_list", "sweep", "compare", "watch", "export", "serve")
 
 
@@ -20,12 +22,15 @@ def int_option(text: str) -> int:
         raise ArgumentTypeError(f"invalid int value: {text!r} (a whole number, e.g. 20000 or 2e4)") from None
 
 
-def require_terminal(instead: str) -> None:
+def require_terminal(instead: str, on_refusal: Callable[[], None] | None = None) -> None:
     """Refuse an app without a terminal, before anything starts: on a pipe or a log file Textual writes escape
-    codes into it and waits for keys that never come. `instead` says what works without one."""
+    codes into it and waits for keys that never come. `instead` says what works without one; `on_refusal`
+    undoes what was prepared for the app (a run folder claimed for it)."""
     import sys
 
     from ddpg_tui.request import UsageError
 
     if not sys.stdout.isatty():
+        if on_refusal is not None:
+            on_refusal()
         raise UsageError(f"the app needs a terminal and stdout is not one; {instead}")

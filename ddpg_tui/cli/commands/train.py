@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from agents.config import DDPGConfig, validate_field
-from ddpg_tui.cli.commands import int_option
+from ddpg_tui.cli.commands import int_option, require_terminal
 from ddpg_tui.population import PopulationRequest
 from ddpg_tui.request import TrainingRequest, UsageError
 from presets import DEFAULT_PRESET, is_preset_file, load_preset, load_preset_file, preset_file_label
@@ -27,7 +26,7 @@ examples:
 """
 
 # Without a terminal the app writes escape codes into the log and waits for a key that never comes.
-NO_TERMINAL = "the app needs a terminal and stdout is not one; add --headless to train with plain progress lines"
+NO_TERMINAL = "add --headless to train with plain progress lines"  # what works without a terminal
 
 
 def epilog() -> str:
@@ -132,9 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
         return start_detached(args, request)
     if not args.headless:
-        if not sys.stdout.isatty():
-            request.discard_unused_run_dir()
-            raise UsageError(NO_TERMINAL)
+        require_terminal(NO_TERMINAL, request.discard_unused_run_dir)
         from ddpg_tui.ui.app import run_app
 
         return run_app(request)
@@ -148,9 +145,7 @@ def population_in_app(request: PopulationRequest) -> int:
     """The population in the app's dashboard, trained in its worker thread as a single run is."""
     from agents.run_files import RunLockedError, refuse_if_locked
 
-    if not sys.stdout.isatty():
-        request.discard_unused_run_dir()
-        raise UsageError(NO_TERMINAL)
+    require_terminal(NO_TERMINAL, request.discard_unused_run_dir)
     try:
         for member in request.members:  # before the screen opens: one line, as headless says it
             refuse_if_locked(member)
