@@ -48,18 +48,30 @@ class ThreadTuner:
     """
 
     def __init__(self, candidates: tuple[int, ...], current: int, window: float = WINDOW_SECONDS) -> None:
-        if current not in candidates or len(candidates) < 2:
-            raise ValueError("the current count must be one of at least two candidates")
+        if len(candidates) < 2:
+            raise ValueError("the tuner needs at least two candidates")
         self.candidates = candidates
         self.window = window
-        self.kept = current  # the count that won the last comparison
-        self.current = current  # the count running now (kept, or one being tried)
         self.rates: dict[int, float] = {}
-        self._trying: list[int] = [c for c in candidates if c != current]  # first: compare all
+        self._window_start: tuple[int, float] | None = None
+        self.start_from(current)
         self._hold = 1  # windows to run the kept count before the next scheduled try
         self._compared = False  # every candidate measured once
         self._held = 0
-        self._window_start: tuple[int, float] | None = None
+
+    def start_from(self, count: int) -> None:
+        """Begin the first comparison at `count` (the likely winner, from agents.cpu_use): before any step."""
+        if count not in self.candidates:
+            raise ValueError(f"{count} is not one of the candidates {self.candidates}")
+        if self._window_start is not None:
+            raise RuntimeError("the tuner has already started timing")
+        self.kept = count  # the count that won the last comparison
+        self.current = count  # the count running now (kept, or one being tried)
+        self._trying: list[int] = [c for c in self.candidates if c != count]  # first: compare all
+
+    @property
+    def started(self) -> bool:
+        return self._window_start is not None
 
     def observe(self, step: int, elapsed: float) -> ThreadSwitch | None:
         if self._window_start is None:

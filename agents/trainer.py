@@ -35,6 +35,7 @@ from agents.checkpoint_payload import (
 )
 from agents.config import ConfigError, DDPGConfig
 from agents.controls import Command, CommandHandlers, Controls, apply_commands
+from agents.cpu_use import OtherCpuUse, starting_count
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import EnvSpec, env_spec, make_env
 from agents.errors import first_line
@@ -201,10 +202,12 @@ class Trainer:
         elif total_steps is not None:
             config = config.replace(total_steps=total_steps)
         self.config = config
-        # threads = 0: the count is chosen by timing the run's own updates (agents/thread_tuner.py),
-        # starting from 1, which never collapses on a busy machine.
+        # threads = 0: the count is chosen by timing the run's own updates (agents/thread_tuner.py).
+        # Until the first update it is 1, which never collapses on a busy machine; the first
+        # comparison then starts from what fits beside the other processes seen until then.
         most = default_threads(front_end)
         self.thread_tuner = ThreadTuner((1, most), current=1) if not config.threads and most > 1 else None
+        self._other_cpu_use = OtherCpuUse() if self.thread_tuner else None
         self.threads = config.threads or (1 if self.thread_tuner else most)
         torch.set_num_threads(self.threads)
         torch.manual_seed(config.seed)
@@ -451,6 +454,9 @@ class Trainer:
     def _tune_threads(self) -> None:
         tuner = self.thread_tuner
         assert tuner is not None
+        if self._other_cpu_use is not None:  # the first update: choose where the comparison starts
+            self._start_thread_tuner(tuner, self._other_cpu_use.cores())
+            self._other_cpu_use = None
         kept_before = tuner.kept
         switch = tuner.observe(self.step, self.clock.reading())
         if switch is None:
@@ -464,6 +470,15 @@ class Trainer:
             rates = ", ".join(f"{count}: {rate:,.0f}" for count, rate in sorted(switch.rates.items()))
             self._emit(Notice(self.step, f"torch threads {kept_before} -> {tuner.kept}, "
                                          f"the faster here now (steps/s by threads: {rates})", level="info"))
+
+    def _start_thread_tuner(self, tuner: ThreadTuner, others: float | None) -> None:
+        start = starting_count(tuner.candidates, others, os.cpu_count() or 1)
+        tuner.start_from(start)
+        if start != self.threads:
+            torch.set_num_threads(start)
+            self._emit(ThreadsChanged(self.step, self.threads, start,
+                                      f"other processes used {others:.2f} cores before training"))
+            self.threads = start
 
     def _periodic_save_is_now(self) -> bool:
         # At an episode boundary the save resumes bit-exactly, so wait for one; but not

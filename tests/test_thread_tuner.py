@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
 import torch
 
 from agents.config import DDPGConfig
-from agents.thread_tuner import MAX_HOLD, ThreadTuner
+from agents.thread_tuner import MAX_HOLD, WINDOW_SECONDS, ThreadTuner
 from agents.trainer import Trainer
 
 IDLE = {1: 110.0, 2: 150.0}  # steps/s measured on the 2-core machine (see agents/thread_tuner.py)
@@ -18,12 +19,12 @@ LOADED = {1: 76.0, 2: 2.0}
 Rates = Callable[[float], dict[int, float]]
 
 
-def simulate(rates_at: Rates, seconds: float) -> tuple[ThreadTuner, dict[int, float], int]:
-    """Run a tuner on a machine whose steps/s by thread count follow `rates_at(time)`.
+def simulate(rates_at: Rates, seconds: float, start: int = 1) -> tuple[ThreadTuner, dict[int, float], int]:
+    """Run a tuner, first timing `start` threads, on a machine whose steps/s by count follow `rates_at(time)`.
 
     Returns the tuner, the time spent at each count, and the steps done.
     """
-    tuner = ThreadTuner((1, 2), current=1)
+    tuner = ThreadTuner((1, 2), current=start)
     time_at = {1: 0.0, 2: 0.0}
     now, step = 0.0, 0
     tuner.observe(step, now)
@@ -100,6 +101,7 @@ def test_the_trainer_switches_threads_by_the_tuner_and_records_each_switch(tmp_p
 
     monkeypatch.setattr(ThreadTuner, "observe", fake_observe)
     monkeypatch.setattr("agents.trainer.default_threads", lambda front_end: 2)
+    monkeypatch.setattr("agents.trainer.OtherCpuUse", lambda: OthersUsed(1.0))  # a busy neighbour: start at 1
     before = torch.get_num_threads()
     events = []
     try:
@@ -118,6 +120,62 @@ def test_the_trainer_switches_threads_by_the_tuner_and_records_each_switch(tmp_p
     assert switches[-1]["new"] == trainer.threads
     notices = [event for event in events if type(event).__name__ == "Notice" and "torch threads" in event.message]
     assert len(notices) == 1 and "1 -> 2" in notices[0].message
+
+
+class OthersUsed:
+    """Stands in for agents.cpu_use.OtherCpuUse: other processes kept this many cores busy."""
+
+    def __init__(self, cores: float | None) -> None:
+        self._cores = cores
+
+    def cores(self) -> float | None:
+        return self._cores
+
+
+@pytest.mark.parametrize(("others", "starts_at"), [(0.05, 2), (1.0, 1), (None, 1)])  # None: no /proc/stat
+def test_the_first_comparison_starts_from_what_fits_beside_other_processes(tmp_path, monkeypatch, others,
+                                                                           starts_at) -> None:
+    # Idle, the first window runs 2 threads, so only the try of 1 is spent on the likely loser.
+    monkeypatch.setattr("agents.trainer.default_threads", lambda front_end: 2)
+    monkeypatch.setattr("agents.trainer.OtherCpuUse", lambda: OthersUsed(others))
+    before = torch.get_num_threads()
+    try:
+        config = DDPGConfig(env_id="Pendulum-v1", total_steps=150, learning_starts=100, eval_every=0,
+                            save_every=0, eval_episodes=1, hidden_sizes=(8,), batch_size=8, threads=0)
+        trainer = Trainer(config, None, tmp_path / "run", front_end="headless")
+        trainer.run()
+    finally:
+        torch.set_num_threads(before)
+    assert trainer.thread_tuner is not None and trainer.thread_tuner.started
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    at_first_update = [(row["old"], row["new"], row["reason"]) for row in rows
+                       if row["kind"] == "threads" and row["step"] == 101]
+    if starts_at == 2:
+        assert at_first_update == [(1, 2, "other processes used 0.05 cores before training")]
+    else:
+        assert at_first_update == []  # it stays on the 1 thread it started with
+
+
+def test_the_start_can_be_chosen_only_before_timing_begins() -> None:
+    tuner = ThreadTuner((1, 2), current=1)
+    tuner.start_from(2)
+    assert (tuner.kept, tuner.current) == (2, 2)
+    with pytest.raises(ValueError, match="not one of the candidates"):
+        tuner.start_from(3)
+    tuner.observe(0, 0.0)
+    assert tuner.observe(200, 1.0).threads == 1  # the first comparison tries the other count
+    with pytest.raises(RuntimeError):
+        tuner.start_from(1)
+
+
+def test_starting_from_the_likely_winner_makes_the_first_comparison_cheap() -> None:
+    # Lunar idle (1 thread 161 steps/s, 2 threads 232): starting at 1 spends a whole window on it;
+    # starting at 2, the try of 1 is cut after a quarter window (161/232 < EARLY_RATIO).
+    lunar_idle = {1: 161.0, 2: 232.0}
+    at_one = simulate(lambda now: lunar_idle, 10.0)[2]
+    at_two = simulate(lambda now: lunar_idle, 10.0, start=2)[2]
+    assert at_two > at_one + 0.5 * WINDOW_SECONDS * (lunar_idle[2] - lunar_idle[1])
+    assert at_two > 0.98 * 10.0 * lunar_idle[2]
 
 
 def test_a_fixed_thread_count_is_never_tuned(tmp_path) -> None:
