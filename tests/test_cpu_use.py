@@ -66,4 +66,4 @@ def test_a_real_busy_neighbour_is_seen_and_this_process_s_own_work_is_not() -> N
         pass
     others = own.cores()
     machine = (machine_busy_seconds() - machine_before) / (time.monotonic() - wall_before)
-    assert others is not None and others < machine - 0.5  # about a core, ours, was left out
+    assert others is not None and others < machine - 0.3  # ours (up to a core, less on a busy machine) is left out
