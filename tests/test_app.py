@@ -245,8 +245,8 @@ async def test_a_finished_run_in_the_resume_box_is_offered_more_steps_and_trains
         assert "not more than the 400 steps already done" in str(app.screen.query_one("#env-error").render())
         assert isinstance(app.screen, PickerScreen)
 
-        extend.value = "600"
-        await pilot.press("enter")
+        extend.value = ""  # typed as RL users write step counts: 6e2
+        await pilot.press("6", "e", "2", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=20)
         screen = dashboard(app)
         # The history comes first: the episodes and evaluations of the first 400 steps are drawn

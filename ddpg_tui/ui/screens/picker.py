@@ -91,7 +91,9 @@ class PickerScreen(Screen):
             # Right under the resume box, so that the message below can grow without pushing it out of view.
             with Horizontal(id="extend-row", classes="picker-row"):
                 yield Label("train on to", classes="field-name")
-                yield Input(placeholder="total steps, then Enter", id="extend-steps", compact=True, type="integer")
+                # Not type="integer": that refuses the 'e' of 1e5, the way RL users write step counts.
+                yield Input(placeholder="total steps (6e5 works), then Enter", id="extend-steps", compact=True,
+                            restrict=r"[0-9eE.,_+]*")
             yield Label(recent_runs_hint(self.app.runs_root), id="recent-runs", classes="field-hint", markup=False)
             yield Label("", id="env-error", classes="field-hint", markup=False)
         yield Footer()
