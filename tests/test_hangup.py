@@ -146,7 +146,8 @@ def test_closing_the_terminal_mid_training_saves_and_leaves_no_process(tmp_path:
 
 
 SWEEP_GONE_WITHIN = 15.0  # seconds from the close: the trials save, the driver ends and Ray's services after it
-SWEEP_SCREEN_TRIES = 2  # the sweep screen: an extra case beside the five, and each try starts Ray (~17 s)
+SWEEP_SCREEN_TRIES = 1  # the sweep screen: an extra case beside the headless sweep's five tries of the same
+# stop path (SWEEP_STOP_BOUND), one try per signal; each starts Ray (~17 s)
 SWEEP_SETTINGS = [part for setting in ("learning_starts=100", "batch_size=32", "hidden_sizes=[16,16]",
                                        "eval_every=300", "eval_episodes=1", "save_every=0", "buffer_size=10000",
                                        "device=cpu") for part in ("--set", setting)]
