@@ -71,6 +71,33 @@ async def test_ctrl_g_marks_a_field_to_sweep_and_it_then_takes_several_values(tm
         assert visible_text(screen.query_one("#swept-actor_lr", Label)) == ""
 
 
+async def test_a_marked_field_takes_a_distribution_checked_as_sample_checks_it(tmp_path: Path) -> None:
+    from ddpg_tui.sweeps.space import SampleSpec
+
+    app = RecordingApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_form(pilot)
+        form = screen.query_one(HyperparameterForm)
+        box = await mark(pilot, screen, "actor_lr", "loguniform(1e-4, 1e-2)")
+        assert box.is_valid and "or a distribution" in visible_text(screen.query_one("#hint-actor_lr", Label))
+        assert form.samples() == (SampleSpec("actor_lr", "loguniform", (1e-4, 1e-2)),) and form.grid() == {}
+        assert "actor_lr" not in form.values()
+
+        box.value = "loguniform(1e-2, 1e-4)"  # --sample's own checks, said without the command line's flag
+        await pilot.pause()
+        hint = visible_text(screen.query_one("#hint-actor_lr", Label))
+        assert not box.is_valid and hint == "the low bound must be below the high bound", hint
+        box.value = "randint(1e-4, 1e-3)"
+        await pilot.pause()
+        assert not box.is_valid and "use uniform or loguniform" in visible_text(screen.query_one("#hint-actor_lr"))
+
+        box.value = "uniform(1e-4, 1e-3)"
+        await pilot.pause()
+        await pilot.press("ctrl+g")  # unmark: a distribution has no first value, so the form's own comes back
+        await pilot.pause()
+        assert form.swept == set() and box.value == "0.001" and box.is_valid
+
+
 async def test_an_unmarked_field_still_refuses_a_list(tmp_path: Path) -> None:
     app = RecordingApp(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -122,6 +149,7 @@ async def test_the_sweep_dialog_starts_the_forms_configs_on_the_chosen_seeds(tmp
         await pilot.pause()
         setup = await open_setup(pilot)
         assert "tau = 0.005, 0.05" in visible_text(setup.query_one("#sweep-grid", Label))
+        assert not setup.query_one("#samples-row").display and not setup.query_one("#sweep-tpe").display
         assert visible_text(setup.query_one("#sweep-count", Label)) == "2 configs × 3 seeds = 6 trials of 3,000 steps"
         setup.query_one("#sweep-seeds", Input).value = "4,7"
         setup.query_one("#sweep-asha", Checkbox).value = True
@@ -141,6 +169,59 @@ async def test_the_sweep_dialog_starts_the_forms_configs_on_the_chosen_seeds(tmp
         assert isinstance(app.screen, HyperparametersScreen)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_a_distribution_draws_configs_and_the_dialog_asks_how_many_tpe_and_seeds_together(
+        tmp_path: Path, size: tuple[int, int]) -> None:
+    from ddpg_tui.sweeps.space import SampleSpec
+
+    app = RecordingApp(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        form_screen = await open_form(pilot)
+        await mark(pilot, form_screen, "actor_lr", "loguniform(1e-4,1e-2)")
+        await mark(pilot, form_screen, "tau", "0.005, 0.05")
+        setup = await open_setup(pilot)
+        assert "actor_lr ~ loguniform(0.0001,0.01)" in visible_text(setup.query_one("#sweep-grid", Label))
+        assert setup.query_one("#samples-row").display and setup.query_one("#sweep-tpe").display
+        setup.query_one("#sweep-samples", Input).value = "3"
+        setup.query_one("#sweep-seeds", Input).value = "0,1"
+        await pilot.pause()
+        assert visible_text(setup.query_one("#sweep-count", Label)).startswith("6 configs × 2 seeds = 12 trials")
+
+        setup.query_one("#sweep-tpe", Checkbox).value = True  # TPE with values to grid: refused, says what to do
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        error = visible_text(setup.query_one("#sweep-error", Label))
+        assert not app.started and "give tau a distribution, such as choice(0.005,0.05)" in error, error
+
+        setup.query_one("#sweep-tpe", Checkbox).value = False
+        setup.query_one("#sweep-together", Checkbox).value = True
+        await pilot.pause()
+        start = setup.query_one("#start-sweep")
+        assert pilot.app.screen.region.contains_region(start.region), "Start sweep is in view"
+        await pilot.click("#start-sweep")
+        await pilot.pause()
+        (request,) = app.started
+        spec = request.spec
+        assert spec.samples == (SampleSpec("actor_lr", "loguniform", (1e-4, 1e-2)),) and spec.sample_count == 3
+        assert spec.grid == {"tau": (0.005, 0.05)} and spec.search == "random" and spec.seeds_together
+        assert spec.seeds == (0, 1)
+
+
+async def test_tpe_from_the_dialog_searches_the_forms_distributions(tmp_path: Path) -> None:
+    app = RecordingApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form_screen = await open_form(pilot)
+        await mark(pilot, form_screen, "critic_lr", "loguniform(1e-4,1e-2)")
+        await mark(pilot, form_screen, "batch_size", "choice(64,256)")
+        setup = await open_setup(pilot)
+        setup.query_one("#sweep-tpe", Checkbox).value = True
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        (request,) = app.started
+        assert request.spec.search == "tpe" and [s.key for s in request.spec.samples] == ["batch_size", "critic_lr"]
+        assert request.spec.sample_count == 4 and not request.spec.seeds_together
+
+
 @pytest.mark.parametrize(("field", "value", "expected"), [
     ("#sweep-seeds", "3-1", "a range must go upwards"),
     ("#sweep-seeds", "x", "expected a range or a list"),
@@ -158,6 +239,20 @@ async def test_bad_sweep_settings_get_one_line_and_the_dialog_stays(tmp_path: Pa
         assert app.screen is setup and not app.started
         error = setup.query_one("#sweep-error", Label)
         assert expected in visible_text(error) and error.has_class("invalid")
+
+
+async def test_seeds_together_on_cuda_is_refused_as_the_cli_refuses_it(tmp_path: Path) -> None:
+    app = RecordingApp(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form_screen = await open_form(pilot)
+        form_screen.query_one("#field-device", Input).value = "cuda"
+        await pilot.pause()
+        setup = await open_setup(pilot)
+        setup.query_one("#sweep-together", Checkbox).value = True
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        error = visible_text(setup.query_one("#sweep-error", Label))
+        assert not app.started and error.startswith("seeds together trains a config's seeds on the CPU"), error
 
 
 async def test_asha_without_evaluations_is_refused_as_the_cli_refuses_it(tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ def new_sweep_request(base: DDPGConfig, label: str, threshold: float | None, see
         # A grid is every value on every config; TPE chooses each value itself, from the results so far.
         raise UsageError("--search tpe cannot be combined with --grid: TPE chooses every searched value; "
                          f"give {next(iter(grid))} to --sample as KEY=choice(a,b) instead")
+    if seeds_together and base.device == "cuda":
+        raise UsageError("--seeds-together trains a config's seeds on the CPU (the population trainer has no GPU "
+                         "path yet); set device=cpu, or leave --seeds-together out")
     if scheduler == "asha" and not base.eval_every:
         raise UsageError("--scheduler asha compares evaluations during training; set eval_every > 0")
     if not base.save_every:

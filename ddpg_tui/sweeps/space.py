@@ -153,6 +153,11 @@ def parse_values(key: str, raw: str) -> tuple[Any, ...]:
 _CALL = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$")
 
 
+def looks_like_sample(raw: str) -> bool:
+    """`loguniform(1e-4,1e-2)` rather than values: the form's swept field takes either."""
+    return _CALL.match(raw) is not None
+
+
 def parse_sample(text: str) -> SampleSpec:
     """`critic_lr=loguniform(1e-4,1e-2)`, `batch_size=randint(64,512)`, `noise=choice(gaussian,ou)`.
 

@@ -178,9 +178,6 @@ def resolve_sweep_request(args: argparse.Namespace, root: Path = Path("runs") / 
     else:
         preset = load_preset(args.preset or DEFAULT_PRESET)
         base, label, threshold = preset.config.with_overrides(overrides), preset.name, preset.solved_threshold
-    if args.seeds_together and base.device == "cuda":
-        raise UsageError("--seeds-together trains a config's seeds on the CPU (the population trainer has no GPU "
-                         "path yet); set device=cpu, or leave --seeds-together out")
     return new_sweep_request(base, label, threshold, seeds, grid, samples=samples, sample_count=sample_count,
                              sample_seed=args.sample_seed, scheduler=args.scheduler, name=args.name,
                              jobs=args.jobs, address=args.address, headless=args.headless, reeval=args.reeval,

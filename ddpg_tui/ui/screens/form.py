@@ -14,16 +14,18 @@ from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from agents.config import FIELDS, ConfigError, DDPGConfig, parse_value
-from ddpg_tui.sweeps.space import NOT_SEARCHABLE, parse_values
+from ddpg_tui.sweeps.space import NOT_SEARCHABLE, SampleSpec, looks_like_sample, parse_sample, parse_values
 
 SWEPT_MARK = "≈"
+EXAMPLE_DISTRIBUTION = {float: "loguniform(1e-4,1e-2)", int: "randint(64,512)"}
 
 
 class FieldValidator(Validator):
     """Runs the engine's own validation, so the form and the CLI refuse the same values.
 
     A field marked to sweep takes several values, separated by commas, each checked the
-    same way (as `ddpg-tui sweep --grid` checks them).
+    same way (as `ddpg-tui sweep --grid` checks them), or a distribution to draw from, such as
+    `loguniform(1e-4,1e-2)` (as `--sample` checks it).
     """
 
     def __init__(self, name: str, swept: Callable[[str], bool] = lambda name: False) -> None:
@@ -34,12 +36,23 @@ class FieldValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
         try:
             if self.swept(self.field_name):
-                parse_values(self.field_name, value)
+                parse_swept(self.field_name, value)
             else:
                 parse_value(self.field_name, value)
         except ConfigError as error:
             return self.failure(str(error))
         return self.success()
+
+
+def parse_swept(name: str, raw: str) -> tuple[Any, ...] | SampleSpec:
+    """A swept field's text: the values of a grid, or the distribution of a sample."""
+    if not looks_like_sample(raw):
+        return parse_values(name, raw)
+    text = f"{name}={raw.strip()}"
+    try:
+        return parse_sample(text)
+    except ConfigError as error:  # the field is the context here, not the command line's flag
+        raise ConfigError(str(error).replace(f"--sample {text!r}: ", "").replace("--sample ", "")) from None
 
 
 def display(value: Any) -> str:
@@ -56,7 +69,8 @@ def display(value: Any) -> str:
 def field_help(name: str, swept: bool = False) -> str:
     spec = FIELDS[name]
     if swept:
-        return f"swept: one trial per value, separated by commas; each {spec.allowed()}"
+        return (f"swept: one trial per value, separated by commas, or a distribution such as "
+                f"{EXAMPLE_DISTRIBUTION.get(spec.kind, 'choice(a,b)')}; each {spec.allowed()}")
     return f"{spec.help}; {spec.allowed()}"
 
 
@@ -134,8 +148,8 @@ class HyperparameterForm(VerticalScroll):
         if name in self.swept:
             self.swept.discard(name)
             try:  # back to one value: keep the first, which is what a user most likely meant
-                values = parse_values(name, field.value)
-                field.value = display(values[0])
+                swept = parse_swept(name, field.value)
+                field.value = display(getattr(self.config, name) if isinstance(swept, SampleSpec) else swept[0])
             except ConfigError:
                 pass
         else:
@@ -145,10 +159,17 @@ class HyperparameterForm(VerticalScroll):
         self._show_validity(name, field.validate(field.value))
         return None
 
-    def grid(self) -> dict[str, tuple[Any, ...]]:
-        """The swept fields' values, in form order; call only when `is_valid`."""
-        return {name: parse_values(name, self.query_one(f"#field-{name}", Input).value)
+    def _parsed_swept(self) -> dict[str, tuple[Any, ...] | SampleSpec]:
+        return {name: parse_swept(name, self.query_one(f"#field-{name}", Input).value)
                 for name in self.names if name in self.swept}
+
+    def grid(self) -> dict[str, tuple[Any, ...]]:
+        """The swept fields given values, in form order; call only when `is_valid`."""
+        return {name: v for name, v in self._parsed_swept().items() if not isinstance(v, SampleSpec)}
+
+    def samples(self) -> tuple[SampleSpec, ...]:
+        """The swept fields given a distribution, in form order; call only when `is_valid`."""
+        return tuple(v for v in self._parsed_swept().values() if isinstance(v, SampleSpec))
 
     @property
     def is_valid(self) -> bool:

@@ -80,8 +80,8 @@ class HyperparametersScreen(Screen):
         if refused:
             self.notify(refused, severity="warning")
         elif name in form.swept:
-            self.notify(f"{name}: type the values to sweep, separated by commas (ctrl+g again: one value)",
-                        timeout=6)
+            self.notify(f"{name}: type the values to sweep, separated by commas, or a distribution to draw "
+                        "configs from, such as loguniform(1e-4,1e-2) (ctrl+g again: one value)", timeout=8)
 
     @on(Button.Pressed, "#sweep")
     def action_sweep(self) -> None:
@@ -96,7 +96,8 @@ class HyperparametersScreen(Screen):
             threshold = load_preset(self.label).solved_threshold
         except PresetError:  # an env id typed in the picker: no solved threshold to count steps to
             threshold = None
-        setup = SweepSetupScreen(base, form.grid(), self.label, threshold, self.app.runs_root / "sweeps")
+        setup = SweepSetupScreen(base, form.grid(), self.label, threshold, self.app.runs_root / "sweeps",
+                                 samples=form.samples())
 
         def started(request: object) -> None:
             if request is not None:
