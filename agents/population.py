@@ -40,6 +40,7 @@ from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import env_spec, make_env
 from agents.evaluation import evaluation_seed
 from agents.events import (
+    ConfigChanged,
     EpisodeEnd,
     EvalResult,
     Event,
@@ -350,11 +351,29 @@ class PopulationTrainer:
         self._save_all("requested")
 
     def _other_command(self, command: Command) -> None:
-        if command.name == "set":
-            # The members' networks are stacked; a live change would have to reach every copy
-            # and its optimizer. Until that exists, say so rather than apply it to some.
-            self._emit_all(lambda m: Notice(self.step, "live changes are not applied to a population yet; "
-                                                       "train a single seed to change hyperparameters live"))
+        if command.name == "set" and command.changes:
+            self._apply_changes(command.changes, command.source)
+
+    def _apply_changes(self, changes: dict[str, Any], source: str) -> None:
+        """Trainer._apply_changes for every member at once: they share one config but the seed, and one
+        stacked agent, so each member's run is its standalone run with the same change at the same step."""
+        old = self.config
+        self.config = cfg = old.replace(**changes)
+        if cfg.lr_schedule == "linear" and old.lr_schedule != "linear":
+            self.lr_decay = LinearDecay(self.step, 1.0, cfg.total_steps)  # from the full rate, no jump
+        elif cfg.total_steps != old.total_steps:
+            self.lr_decay = self.lr_decay.retargeted(self.step, cfg.total_steps)
+        self.agent.set_learning_rates(cfg.actor_lr, cfg.critic_lr)  # a linear schedule rescales them
+        self.agent.apply_live_config(cfg)
+        self.sigma = SigmaSchedule(cfg.noise_sigma, cfg.noise_final_sigma, cfg.noise_decay_steps)
+        for member in self.members:
+            member.config = member.config.replace(**changes)
+            member.lr_decay = self.lr_decay
+            if {"noise", "ou_theta"} & changes.keys():
+                member.noise = make_noise(cfg.noise, self.spec.act_dim, member.noise_rng, cfg.ou_theta)
+        before = {name: getattr(old, name) for name in changes}
+        self._emit_all(lambda m: ConfigChanged(self.step, dict(changes), before, source))
+        self._emit_progress()
 
     def _open_tensorboard(self, k: int, member: Member) -> None:
         assert member.files is not None
@@ -375,6 +394,7 @@ class PopulationTrainer:
                     self._handle_commands()
                 if controls.stop_requested:
                     break
+                cfg = self.config  # a live change replaced it
             self._env_step()
             if self.step > self.members[0].learning_from and self.step % cfg.train_freq == 0:
                 if cfg.lr_schedule == "linear":

@@ -14,11 +14,16 @@ checkpoint is the one a standalone run writes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from agents.ddpg import DDPGAgent, UpdateLosses, make_adam, soft_update
 from agents.replay_buffer import Batch
+
+if TYPE_CHECKING:
+    from agents.config import DDPGConfig
 
 
 class StackedMLP(nn.Module):
@@ -167,6 +172,13 @@ class PopulationAgent:
         for optimizer, lr in ((self.actor_optimizer, actor_lr), (self.critic_optimizer, critic_lr)):
             for group in optimizer.param_groups:
                 group["lr"] = lr
+
+    def apply_live_config(self, config: DDPGConfig) -> None:
+        """DDPGAgent.apply_live_config for the stack: the members share one config, so one value each."""
+        self.gamma, self.tau, self.policy_delay = config.gamma, config.tau, config.policy_delay
+        self.target_noise, self.target_noise_clip = config.target_noise, config.target_noise_clip
+        for member in self.members:  # what a member's checkpoint and its sync read
+            member.apply_live_config(config)
 
     # Back to the members ----------------------------------------------------------------
 

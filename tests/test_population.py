@@ -169,26 +169,77 @@ def test_one_set_of_controls_pauses_saves_and_stops_every_member(tmp_path: Path)
     assert not controls.pause()  # after the end, requests are refused, not queued
 
 
-def test_a_stop_without_saving_leaves_no_checkpoint_and_a_live_change_is_refused_aloud(tmp_path: Path) -> None:
+def test_a_stop_without_saving_leaves_no_checkpoint(tmp_path: Path) -> None:
     from agents.controls import Controls
-    from agents.events import Notice
 
     controls = Controls()
-    notices: list[str] = []
 
     def sink(k: int, event: Event) -> None:
-        if isinstance(event, Notice):
-            notices.append(event.message)
-        if k == 0 and isinstance(event, UpdateStats) and not notices:
-            controls.set(noise_sigma=0.2)
-        if k == 0 and isinstance(event, UpdateStats) and notices:
+        if k == 0 and isinstance(event, UpdateStats):
             controls.stop(save=False)
 
     folders = [tmp_path / f"seed-{seed}" for seed in SEEDS]
     PopulationTrainer(TINY.replace(total_steps=100_000, eval_every=0), SEEDS, folders, sink=sink,
                       controls=controls).run()
-    assert any("not applied to a population" in message for message in notices)
     assert all(_saved_steps(folder) == [] for folder in folders)
+
+
+def after_steps(trainer: Trainer | PopulationTrainer, plan: dict[int, list[dict]]) -> None:
+    """Queue the changes plan[N] right after env step N, so they apply before step N + 1 (test_live_changes)."""
+    real = trainer._env_step
+
+    def step() -> None:
+        real()
+        for changes in plan.pop(trainer.step, []):
+            trainer.controls.set(**changes)
+
+    trainer._env_step = step  # type: ignore[method-assign]
+
+
+# Mid-episode (pendulum's are 200 steps), after the warm-up; every kind of live field: the optimizers' rates,
+# the update's constants, the noise (a new OU process), the batch, the schedule and the horizon.
+CHANGES = {250: [{"actor_lr": 5e-4, "tau": 0.01, "gamma": 0.95, "noise_sigma": 0.3}],
+           330: [{"batch_size": 16, "noise": "ou", "ou_theta": 0.3, "gradient_steps": 2}],
+           410: [{"lr_schedule": "linear", "total_steps": 520, "eval_every": 130}]}
+
+
+@pytest.mark.parametrize("config", [TINY, TD3.replace(target_noise=0.1)], ids=["ddpg", "td3"])
+def test_a_live_change_reaches_every_member_as_it_reaches_its_standalone_run(config: DDPGConfig,
+                                                                            tmp_path: Path) -> None:
+    from agents.run_files import effective_config
+
+    if config.twin_critics:
+        changes_here = {**CHANGES, 330: [{**CHANGES[330][0], "policy_delay": 3, "target_noise": 0.3}]}
+    else:
+        changes_here = CHANGES
+    folders = [tmp_path / "together" / f"seed-{seed}" for seed in SEEDS]
+    population = PopulationTrainer(config, SEEDS, folders)
+    after_steps(population, {step: list(c) for step, c in changes_here.items()})
+    rows = record_losses(population.agent)
+    outcome = population.run()
+    together = torch.stack(rows)
+    assert outcome.step == 520 and together.shape[0] > 300, "the changes took: 2 updates a step, a new horizon"
+    for k, seed in enumerate(SEEDS):
+        trainer = Trainer(config.replace(seed=seed), None, run_dir=tmp_path / "alone" / f"seed-{seed}",
+                          front_end="headless")
+        after_steps(trainer, {step: list(c) for step, c in changes_here.items()})
+        alone_rows = record_losses(trainer.agent)
+        alone_outcome = trainer.run()
+        torch.testing.assert_close(together[:, :, k], torch.stack(alone_rows), rtol=RTOL, atol=1e-7)
+        assert outcome.last_evals[k].mean == pytest.approx(alone_outcome.last_eval.mean, rel=RTOL)
+        # The member's folder records the changes as the standalone run's does: rows, checkpoint, effective config.
+        member_changes = _change_rows(folders[k])
+        assert member_changes == _change_rows(tmp_path / "alone" / f"seed-{seed}")
+        assert [(r["step"], r["field"]) for r in member_changes] == [
+            (step, name) for step, cs in changes_here.items() for c in cs for name in c]
+        saved = load_checkpoint(folders[k] / "checkpoints" / "latest.pt")["config"]
+        assert saved["seed"] == seed and saved["tau"] == 0.01 and saved["noise"] == "ou" and saved["total_steps"] == 520
+        effective, changed_at = effective_config(folders[k])
+        assert effective["hyperparameters"]["batch_size"] == 16 and changed_at["batch_size"] == 330
+
+
+def _change_rows(run_dir: Path) -> list[dict]:
+    return [r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "change"]
 
 
 def _update_rows(run_dir: Path) -> list[tuple[int, float, float, float]]:

@@ -130,9 +130,9 @@ async def test_the_keys_and_the_palette_offer_only_what_works_on_a_population(tm
     async with training(tmp_path / "pop") as (app, _, screen):
         keys = dict(screen_keys(screen))
         assert keys["p"] == "Pause every member" and "e" in keys and "s" in keys and "q" in keys
-        assert "h" not in keys and "w" not in keys  # no live changes and no agent panel for a population yet
+        assert "h" in keys and "w" not in keys  # no agent panel for a population yet
         titles = [command.title for command in app.get_system_commands(screen)]
-        assert "Save a checkpoint" in titles and "Change live hyperparameters" not in titles
+        assert "Save a checkpoint" in titles and "Change live hyperparameters" in titles
         assert titles.count("Quit") == 1
 
 
@@ -167,6 +167,46 @@ async def test_p_e_and_s_reach_every_member_and_are_confirmed_by_the_trainer(tmp
         assert screen.last_snapshot.last_saved.endswith("latest.pt")
         saved = member_steps(tmp_path / "pop")
         assert len(set(saved)) == 1 and saved[0] > paused_at  # one save of every member, at one step
+
+
+async def test_h_changes_every_member_live_and_each_folder_records_it(tmp_path: Path) -> None:
+    import json
+
+    from textual.widgets import Input
+
+    async with training(tmp_path / "pop") as (app, pilot, screen):
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
+        await pilot.press("h")
+        await pilot.pause()
+        app.screen.query_one("#field-noise_sigma", Input).value = "0.3"
+        app.screen.query_one("#field-batch_size", Input).value = "16"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        # One line for the population (not one per member), confirmed by the trainer's own event.
+        await wait_until(pilot, lambda: any("set" in line[3] and "noise_sigma=0.3" in line[3]
+                                            for line in screen.last_snapshot.log))
+        assert sum("noise_sigma=0.3" in line[3] for line in screen.last_snapshot.log) == 1
+        await wait_until(pilot, lambda: screen.last_snapshot.progress.noise_sigma == pytest.approx(0.3))
+        screen.session.controls.stop(save=True)
+        await wait_until(pilot, lambda: not screen.last_snapshot.active)
+    for seed in SEEDS:
+        member = tmp_path / "pop" / f"seed-{seed}"
+        rows = [json.loads(line) for line in (member / "metrics.jsonl").read_text().splitlines()]
+        changes = {row["field"]: (row["old"], row["new"], row["source"]) for row in rows if row["kind"] == "change"}
+        assert changes == {"noise_sigma": (TINY.noise_sigma, 0.3, "key"), "batch_size": (32, 16, "key")}
+        saved = load_checkpoint(member / "checkpoints" / "latest.pt")["config"]
+        assert (saved["noise_sigma"], saved["batch_size"], saved["seed"]) == (0.3, 16, seed)
+
+    # A resume shows the changes in its events, and carries on with the changed config.
+    app = DDPGApp(PopulationRequest(None, SEEDS, tmp_path / "pop",
+                                    tuple(tmp_path / "pop" / f"seed-{seed}" for seed in SEEDS),
+                                    total_steps=member_steps(tmp_path / "pop")[0] + 50))
+    async with app.run_test(size=(120, 40)) as pilot:
+        resumed = population_screen(app)
+        await wait_until(pilot, lambda: resumed.last_snapshot.state == TrainerState.FINISHED)
+        assert [line[3] for line in resumed.last_snapshot.log if "noise_sigma=0.3" in line[3]] == \
+            ["set noise_sigma=0.3"]
+        assert resumed.last_snapshot.progress.noise_sigma == pytest.approx(0.3)
 
 
 async def test_q_then_y_saves_every_member_at_the_stop_step(tmp_path: Path) -> None:

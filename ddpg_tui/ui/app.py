@@ -197,9 +197,9 @@ class DDPGApp(App):
             yield SystemCommand("Evaluate now", f"e: {episodes} with the exploration noise off, then training "
                                 "goes on", screen.action_evaluate)
             yield SystemCommand("Save a checkpoint", "s: writes checkpoints/latest.pt", screen.action_save)
-            if not isinstance(screen, PopulationDashboardScreen):  # a population has no live changes yet
-                yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau and more, applied "
-                                    "between two steps", screen.action_edit_live)
+            every = ", for every member" if isinstance(screen, PopulationDashboardScreen) else ""
+            yield SystemCommand("Change live hyperparameters", "h: noise, learning rates, tau and more, applied "
+                                f"between two steps{every}", screen.action_edit_live)
             yield SystemCommand("Show the event log on the whole screen", "l, and l or esc to come back",
                                 screen.action_toggle_log)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from agents.config import DDPGConfig
 from agents.controls import Controls
 from agents.events import (
+    ConfigChanged,
     EpisodeEnd,
     EvalResult,
     Event,
@@ -30,7 +31,7 @@ from agents.events import (
 )
 from agents.run_files import read_history
 from ddpg_tui.population import PopulationRequest, closing_lines, quartiles
-from ddpg_tui.ui.session import ACTIVE_STATES, LOG_LINES, LogLine
+from ddpg_tui.ui.session import ACTIVE_STATES, LOG_LINES, LogLine, change_text
 
 if TYPE_CHECKING:
     from agents.population import PopulationOutcome, PopulationTrainer
@@ -169,7 +170,7 @@ class PopulationSession:
         """Each member's earlier episodes and evaluations, before the first new event; logged as one line."""
         with self._lock:
             f = self._folded
-            for member, folded in zip(trainer.members, f.members, strict=True):
+            for k, (member, folded) in enumerate(zip(trainer.members, f.members, strict=True)):
                 if member.files is None:
                     continue
                 for event in read_history(member.files.metrics_path, trainer.step):
@@ -178,6 +179,8 @@ class PopulationSession:
                         folded.episode_returns.append(event.episode_return)
                     elif isinstance(event, EvalResult):
                         folded.evals.append(event)
+                    elif isinstance(event, ConfigChanged) and k == 0:  # the members change together
+                        f.log_line("config", event.step, change_text(event))
             f.log_line("info", trainer.step, f"resumed {len(f.members)} members from their metrics.jsonl")
             f.version += 1
 
@@ -213,6 +216,8 @@ class PopulationSession:
                         f.toasted_saves += 1
             case StateChanged() if k == 0:
                 self._fold_state(f, event)
+            case ConfigChanged() if k == 0:  # one change of every member
+                f.log_line("config", event.step, change_text(event))
             case Notice() | TrainingError():
                 # A population-wide notice comes once per member; a member's own (a failed save) names its folder.
                 level = "error" if isinstance(event, TrainingError) else \

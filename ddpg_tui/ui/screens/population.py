@@ -66,13 +66,14 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
         display: none;
     }
     """
-    # Only the keys that work on a population: no live changes (h) and no agent panel (w) for one yet.
+    # Only the keys that work on a population: no agent panel (w) for one yet.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "Pause", tooltip="Pause every member"),
         Binding("p", "resume", "Resume", tooltip="Resume every member"),
         Binding("space", "toggle_pause", "Pause / resume", show=False, tooltip="Pause or resume every member"),
         Binding("e", "evaluate", "Eval", tooltip="Evaluate every member now, with the exploration noise off"),
         Binding("s", "save", "Save", tooltip="Save every member's checkpoint (RUN/seed-K/checkpoints/latest.pt)"),
+        Binding("h", "edit_live", "Params", tooltip="Change hyperparameters live, for every member at once"),
         Binding("l", "toggle_log", "Events", tooltip="The event log on the whole screen, and back"),
         Binding("q", "quit_session", "Quit", tooltip="Quit (asks first while training runs)"),
     ]
@@ -123,11 +124,6 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
         if snapshot.state == TrainerState.ERROR and snapshot.message and not self._error_shown:
             self._error_shown = True
             self.notify(snapshot.message, title="Training stopped", severity="error", timeout=10)
-
-    def action_edit_live(self) -> None:
-        # Still offered by the command palette, which lists a dashboard's actions.
-        self.notify("live changes are not applied to a population yet; train a single seed to change "
-                    "hyperparameters live", severity="warning")
 
     def action_toggle_agent(self) -> None:
         self.notify("a population has no agent panel yet; watch a member with ddpg-tui watch RUN/seed-K",
