@@ -16,6 +16,7 @@ metrics.jsonl (agents/run_files.RunFiles) and checkpoints (agents/checkpoint_pay
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from agents.config import DDPGConfig
 from agents.controls import Command, CommandHandlers, Controls, apply_commands
 from agents.ddpg import DDPGAgent, resolve_device
 from agents.envs import env_spec, make_env
-from agents.evaluation import evaluation_seed
+from agents.evaluation import EpisodeTracer, evaluation_seed
 from agents.events import (
     ConfigChanged,
     EpisodeEnd,
@@ -179,7 +180,10 @@ class PopulationOutcome:
 
 class PopulationTrainer:
     def __init__(self, config: DDPGConfig, seeds: list[int], run_dirs: list[Path] | None = None,
-                 sink: MemberSink | None = None, threads: int = 1, controls: Controls | None = None) -> None:
+                 sink: MemberSink | None = None, threads: int = 1, controls: Controls | None = None,
+                 record_evaluations: threading.Event | None = None) -> None:
+        """`record_evaluations`, as a Trainer's: while it is set, each evaluation's first episode is also
+        emitted, as every member's own EvalRecording (for a front-end that shows the agent)."""
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds: expected distinct seeds, got {seeds}")
         if run_dirs is not None and len(run_dirs) != len(seeds):
@@ -189,6 +193,7 @@ class PopulationTrainer:
         self.sink = sink if sink is not None else (lambda k, event: None)
         # One set of controls for the whole population: a key pauses, saves or stops every member at once.
         self.controls = controls if controls is not None else Controls()
+        self.record_evaluations = record_evaluations if record_evaluations is not None else threading.Event()
         self.state = TrainerState.STARTING
         self.threads = threads
         torch.set_num_threads(threads)
@@ -214,7 +219,8 @@ class PopulationTrainer:
 
     @classmethod
     def resume(cls, run_dirs: list[Path], total_steps: int | None = None, sink: MemberSink | None = None,
-               threads: int = 1, controls: Controls | None = None, env_id: str | None = None) -> PopulationTrainer:
+               threads: int = 1, controls: Controls | None = None, env_id: str | None = None,
+               record_evaluations: threading.Event | None = None) -> PopulationTrainer:
         """The population whose members' folders are `run_dirs`, where their latest checkpoints left it.
 
         The members must share one config but the seed and have been saved at the same step (a
@@ -236,7 +242,8 @@ class PopulationTrainer:
         if len(steps) > 1:
             raise CheckpointError(f"the members were saved at different steps ({', '.join(f'{s:,}' for s in steps)}); "
                                   "resume them one at a time with --resume RUN_DIR/seed-K")
-        population = cls(config, [other.seed for _, _, other in saved], run_dirs, sink, threads, controls)
+        population = cls(config, [other.seed for _, _, other in saved], run_dirs, sink, threads, controls,
+                         record_evaluations)
         population._restore([(path, payload) for path, payload, _ in saved])
         return population
 
@@ -465,8 +472,10 @@ class PopulationTrainer:
         episodes = self.config.eval_episodes
         returns = np.zeros((len(self.members), episodes))
         lengths = np.zeros((len(self.members), episodes), dtype=np.int64)
+        # As Trainer._evaluate: a watcher asked to see the agent, so keep the first episode's actions.
+        tracers = [EpisodeTracer() for _ in self.members] if self.record_evaluations.is_set() else None
         for i in range(episodes):
-            returns[:, i], lengths[:, i] = self._evaluation_episode(i)
+            returns[:, i], lengths[:, i] = self._evaluation_episode(i, tracers if i == 0 else None)
         for k, member in enumerate(self.members):
             mean, std = float(np.mean(returns[k])), float(np.std(returns[k]))
             is_best = member.best_eval is None or mean > member.best_eval.mean
@@ -476,6 +485,10 @@ class PopulationTrainer:
             if is_best:
                 member.best_eval = event
             self._emit(k, event)
+            if tracers is not None:
+                fps = float(member.eval_env.metadata.get("render_fps") or 0.0)
+                self._emit(k, tracers[k].recording(self.step, member.config.env_id,
+                                                   evaluation_seed(member.config.seed), fps))
             if is_best:
                 self._save(k, "best")
         # Back to where it was, as Trainer._evaluate: an evaluation asked for while paused passing through
@@ -483,9 +496,10 @@ class PopulationTrainer:
         self._set_state(previous if previous not in (TrainerState.EVALUATING, TrainerState.STARTING)
                         else self._running_state())
 
-    def _evaluation_episode(self, episode: int) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluation_episode(self, episode: int, tracers: list[EpisodeTracer] | None = None
+                            ) -> tuple[np.ndarray, np.ndarray]:
         """agents.evaluation.evaluate's episode `episode` for every member, seeded as its own run's:
-        each member's return and length."""
+        each member's return and length; `tracers[k]` gets member k's actions and rewards."""
         members = self.members
         low, high = members[0].eval_env.action_space.low, members[0].eval_env.action_space.high
         obs = [m.eval_env.reset(seed=evaluation_seed(m.config.seed) + episode)[0] for m in members]
@@ -501,6 +515,8 @@ class PopulationTrainer:
                 action = np.clip(np.clip(mu[k], self.spec.action_low, self.spec.action_high)
                                  .astype(member.eval_env.action_space.dtype).reshape(low.shape), low, high)
                 obs[k], reward, terminated, truncated, _ = member.eval_env.step(action)
+                if tracers is not None:
+                    tracers[k](0, action, float(reward))
                 totals[k] += float(reward)
                 steps[k] += 1
                 active[k] = not (terminated or truncated)

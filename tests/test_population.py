@@ -290,3 +290,30 @@ def test_over_eight_seeds_the_members_final_evaluations_agree_with_standalone_ru
     p1, p_median, p3 = np.percentile(population, [25, 50, 75])
     assert len(population) == 8
     assert q1 <= p_median <= q3 and p1 <= median <= p3
+
+
+def test_while_recording_each_member_records_the_episode_its_standalone_run_records() -> None:
+    import threading
+
+    from agents.events import EvalRecording
+
+    config = TINY.replace(total_steps=300, eval_every=300, eval_episodes=1)
+    recordings: dict[int, list[EvalRecording]] = {k: [] for k in range(len(SEEDS))}
+
+    def sink(k: int, event: Event) -> None:
+        if isinstance(event, EvalRecording):
+            recordings[k].append(event)
+
+    PopulationTrainer(config, SEEDS, sink=sink).run()
+    assert recordings == {k: [] for k in range(len(SEEDS))}, "nobody watched: nothing recorded"
+    watching = threading.Event()
+    watching.set()
+    PopulationTrainer(config, SEEDS, sink=sink, record_evaluations=watching).run()
+    for k, seed in enumerate(SEEDS):
+        alone: list[EvalRecording] = []
+        Trainer(config.replace(seed=seed), alone.append, front_end="headless", record_evaluations=watching).run()
+        alone = [e for e in alone if isinstance(e, EvalRecording)]
+        (ours,), (theirs,) = recordings[k], alone
+        assert (ours.step, ours.env_id, ours.seed, len(ours.actions)) == (theirs.step, theirs.env_id, theirs.seed, 200)
+        np.testing.assert_allclose(ours.actions, theirs.actions, rtol=RTOL, atol=1e-6)
+        np.testing.assert_allclose(ours.rewards, theirs.rewards, rtol=RTOL, atol=1e-5)

@@ -130,7 +130,7 @@ async def test_the_keys_and_the_palette_offer_only_what_works_on_a_population(tm
     async with training(tmp_path / "pop") as (app, _, screen):
         keys = dict(screen_keys(screen))
         assert keys["p"] == "Pause every member" and "e" in keys and "s" in keys and "q" in keys
-        assert "h" in keys and "w" not in keys  # no agent panel for a population yet
+        assert "h" in keys and "w" in keys
         titles = [command.title for command in app.get_system_commands(screen)]
         assert "Save a checkpoint" in titles and "Change live hyperparameters" in titles
         assert titles.count("Quit") == 1
@@ -294,3 +294,32 @@ async def test_a_population_that_cannot_start_says_why_and_the_app_stays_up(tmp_
         press(app, "q")  # nothing runs: no question, straight out
         await wait_for_exit(app, pilot)
     assert app.exit_code == 1
+
+
+async def test_w_shows_the_median_members_latest_evaluation_and_records_only_while_open(tmp_path: Path) -> None:
+    from agents.evaluation import evaluation_seed
+    from ddpg_tui.ui.widgets.agent_panel import AgentPanel
+    from ddpg_tui.ui.widgets.frames import FrameView
+
+    async with training(tmp_path / "pop") as (app, pilot, screen):
+        await wait_until(pilot, lambda: screen.last_snapshot.state == TrainerState.TRAINING)
+        session = screen.session
+        assert not session.record_evaluations.is_set()
+        await pilot.press("w")
+        panel = screen.query_one(AgentPanel)
+        assert panel.display and screen.has_class("-agent") and session.record_evaluations.is_set()
+        assert not any(plot.display for plot in screen.query("PopulationPlot"))
+        press(app, "e")
+        await wait_until(pilot, lambda: screen.last_snapshot.recording is not None, timeout=30)
+        snapshot = screen.last_snapshot
+        step = snapshot.recording.step
+        means = {m.seed: next(e.mean for e in m.evals if e.step == step) for m in snapshot.members}
+        median_seed = sorted(means, key=lambda seed: (means[seed], seed))[1]
+        assert snapshot.recording_seed == median_seed and snapshot.recording.seed == evaluation_seed(median_seed)
+        assert panel.border_title == f"Agent: seed {median_seed}, the median of 3"
+        view = panel.query_one(FrameView)
+        await wait_until(pilot, lambda: panel.loop is not None and len(panel.loop.frames) > 3 and view.draws > 0,
+                         timeout=90)
+        await pilot.press("w")
+        assert not panel.display and not session.record_evaluations.is_set()
+        assert screen.query_one("#population-returns").display and screen.query_one("#population-evals").display

@@ -10,6 +10,7 @@ save or an evaluation says is logged once the last member has reported it.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from agents.controls import Controls
 from agents.events import (
     ConfigChanged,
     EpisodeEnd,
+    EvalRecording,
     EvalResult,
     Event,
     Notice,
@@ -69,6 +71,10 @@ class PopulationSnapshot:
     last_saved: str = ""
     toasted_saves: int = 0  # save rounds worth a notification: requested, interrupted, final
     log: tuple[LogLine, ...] = ()
+    # The Agent panel's episode, while it is open: the newest evaluation's median member (the one a
+    # user would call typical), and that member's seed.
+    recording: EvalRecording | None = None
+    recording_seed: int | None = None
 
     @property
     def active(self) -> bool:
@@ -108,10 +114,19 @@ class _Folded:
     saves_told: dict[tuple[int, str], int] = field(default_factory=dict)
     evals_told: dict[int, list[float]] = field(default_factory=dict)
     said: set[tuple[int, str, str]] = field(default_factory=set)  # (step, level, text) already logged
+    recordings: dict[int, EvalRecording] = field(default_factory=dict)  # each member's newest
+    recording: EvalRecording | None = None  # the median member's, once every member has recorded its round
+    recording_seed: int | None = None
 
     def log_line(self, level: str, step: int, text: str) -> None:
         self.log_count += 1
         self.log.append((self.log_count, level, step, text))
+
+
+def median_member(f: _Folded, step: int) -> int:
+    """The member whose evaluation at `step` is the median (the lower of the two middle ones), by index."""
+    means = {k: next((e.mean for e in reversed(m.evals) if e.step == step), math.nan) for k, m in enumerate(f.members)}
+    return sorted(means, key=lambda k: (means[k], k))[(len(means) - 1) // 2]
 
 
 class PopulationSession:
@@ -120,7 +135,7 @@ class PopulationSession:
     def __init__(self, request: PopulationRequest) -> None:
         self.request = request
         self.controls = Controls()  # the population's one set: a key steers every member at once
-        self.record_evaluations = threading.Event()  # the dashboard's Agent panel: a population has none
+        self.record_evaluations = threading.Event()  # set while the dashboard's Agent panel is open
         self.config: DDPGConfig | None = request.config
         self.env_id = request.config.env_id if request.config else ""
         self.seeds = request.seeds
@@ -161,10 +176,12 @@ class PopulationSession:
         request = self.request
         if request.resuming:
             return PopulationTrainer.resume(list(request.members), total_steps=request.total_steps,
-                                            sink=self.sink, controls=self.controls)
+                                            sink=self.sink, controls=self.controls,
+                                            record_evaluations=self.record_evaluations)
         assert request.config is not None
         return PopulationTrainer(request.config, list(request.seeds), request.member_dirs(), sink=self.sink,
-                                 threads=request.config.threads or 1, controls=self.controls)
+                                 threads=request.config.threads or 1, controls=self.controls,
+                                 record_evaluations=self.record_evaluations)
 
     def _load_history(self, trainer: PopulationTrainer) -> None:
         """Each member's earlier episodes and evaluations, before the first new event; logged as one line."""
@@ -197,6 +214,11 @@ class PopulationSession:
             case EpisodeEnd():
                 member.episode_steps.append(event.step)
                 member.episode_returns.append(event.episode_return)
+            case EvalRecording():  # after the member's EvalResult of the same step
+                f.recordings[k] = event
+                if sum(r.step == event.step for r in f.recordings.values()) == n:
+                    median = median_member(f, event.step)
+                    f.recording, f.recording_seed = f.recordings[median], f.members[median].seed
             case EvalResult():
                 member.evals.append(event)
                 told = f.evals_told.setdefault(event.step, [])
@@ -251,7 +273,8 @@ class PopulationSession:
                             for m in f.members)
             return PopulationSnapshot(version=f.version, env_id=self.env_id, run_dir=str(self.request.run_dir),
                                       state=f.state, message=f.message, progress=f.progress, members=members,
-                                      last_saved=f.last_saved, toasted_saves=f.toasted_saves, log=tuple(f.log))
+                                      last_saved=f.last_saved, toasted_saves=f.toasted_saves, log=tuple(f.log),
+                                      recording=f.recording, recording_seed=f.recording_seed)
 
     def closing_lines(self) -> list[str]:
         """What `run_app` prints once the app has given the terminal back."""

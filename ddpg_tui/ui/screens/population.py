@@ -21,6 +21,7 @@ from agents.events import TrainerState
 from ddpg_tui.ui.population_session import PopulationSession, PopulationSnapshot
 from ddpg_tui.ui.screens.dashboard import DashboardScreen
 from ddpg_tui.ui.screens.modals import ConfirmQuitScreen
+from ddpg_tui.ui.widgets.agent_panel import AgentPanel
 from ddpg_tui.ui.widgets.panels import EventLog
 from ddpg_tui.ui.widgets.population_panels import MemberTable, PopulationStatus
 from ddpg_tui.ui.widgets.population_plot import PopulationPlot
@@ -62,11 +63,13 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
         max-height: 12;
         overflow-x: hidden;
     }
+    PopulationDashboardScreen.-agent PopulationPlot {
+        display: none;
+    }
     PopulationDashboardScreen.-tiny #population-evals {
         display: none;
     }
     """
-    # Only the keys that work on a population: no agent panel (w) for one yet.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "Pause", tooltip="Pause every member"),
         Binding("p", "resume", "Resume", tooltip="Resume every member"),
@@ -75,6 +78,8 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
         Binding("s", "save", "Save", tooltip="Save every member's checkpoint (RUN/seed-K/checkpoints/latest.pt)"),
         Binding("h", "edit_live", "Params", tooltip="Change hyperparameters live, for every member at once"),
         Binding("l", "toggle_log", "Events", tooltip="The event log on the whole screen, and back"),
+        Binding("w", "toggle_agent", "Agent",
+                tooltip="Watch the median member's latest evaluation in place of the curves, and back"),
         Binding("q", "quit_session", "Quit", tooltip="Quit (asks first while training runs)"),
     ]
 
@@ -90,6 +95,7 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
             with Vertical(id="plots"):
                 yield PopulationPlot("episodes", id="population-returns")
                 yield PopulationPlot("evals", id="population-evals")
+                yield AgentPanel(id="agent")  # hidden until w; then it takes the plots' place
             with Vertical(id="side"):
                 yield PopulationStatus(id="status", classes="panel")
                 yield MemberTable(id="members", classes="panel")
@@ -110,6 +116,7 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
         self.query_one(PopulationStatus).show(snapshot)
         self.query_one(MemberTable).show(snapshot)
         self.query_one(EventLog).show(snapshot)  # type: ignore[arg-type]  # it reads only `log`
+        self.show_agent(snapshot)
         if self._ticks % PLOT_EVERY == 1 or not snapshot.active:
             self._plotted_version = snapshot.version
             for plot in self.query(PopulationPlot):
@@ -126,8 +133,24 @@ class PopulationDashboardScreen(DashboardScreen, inherit_bindings=False):
             self.notify(snapshot.message, title="Training stopped", severity="error", timeout=10)
 
     def action_toggle_agent(self) -> None:
-        self.notify("a population has no agent panel yet; watch a member with ddpg-tui watch RUN/seed-K",
-                    severity="warning")
+        """The median member's latest evaluation in place of the curves, and back; recorded only while shown."""
+        panel = self.query_one(AgentPanel)
+        panel.display = not panel.display
+        self.set_class(panel.display, "-agent")
+        if panel.display:
+            self.session.record_evaluations.set()
+        else:
+            self.session.record_evaluations.clear()
+
+    def show_agent(self, snapshot: PopulationSnapshot) -> None:
+        panel = self.query_one(AgentPanel)
+        seed = snapshot.recording_seed
+        members = len(snapshot.members)
+        panel.border_title = f"Agent: seed {seed}, the median of {members}" if seed is not None else "Agent"
+        evaluations = len(snapshot.members[0].evals) if snapshot.members else 0
+        run_dir = f"{snapshot.run_dir}/seed-{seed if seed is not None else snapshot.members[0].seed}" \
+            if snapshot.members else snapshot.run_dir
+        panel.show(snapshot.recording, evaluations=evaluations, active=snapshot.active, run_dir=run_dir)
 
     def action_quit_session(self) -> None:
         """The single run's quit, asking with the population's question (no background hand-over)."""
