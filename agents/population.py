@@ -285,9 +285,14 @@ class PopulationTrainer:
         try:
             for k, member in enumerate(self.members):
                 if member.files is not None:
+                    new: dict[str, Any] = {}
+                    old: dict[str, Any] = {}
                     if self.resumed:
                         member.files.drop_metrics_after(self.step)  # rows the checkpoint never saw
+                        new, old = member.files.resume_changes(member.config)  # --steps or --env at resume
                     member.files.create(member.config, resumed=self.resumed)
+                    if new:  # as Trainer._prepare_run_dir: the record's effective config stays the checkpoint's
+                        self._emit(k, ConfigChanged(self.step, new, old, "resume"))
                     if member.config.tensorboard:
                         self._open_tensorboard(k, member)
             for note in self.resume_notes:
@@ -317,9 +322,7 @@ class PopulationTrainer:
         finally:
             for command in self.controls.close():
                 if command.name != "stop":
-                    self._emit_all(lambda m, c=command: Notice(
-                        self.step, f"{c.name.replace('_', ' ')}: not done, training had already {self.state.value}",
-                        level="info"))
+                    self._emit_all(lambda m, c=command: Notice(self.step, self._late_answer(c), level="info"))
             self._emit_progress()
             for member in self.members:
                 if member.files is not None:
@@ -333,6 +336,12 @@ class PopulationTrainer:
                 member.eval_env.close()
         return PopulationOutcome(self.state, self.step, self.config.total_steps, [m.last_eval for m in self.members],
                                  [m.files.run_dir if m.files else None for m in self.members], error)
+
+    def _late_answer(self, command: Command) -> str:
+        ended = f"training had already {self.state.value}"
+        if command.name == "set" and command.changes:
+            return f"set {', '.join(command.changes)}: not applied, {ended}"
+        return f"{command.name.replace('_', ' ')}: not done, {ended}"
 
     def _set_state(self, state: TrainerState, message: str = "") -> None:
         self.state = state
@@ -402,6 +411,7 @@ class PopulationTrainer:
                 if controls.stop_requested:
                     break
                 cfg = self.config  # a live change replaced it
+                continue  # as Trainer._loop: total_steps may have changed
             self._env_step()
             if self.step > self.members[0].learning_from and self.step % cfg.train_freq == 0:
                 if cfg.lr_schedule == "linear":

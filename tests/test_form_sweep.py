@@ -91,7 +91,7 @@ async def test_a_marked_field_takes_a_distribution_checked_as_sample_checks_it(t
         await pilot.pause()
         assert not box.is_valid and "use uniform or loguniform" in visible_text(screen.query_one("#hint-actor_lr"))
 
-        box.value = "uniform(1e-4, 1e-3)"
+        box.value = "loguniform(1e-3, 1e-4)"  # an invalid distribution: unmarked, the form's value comes back too
         await pilot.pause()
         await pilot.press("ctrl+g")  # unmark: a distribution has no first value, so the form's own comes back
         await pilot.pause()
@@ -186,6 +186,12 @@ async def test_a_distribution_draws_configs_and_the_dialog_asks_how_many_tpe_and
         setup.query_one("#sweep-seeds", Input).value = "0,1"
         await pilot.pause()
         assert visible_text(setup.query_one("#sweep-count", Label)).startswith("6 configs × 2 seeds = 12 trials")
+        setup.query_one("#sweep-samples", Input).value = ""  # a box that does not parse is named, not left blank
+        await pilot.pause()
+        assert visible_text(setup.query_one("#sweep-count", Label)) == \
+            "? configs (samples: an integer >= 1) × 2 seeds = ? trials"
+        setup.query_one("#sweep-samples", Input).value = "3"
+        await pilot.pause()
 
         setup.query_one("#sweep-tpe", Checkbox).value = True  # TPE with values to grid: refused, says what to do
         await pilot.press("ctrl+s")

@@ -265,6 +265,21 @@ def test_a_resumed_population_continues_as_if_never_stopped(config: DDPGConfig, 
         assert [row[0] for row in ours] == [row[0] for row in theirs]  # no step twice, none missing
         np.testing.assert_allclose(np.array(ours)[:, 1:], np.array(theirs)[:, 1:], rtol=1e-6)
         assert load_checkpoint(b / "checkpoints" / "latest.pt")["counters"]["step"] == 700
+        # --steps at resume is a change of the record, as a single run's is: the folder's effective config says 700.
+        assert [(r["step"], r["field"], r["old"], r["new"], r["source"]) for r in _change_rows(b)] == [
+            (400, "total_steps", 400, 700, "resume")]
+
+
+def test_a_horizon_lowered_live_to_the_step_reached_ends_there_as_a_standalone_run_does(tmp_path: Path) -> None:
+    config = TINY.replace(eval_every=100)
+    population = PopulationTrainer(config, SEEDS[:2])
+    after_steps(population, {250: [{"total_steps": 250}]})
+    outcome = population.run()
+    trainer = Trainer(config.replace(seed=SEEDS[0]), None, front_end="headless")
+    after_steps(trainer, {250: [{"total_steps": 250}]})
+    alone = trainer.run()
+    assert outcome.step == alone.step == 250
+    assert [e.step for e in outcome.last_evals] == [alone.last_eval.step] * 2 == [250, 250]
 
 
 def test_members_saved_at_different_steps_are_not_resumed_as_one(tmp_path: Path) -> None:

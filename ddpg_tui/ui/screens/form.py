@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -147,11 +148,13 @@ class HyperparameterForm(VerticalScroll):
         field = self.query_one(f"#field-{name}", Input)
         if name in self.swept:
             self.swept.discard(name)
-            try:  # back to one value: keep the first, which is what a user most likely meant
-                swept = parse_swept(name, field.value)
-                field.value = display(getattr(self.config, name) if isinstance(swept, SampleSpec) else swept[0])
-            except ConfigError:
-                pass
+            # Back to one value: the first one typed, which is what a user most likely meant; a distribution
+            # (valid or not) has no first value, so the form's own comes back.
+            if looks_like_sample(field.value):
+                field.value = display(getattr(self.config, name))
+            else:
+                with contextlib.suppress(ConfigError):
+                    field.value = display(parse_values(name, field.value)[0])
         else:
             self.swept.add(name)
         self.query_one(f"#swept-{name}", Label).update(SWEPT_MARK if name in self.swept else "")

@@ -111,14 +111,20 @@ class SweepSetupScreen(ModalScreen[SweepRequest | None]):
     @on(Input.Changed, "#sweep-seeds")
     @on(Input.Changed, "#sweep-samples")
     def show_count(self) -> None:
+        """Configs × seeds = trials; a box that does not parse yet is named instead of its count."""
         try:
-            configs = config_count(self.grid) * max(1, self._sample_count())
+            configs = plural(config_count(self.grid) * max(1, self._sample_count()), "config")
+        except UsageError:
+            configs = "? configs (samples: an integer >= 1)"
+        try:
             seeds = len(parse_seeds(self.query_one("#sweep-seeds", Input).value))
-        except (ConfigError, UsageError):
-            text = plural(config_count(self.grid), "config") if not self.samples else ""
+        except ConfigError:
+            text = configs
         else:
-            text = (f"{plural(configs, 'config')} × {plural(seeds, 'seed')} = "
-                    f"{plural(configs * seeds, 'trial')} of {self.base.total_steps:,} steps")
+            trials = configs.split(" ")[0]
+            total = f"{plural(int(trials) * seeds, 'trial')} of {self.base.total_steps:,} steps" \
+                if trials.isdigit() else "? trials"
+            text = f"{configs} × {plural(seeds, 'seed')} = {total}"
         self.query_one("#sweep-count", Label).update(text)
 
     def request(self) -> SweepRequest:
