@@ -17,11 +17,12 @@ from ddpg_tui.ui.screens.form import HyperparameterForm
 
 class HyperparametersScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "start", "Start training", priority=True),
+        # Short names, so that the whole footer fits in 80 columns; the buttons and tooltips say the rest.
+        Binding("ctrl+s", "start", "Start", priority=True, tooltip="Start training"),
         # Neither key is an Input's own (ctrl+w deletes a word there).
-        Binding("ctrl+g", "toggle_sweep", "Sweep this field", priority=True),
-        Binding("ctrl+t", "sweep", "Sweep…", priority=True),
-        Binding("ctrl+r", "reset", "Reset to preset"),
+        Binding("ctrl+g", "toggle_sweep", "Sweep field", priority=True, tooltip="Mark this field to sweep"),
+        Binding("ctrl+t", "sweep", "Sweep…", priority=True, tooltip="Start a sweep of the form's configs"),
+        Binding("ctrl+r", "reset", "Reset", tooltip="Reset to the preset's values"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -40,7 +41,7 @@ class HyperparametersScreen(Screen):
                 yield Button("Sweep…", id="sweep")
                 yield Button("Reset to preset", id="reset")
                 yield Button("Back", id="back")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(".field-input").focus()
