@@ -321,9 +321,12 @@ def test_resume_after_a_killed_driver_does_not_redo_finished_trials(cluster, tmp
     sweep_dir = tmp_path / "runs" / "sweeps" / "killed"
 
     def finished_trials() -> list[Path]:
+        # Its last row, the final save: the trial's worker lives in the cluster, not in the driver killed below,
+        # so a seed read at its final evaluation still appends that row a moment later.
         done = []
         for metrics in sweep_dir.glob("*/*/metrics.jsonl"):
-            if any(row["step"] == 1000 for row in eval_rows(metrics.parent)):
+            rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+            if any(r["kind"] == "save" and r.get("reason") == "final" and r["step"] == 1000 for r in rows):
                 done.append(metrics.parent)
         return done
     try:

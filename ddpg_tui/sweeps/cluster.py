@@ -349,6 +349,11 @@ def check_nodes(sweep_dir: Path, timeout: float = CHECK_TIMEOUT) -> int:
             if line := differences(name, report, marker, token, here):
                 raise SweepError(line)
         return len(nodes)
+    except SweepError:
+        # The sweep ends here with that one line, before any trial: the other nodes' check tasks die with this
+        # driver, and Ray would print each as an "Unhandled error" (worker died) after it. Nothing else runs yet.
+        os.environ["RAY_IGNORE_UNHANDLED_ERRORS"] = "1"
+        raise
     finally:
         with contextlib.suppress(OSError):
             marker.unlink()
