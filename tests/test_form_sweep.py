@@ -7,6 +7,7 @@ sweep started this way on a real Ray.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,20 @@ async def test_a_marked_field_takes_a_distribution_checked_as_sample_checks_it(t
         await pilot.press("ctrl+g")  # unmark: a distribution has no first value, so the form's own comes back
         await pilot.pause()
         assert form.swept == set() and box.value == "0.001" and box.is_valid
+
+
+async def test_at_80_columns_the_forms_footer_shows_every_key_uncut(tmp_path: Path) -> None:
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    app = RecordingApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_form(pilot)
+        keys = [key for key in screen.query_one(Footer).query(FooterKey) if key.display]
+        assert {key.description for key in keys} >= {"Start", "Sweep field", "Sweep…", "Reset", "Back"}
+        regions = sorted((key.region for key in keys), key=lambda region: region.x)
+        assert all(r.width > 0 and r.right <= 80 for r in regions)
+        assert all(a.right <= b.x for a, b in pairwise(regions)), [(k.description, k.region) for k in keys]
 
 
 async def test_an_unmarked_field_still_refuses_a_list(tmp_path: Path) -> None:

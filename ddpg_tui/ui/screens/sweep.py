@@ -147,7 +147,8 @@ class SweepScreen(Screen):
         Binding("s", "stop_trial", "Stop trial"),
         Binding("S", "stop_sweep", "Stop sweep"),
         Binding("t", "open_trial", "Trial curves"),  # enter too (the table's own key, see on_data_table_row_selected)
-        Binding("b", "train_best", "Train best config"),  # shown once the sweep has finished and wrote best.toml
+        # Shown once the sweep has finished and wrote best.toml; short, so the footer still fits 80 columns.
+        Binding("b", "train_best", "Train best", tooltip="Train the best config (best.toml)"),
         Binding("q", "quit_sweep", "Quit"),
     ]
 
@@ -182,7 +183,7 @@ class SweepScreen(Screen):
         yield table
         yield Static(id="standings")
         yield OverlayPlot(id="overlay")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         if self.run_sweep:
