@@ -375,10 +375,8 @@ class PopulationTrainer:
         stacked agent, so each member's run is its standalone run with the same change at the same step."""
         old = self.config
         self.config = cfg = old.replace(**changes)
-        if cfg.lr_schedule == "linear" and old.lr_schedule != "linear":
-            self.lr_decay = LinearDecay(self.step, 1.0, cfg.total_steps)  # from the full rate, no jump
-        elif cfg.total_steps != old.total_steps:
-            self.lr_decay = self.lr_decay.retargeted(self.step, cfg.total_steps)
+        self.lr_decay = self.lr_decay.after_change(self.step, old.lr_schedule == "linear",
+                                                   cfg.lr_schedule == "linear", cfg.total_steps)
         self.agent.set_learning_rates(cfg.actor_lr, cfg.critic_lr)  # a linear schedule rescales them
         self.agent.apply_live_config(cfg)
         self.sigma = SigmaSchedule(cfg.noise_sigma, cfg.noise_final_sigma, cfg.noise_decay_steps)

@@ -35,6 +35,13 @@ class LinearDecay:
         """From the factor at `step`, down to 0 at `end_step`."""
         return LinearDecay(step, self(step), end_step)
 
+    def after_change(self, step: int, was_linear: bool, is_linear: bool, end_step: int) -> LinearDecay:
+        """The decay after a live change at `step`: a schedule switched to linear starts from the full rate
+        (no jump), a new total_steps keeps the rate reached and falls to 0 at the new end."""
+        if is_linear and not was_linear:
+            return LinearDecay(step, 1.0, end_step)
+        return self.retargeted(step, end_step) if end_step != self.end_step else self
+
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
