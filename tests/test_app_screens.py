@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from test_app_snapshot import fixed_app, fixed_snapshot
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Label
+from textual.widgets import Button, DataTable, Footer, Input, Label
+from textual.widgets._footer import FooterKey
 
 import presets
 from agents.config import FIELDS, LIVE_FIELDS, DDPGConfig
@@ -27,6 +30,15 @@ from ddpg_tui.ui.screens.modals import ConfirmQuitScreen, LiveEditScreen
 from ddpg_tui.ui.screens.picker import PickerScreen
 from ddpg_tui.ui.widgets.panels import EventLog
 from ddpg_tui.ui.widgets.plots import RewardPlot
+
+
+def footer_fits(screen: Screen, width: int) -> list[str]:
+    """The footer's shown keys, asserting that each is inside `width` columns and none is drawn over another."""
+    keys = [key for key in screen.query_one(Footer).query(FooterKey) if key.display]
+    regions = sorted((key.region for key in keys), key=lambda region: region.x)
+    assert all(r.width > 0 and r.right <= width for r in regions), [(k.description, k.region) for k in keys]
+    assert all(a.right <= b.x for a, b in pairwise(regions)), [(k.description, k.region) for k in keys]
+    return [key.description for key in keys]
 
 
 def visible_text(widget: Widget) -> str:

@@ -7,12 +7,11 @@ sweep started this way on a real Ray.
 
 from __future__ import annotations
 
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_app_screens import open_form, visible_text
+from test_app_screens import footer_fits, open_form, visible_text
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Label
 
@@ -100,17 +99,10 @@ async def test_a_marked_field_takes_a_distribution_checked_as_sample_checks_it(t
 
 
 async def test_at_80_columns_the_forms_footer_shows_every_key_uncut(tmp_path: Path) -> None:
-    from textual.widgets import Footer
-    from textual.widgets._footer import FooterKey
-
     app = RecordingApp(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_form(pilot)
-        keys = [key for key in screen.query_one(Footer).query(FooterKey) if key.display]
-        assert {key.description for key in keys} >= {"Start", "Sweep field", "Sweep…", "Reset", "Back"}
-        regions = sorted((key.region for key in keys), key=lambda region: region.x)
-        assert all(r.width > 0 and r.right <= 80 for r in regions)
-        assert all(a.right <= b.x for a, b in pairwise(regions)), [(k.description, k.region) for k in keys]
+        assert set(footer_fits(screen, 80)) >= {"Start", "Sweep field", "Sweep…", "Reset", "Back"}
 
 
 async def test_an_unmarked_field_still_refuses_a_list(tmp_path: Path) -> None:
@@ -262,32 +254,23 @@ async def test_bad_sweep_settings_get_one_line_and_the_dialog_stays(tmp_path: Pa
         assert expected in visible_text(error) and error.has_class("invalid")
 
 
-async def test_seeds_together_on_cuda_is_refused_as_the_cli_refuses_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("field", "value", "checkbox", "expected"), [
+    ("device", "cuda", "#sweep-together", "seeds together trains a config's seeds on the CPU"),
+    ("eval_every", "0", "#sweep-asha", "set eval_every > 0"),
+], ids=["seeds-together-on-cuda", "asha-without-evaluations"])
+async def test_a_form_and_dialog_the_cli_would_refuse_are_refused_with_its_line(
+        tmp_path: Path, field: str, value: str, checkbox: str, expected: str) -> None:
     app = RecordingApp(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         form_screen = await open_form(pilot)
-        form_screen.query_one("#field-device", Input).value = "cuda"
+        form_screen.query_one(f"#field-{field}", Input).value = value
         await pilot.pause()
         setup = await open_setup(pilot)
-        setup.query_one("#sweep-together", Checkbox).value = True
+        setup.query_one(checkbox, Checkbox).value = True
         await pilot.press("ctrl+s")
         await pilot.pause()
         error = visible_text(setup.query_one("#sweep-error", Label))
-        assert not app.started and error.startswith("seeds together trains a config's seeds on the CPU"), error
-
-
-async def test_asha_without_evaluations_is_refused_as_the_cli_refuses_it(tmp_path: Path) -> None:
-    app = RecordingApp(tmp_path)
-    async with app.run_test(size=(120, 40)) as pilot:
-        form_screen = await open_form(pilot)
-        form_screen.query_one("#field-eval_every", Input).value = "0"
-        await pilot.pause()
-        setup = await open_setup(pilot)
-        setup.query_one("#sweep-asha", Checkbox).value = True
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert not app.started
-        assert "set eval_every > 0" in visible_text(setup.query_one("#sweep-error", Label))
+        assert not app.started and expected in error, error
 
 
 async def test_escape_cancels_the_dialog(tmp_path: Path) -> None:

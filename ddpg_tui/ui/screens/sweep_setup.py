@@ -112,19 +112,20 @@ class SweepSetupScreen(ModalScreen[SweepRequest | None]):
     @on(Input.Changed, "#sweep-samples")
     def show_count(self) -> None:
         """Configs × seeds = trials; a box that does not parse yet is named instead of its count."""
+        configs: int | None
         try:
-            configs = plural(config_count(self.grid) * max(1, self._sample_count()), "config")
+            configs = config_count(self.grid) * max(1, self._sample_count())
         except UsageError:
-            configs = "? configs (samples: an integer >= 1)"
+            configs = None
+        config_text = plural(configs, "config") if configs is not None else "? configs (samples: an integer >= 1)"
         try:
             seeds = len(parse_seeds(self.query_one("#sweep-seeds", Input).value))
         except ConfigError:
-            text = configs
+            text = config_text
         else:
-            trials = configs.split(" ")[0]
-            total = f"{plural(int(trials) * seeds, 'trial')} of {self.base.total_steps:,} steps" \
-                if trials.isdigit() else "? trials"
-            text = f"{configs} × {plural(seeds, 'seed')} = {total}"
+            total = f"{plural(configs * seeds, 'trial')} of {self.base.total_steps:,} steps" \
+                if configs is not None else "? trials"
+            text = f"{config_text} × {plural(seeds, 'seed')} = {total}"
         self.query_one("#sweep-count", Label).update(text)
 
     def request(self) -> SweepRequest:
